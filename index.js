@@ -1,0 +1,223 @@
+'use strict'
+// The seed's API (@hyperswarm/network 0.0.4): network(opts) → EventEmitter with
+// join/leave/connect and 'connection'/'peer' events. The engine is native;
+// this file only shapes it for Node.
+const { EventEmitter } = require('events')
+const net = require('net')
+const { NativeSwarm } = require('./binding')
+
+const TOPIC_LENGTH = 32
+
+module.exports = opts => new Network(opts)
+module.exports.Network = Network
+
+function Network (opts) {
+  if (!(this instanceof Network)) return new Network(opts)
+  EventEmitter.call(this)
+  const options = checkOptions(opts)
+  this.destroyed = false
+  this.sockets = new Set()
+  this._requests = new Map()
+  this._nextRequest = 1
+  this._closeCallbacks = []
+  this._closed = false
+  this._native = new NativeSwarm(options, ev => this._onevent(ev))
+}
+Object.setPrototypeOf(Network.prototype, EventEmitter.prototype)
+Object.setPrototypeOf(Network, EventEmitter)
+
+Network.prototype.join = function join (topic, opts) {
+  topic = checkTopic(topic)
+  if (opts != null && typeof opts !== 'object') throw new TypeError('join options must be an object')
+  const announce = !!(opts && opts.announce)
+  const lookup = !!(opts && opts.lookup)
+  this._live('join')
+  this._native.join(topic, announce, lookup)
+}
+
+Network.prototype.leave = function leave (topic) {
+  topic = checkTopic(topic)
+  this._live('leave')
+  this._native.leave(topic)
+}
+
+Network.prototype.connect = function connect (peer, cb) {
+  if (!peer || typeof peer !== 'object') throw new TypeError('peer must be an object with host and port')
+  if (typeof peer.host !== 'string' || !peer.host) throw new TypeError('peer.host must be a non-empty string')
+  if (!Number.isInteger(peer.port) || peer.port < 1 || peer.port > 65535) throw new TypeError('peer.port must be an integer from 1 to 65535')
+  if (typeof cb !== 'function') throw new TypeError('connect callback must be a function')
+  this._live('connect')
+  const request = this._nextRequest++
+  if (this._nextRequest > 0xffffffff) this._nextRequest = 1
+  this._requests.set(request, { peer, cb })
+  this._native.connect(request, toNativePeer(peer))
+}
+
+Network.prototype.address = function address () {
+  const port = this._closed ? null : this._native.port()
+  return port == null ? null : { address: '::', family: 'IPv6', port }
+}
+
+/** Counters from the engine (not in the reference): packets dropped, sent, … */
+Network.prototype.stats = function stats () {
+  return this._native.stats()
+}
+
+Network.prototype.destroy = function destroy (cb) {
+  if (cb != null && typeof cb !== 'function') throw new TypeError('destroy callback must be a function')
+  if (this._closed) {
+    if (cb) process.nextTick(cb, null)
+    return
+  }
+  if (cb) this._closeCallbacks.push(cb)
+  if (this.destroyed) return
+  this.destroyed = true
+  for (const socket of this.sockets) socket.destroy()
+  this._native.destroy()
+}
+
+Network.prototype.close = Network.prototype.destroy
+
+Network.prototype._live = function (method) {
+  if (this.destroyed) throw new Error(`cannot ${method}: network is destroyed`)
+}
+
+Network.prototype._onevent = function (ev) {
+  switch (ev.kind) {
+    case 'listening':
+      this.emit('listening')
+      return
+    case 'peer':
+      this.emit('peer', fromNativePeer(ev.peer))
+      return
+    case 'connection': {
+      const peer = ev.peer ? fromNativePeer(ev.peer) : null
+      const socket = this._socket(ev)
+      if (socket) this.emit('connection', socket, { type: 'tcp', client: ev.client, peer })
+      return
+    }
+    case 'connected': {
+      const req = this._requests.get(ev.request)
+      if (!req) return
+      this._requests.delete(ev.request)
+      if (ev.fd == null) return req.cb(new Error(ev.message || 'Could not connect to peer'))
+      const socket = this._socket(ev)
+      if (!socket) return req.cb(new Error('cannot connect: network is destroyed'))
+      req.cb(null, socket, { type: 'tcp', client: true, peer: req.peer })
+      return
+    }
+    case 'update':
+      this.emit('update')
+      return
+    case 'warning':
+      if (this.listenerCount('warning')) this.emit('warning', new Error(ev.message))
+      return
+    case 'error':
+      if (this.listenerCount('error')) this.emit('error', new Error(ev.message))
+      else process.emitWarning(ev.message, 'HyperswarmNativeWarning')
+      return
+    case 'close':
+      this._onclose()
+  }
+}
+
+// Wraps a connected descriptor in a real net.Socket, which Node then owns.
+Network.prototype._socket = function (ev) {
+  const socket = new net.Socket({ fd: ev.fd, readable: true, writable: true })
+  socket.setNoDelay(true)
+  if (this.destroyed) {
+    socket.destroy()
+    return null
+  }
+  this.sockets.add(socket)
+  // A reset or a write after the peer left must never take the process down
+  // (upstream hyperswarm #45); users still see 'error' if they listen.
+  socket.on('error', noop)
+  socket.once('close', () => {
+    this.sockets.delete(socket)
+    if (!this.destroyed) this._native.connectionClosed(ev.id)
+  })
+  return socket
+}
+
+Network.prototype._onclose = function () {
+  this._closed = true
+  const err = new Error('cannot connect: network is destroyed')
+  for (const { cb } of this._requests.values()) cb(err)
+  this._requests.clear()
+  const cbs = this._closeCallbacks
+  this._closeCallbacks = []
+  for (const cb of cbs) cb(null)
+  this.emit('close')
+}
+
+function noop () {}
+
+function checkTopic (topic) {
+  if (topic instanceof Uint8Array && !Buffer.isBuffer(topic)) topic = Buffer.from(topic.buffer, topic.byteOffset, topic.byteLength)
+  if (!Buffer.isBuffer(topic) || topic.length !== TOPIC_LENGTH) {
+    throw new TypeError(`topic must be a ${TOPIC_LENGTH}-byte Buffer`)
+  }
+  return topic
+}
+
+function checkOptions (opts) {
+  if (opts == null) opts = {}
+  if (typeof opts !== 'object') throw new TypeError('options must be an object')
+  const out = {}
+  if (opts.bootstrap != null) {
+    if (!Array.isArray(opts.bootstrap)) throw new TypeError('options.bootstrap must be an array of "host:port" strings or { host, port } objects')
+    out.bootstrap = opts.bootstrap.map(toHostPort)
+  }
+  if (opts.ephemeral != null) {
+    if (typeof opts.ephemeral !== 'boolean') throw new TypeError('options.ephemeral must be a boolean')
+    out.ephemeral = opts.ephemeral
+  }
+  if (opts.multicast != null) {
+    // The reference takes a custom multicast-dns instance here; LAN discovery
+    // is then the caller's business, so ours stays off.
+    if (typeof opts.multicast === 'boolean') out.multicast = opts.multicast
+    else if (typeof opts.multicast === 'object') out.multicast = false
+    else throw new TypeError('options.multicast must be a boolean')
+  }
+  for (const name of ['port', 'preferredPort']) {
+    if (opts[name] == null) continue
+    if (!Number.isInteger(opts[name]) || opts[name] < 0 || opts[name] > 65535) {
+      throw new TypeError(`options.${name} must be an integer from 0 to 65535`)
+    }
+    out[name] = opts[name]
+  }
+  if (opts.domain != null) {
+    if (typeof opts.domain !== 'string' || !opts.domain) throw new TypeError('options.domain must be a non-empty string')
+    out.domain = opts.domain
+  }
+  if (opts.socket != null) {
+    process.emitWarning('options.socket is ignored: hyperswarm-native owns its UDP socket', 'HyperswarmNativeWarning')
+  }
+  return out
+}
+
+function toHostPort (entry) {
+  if (typeof entry === 'string' && /^[^\s]+:\d{1,5}$/.test(entry)) return entry
+  if (entry && typeof entry === 'object' && typeof entry.host === 'string' && Number.isInteger(entry.port)) {
+    return `${entry.host}:${entry.port}`
+  }
+  throw new TypeError(`options.bootstrap entry ${JSON.stringify(entry)} is not "host:port" or { host, port }`)
+}
+
+function toNativePeer (peer) {
+  const out = { host: peer.host, port: peer.port, local: !!peer.local }
+  if (Buffer.isBuffer(peer.topic) && peer.topic.length === TOPIC_LENGTH) out.topic = peer.topic
+  const r = peer.referrer
+  if (r && typeof r.host === 'string' && Number.isInteger(r.port)) {
+    out.referrer = { host: r.host, port: r.port }
+    if (Buffer.isBuffer(r.id)) out.referrer.id = r.id
+  }
+  return out
+}
+
+function fromNativePeer (p) {
+  const peer = { port: p.port, host: p.host, local: p.local, referrer: null, topic: p.topic || null }
+  if (p.referrer) peer.referrer = { port: p.referrer.port, host: p.referrer.host, id: p.referrer.id || null }
+  return peer
+}

@@ -1,0 +1,4 @@
+//! The Node.js binding: converts types and errors, nothing more. Every rule
+//! lives in the engine; index.js builds the Node-shaped API.
+
+mod swarm;

@@ -1,0 +1,236 @@
+//! `NativeSwarm`: one engine swarm, its events delivered to a JS callback
+//! through a thread-safe function.
+
+use std::os::fd::IntoRawFd;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use crate::swarm::{Peer, Referrer, Swarm, SwarmConfig, SwarmEvent};
+
+#[napi(object)]
+pub struct NativeOptions {
+    pub multicast: Option<bool>,
+    pub domain: Option<String>,
+    pub port: Option<u32>,
+    pub preferred_port: Option<u32>,
+    pub bootstrap: Option<Vec<String>>,
+    pub ephemeral: Option<bool>,
+}
+
+#[napi(object)]
+pub struct NativeReferrer {
+    pub host: String,
+    pub port: u32,
+    pub id: Option<Buffer>,
+}
+
+#[napi(object)]
+pub struct NativePeer {
+    pub host: String,
+    pub port: u32,
+    pub local: bool,
+    pub referrer: Option<NativeReferrer>,
+    pub topic: Option<Buffer>,
+}
+
+/// One event for index.js. `kind` says which fields are set.
+#[napi(object)]
+pub struct NativeEvent {
+    pub kind: String,
+    pub id: Option<f64>,
+    pub request: Option<u32>,
+    pub fd: Option<i32>,
+    pub client: Option<bool>,
+    pub port: Option<u32>,
+    pub peer: Option<NativePeer>,
+    pub message: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    pub mdns_received: f64,
+    pub mdns_malformed: f64,
+    pub mdns_own_answers: f64,
+    pub mdns_queries_answered: f64,
+    pub multicast_sent: f64,
+    pub udp_dropped: f64,
+    pub connections_accepted: f64,
+    pub connections_dialled: f64,
+    pub dials_failed: f64,
+}
+
+fn peer_to_js(p: Peer) -> NativePeer {
+    NativePeer {
+        host: p.host,
+        port: p.port as u32,
+        local: p.local,
+        referrer: p.referrer.map(|r| NativeReferrer { host: r.host, port: r.port as u32, id: r.id.map(Buffer::from) }),
+        topic: p.topic.map(|t| Buffer::from(t.to_vec())),
+    }
+}
+
+fn peer_from_js(p: NativePeer) -> Result<Peer> {
+    let port = u16::try_from(p.port).map_err(|_| Error::new(Status::InvalidArg, "peer.port must be 0-65535"))?;
+    let topic = match p.topic {
+        Some(t) => Some(topic_from_js(&t, "peer.topic")?),
+        None => None,
+    };
+    let referrer = match p.referrer {
+        Some(r) => Some(Referrer {
+            host: r.host,
+            port: u16::try_from(r.port).map_err(|_| Error::new(Status::InvalidArg, "peer.referrer.port must be 0-65535"))?,
+            id: r.id.map(|b| b.to_vec()),
+        }),
+        None => None,
+    };
+    Ok(Peer { host: p.host, port, local: p.local, referrer, topic })
+}
+
+fn topic_from_js(b: &Buffer, name: &str) -> Result<[u8; 32]> {
+    <[u8; 32]>::try_from(&b[..]).map_err(|_| Error::new(Status::InvalidArg, format!("{name} must be a 32-byte Buffer")))
+}
+
+fn event(kind: &str) -> NativeEvent {
+    NativeEvent { kind: kind.into(), id: None, request: None, fd: None, client: None, port: None, peer: None, message: None }
+}
+
+/// Runs on the JS thread. Streams become plain descriptors here, and only
+/// here, so a stream whose event never reaches JS is closed by its drop.
+fn to_js(ev: SwarmEvent) -> NativeEvent {
+    match ev {
+        SwarmEvent::Listening { port } => NativeEvent { port: Some(port as u32), ..event("listening") },
+        SwarmEvent::Peer(p) => NativeEvent { peer: Some(peer_to_js(p)), ..event("peer") },
+        SwarmEvent::Connection { id, stream, client, peer } => NativeEvent {
+            id: Some(id as f64),
+            fd: Some(stream.into_raw_fd()),
+            client: Some(client),
+            peer: peer.map(peer_to_js),
+            ..event("connection")
+        },
+        SwarmEvent::Connected { request, result, peer } => match result {
+            Ok((id, stream)) => NativeEvent {
+                request: Some(request),
+                id: Some(id as f64),
+                fd: Some(stream.into_raw_fd()),
+                client: Some(true),
+                peer: Some(peer_to_js(peer)),
+                ..event("connected")
+            },
+            Err(message) => NativeEvent { request: Some(request), message: Some(message), ..event("connected") },
+        },
+        SwarmEvent::Update => event("update"),
+        SwarmEvent::Warning(m) => NativeEvent { message: Some(m), ..event("warning") },
+        SwarmEvent::Error(m) => NativeEvent { message: Some(m), ..event("error") },
+        SwarmEvent::Closed => event("close"),
+    }
+}
+
+type EventFn = ThreadsafeFunction<SwarmEvent, (), NativeEvent, Status, false>;
+
+#[napi]
+pub struct NativeSwarm {
+    swarm: Option<Swarm>,
+}
+
+#[napi]
+impl NativeSwarm {
+    #[napi(constructor)]
+    pub fn new(options: NativeOptions, on_event: Function<NativeEvent, ()>) -> Result<Self> {
+        crate::log::init();
+        let port_opt = |v: Option<u32>, name: &str| -> Result<Option<u16>> {
+            v.map(|p| u16::try_from(p).map_err(|_| Error::new(Status::InvalidArg, format!("{name} must be 0-65535"))))
+                .transpose()
+        };
+        let defaults = SwarmConfig::default();
+        let config = SwarmConfig {
+            multicast: options.multicast.unwrap_or(true),
+            domain: options.domain.unwrap_or(defaults.domain),
+            port: port_opt(options.port, "port")?.filter(|p| *p != 0),
+            preferred_port: port_opt(options.preferred_port, "preferredPort")?.unwrap_or(0),
+            bootstrap: options.bootstrap,
+            ephemeral: options.ephemeral,
+            ..defaults
+        };
+        let tsfn: EventFn = on_event
+            .build_threadsafe_function::<SwarmEvent>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| Ok(to_js(ctx.value)))?;
+        // The thread-safe function keeps Node alive while the swarm runs; the
+        // engine drops it after `Closed`, which lets the process exit.
+        let tsfn = std::sync::Mutex::new(Some(tsfn));
+        let swarm = Swarm::spawn(
+            config,
+            Box::new(move |ev| {
+                let closing = matches!(ev, SwarmEvent::Closed);
+                let Ok(mut guard) = tsfn.lock() else { return };
+                if let Some(f) = guard.as_ref() {
+                    f.call(ev, ThreadsafeFunctionCallMode::NonBlocking);
+                }
+                if closing {
+                    guard.take();
+                }
+            }),
+        );
+        Ok(NativeSwarm { swarm: Some(swarm) })
+    }
+
+    fn live(&self) -> Result<&Swarm> {
+        self.swarm.as_ref().ok_or_else(|| Error::new(Status::GenericFailure, "swarm is destroyed"))
+    }
+
+    #[napi]
+    pub fn join(&self, topic: Buffer, announce: bool, lookup: bool) -> Result<()> {
+        let topic = topic_from_js(&topic, "topic")?;
+        self.live()?.join(topic, announce, lookup).map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    #[napi]
+    pub fn leave(&self, topic: Buffer) -> Result<()> {
+        let topic = topic_from_js(&topic, "topic")?;
+        self.live()?.leave(topic).map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    #[napi]
+    pub fn connect(&self, request: u32, peer: NativePeer) -> Result<()> {
+        let peer = peer_from_js(peer)?;
+        self.live()?.connect(request, peer).map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    #[napi]
+    pub fn connection_closed(&self, id: f64) {
+        if let Some(s) = &self.swarm {
+            s.connection_closed(id as u64);
+        }
+    }
+
+    #[napi]
+    pub fn port(&self) -> Option<u32> {
+        self.swarm.as_ref().and_then(|s| s.port()).map(u32::from)
+    }
+
+    #[napi]
+    pub fn stats(&self) -> Option<NativeStats> {
+        let s = self.swarm.as_ref()?.stats();
+        Some(NativeStats {
+            mdns_received: s.lan.received as f64,
+            mdns_malformed: s.lan.malformed as f64,
+            mdns_own_answers: s.lan.own_answers as f64,
+            mdns_queries_answered: s.lan.queries_answered as f64,
+            multicast_sent: s.multicast_sent as f64,
+            udp_dropped: s.udp_dropped as f64,
+            connections_accepted: s.connections_accepted as f64,
+            connections_dialled: s.connections_dialled as f64,
+            dials_failed: s.dials_failed as f64,
+        })
+    }
+
+    /// Starts shutdown; a `close` event follows once every socket is closed.
+    #[napi]
+    pub fn destroy(&mut self) {
+        if let Some(s) = self.swarm.take() {
+            s.destroy();
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! LAN discovery over multicast DNS, wire-compatible with
+//! `@hyperswarm/discovery` 2.0.1. Sans-IO: see [`Lan`].
+
+mod discovery;
+
+pub use discovery::{Lan, LanConfig, LanEvent, LanStats, Transmit};

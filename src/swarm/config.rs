@@ -1,0 +1,37 @@
+//! Options of a swarm, as `network(opts)` accepts them after index.js has
+//! checked their types.
+
+use crate::wire::mdns::DEFAULT_DOMAIN;
+
+#[derive(Debug, Clone)]
+pub struct SwarmConfig {
+    /// LAN discovery over mDNS; `multicast: false` in JS turns it off.
+    pub multicast: bool,
+    /// mDNS domain (`@hyperswarm/discovery`'s `domain` option).
+    pub domain: String,
+    /// Bind exactly this port (one attempt), like the reference's `port`.
+    pub port: Option<u16>,
+    /// First port to try (`preferredPort`).
+    pub preferred_port: u16,
+    /// DHT bootstrap nodes as `host:port`; `None` means the reference's
+    /// public defaults. Kept for the DHT layer.
+    pub bootstrap: Option<Vec<String>>,
+    /// `None`: ephemeral and adaptive, as the reference's default.
+    pub ephemeral: Option<bool>,
+    /// Most automatic dials in flight at once.
+    pub max_dials: usize,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        SwarmConfig {
+            multicast: true,
+            domain: DEFAULT_DOMAIN.to_string(),
+            port: None,
+            preferred_port: 0,
+            bootstrap: None,
+            ephemeral: None,
+            max_dials: 16,
+        }
+    }
+}

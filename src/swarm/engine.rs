@@ -1,0 +1,418 @@
+//! The swarm driver: one tokio task per swarm owns its sockets, the LAN
+//! discovery state machine and the dial queue. Callers talk to it through a
+//! command channel and hear from it through an event sink; nothing here
+//! blocks the caller.
+
+use std::collections::HashMap;
+use std::future::pending;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::config::SwarmConfig;
+use super::event::SwarmEvent;
+use super::peer::{Peer, Topic};
+use super::peer_queue::{PeerQueue, CONNECT_TIMEOUT};
+use crate::io::{bind, multicast::MulticastSocket, runtime};
+use crate::lan::{Lan, LanConfig, LanEvent, LanStats};
+use crate::wire::mdns::MAX_PACKET;
+
+/// How often new interfaces are joined to the mDNS group (the reference
+/// rescans every 5 s, wire-mdns.md §1).
+const MEMBERSHIP_REFRESH: Duration = Duration::from_secs(5);
+/// Largest UDP datagram read; longer ones are truncated by the kernel and
+/// then dropped as malformed by whoever parses them.
+const UDP_BUF: usize = 65536;
+
+pub type EventSink = Box<dyn Fn(SwarmEvent) + Send + Sync>;
+
+/// Counters a caller can read at any time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SwarmStats {
+    pub lan: LanStats,
+    /// UDP datagrams on the swarm socket that no protocol claimed yet.
+    pub udp_dropped: u64,
+    pub connections_accepted: u64,
+    pub connections_dialled: u64,
+    pub dials_failed: u64,
+    pub multicast_sent: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    stats: SwarmStats,
+    port: Option<u16>,
+}
+
+enum Command {
+    Join { topic: Topic, announce: bool, lookup: bool },
+    Leave { topic: Topic },
+    Connect { request: u32, peer: Peer },
+    Closed { conn: u64 },
+    Destroy,
+}
+
+/// A handle on a running swarm. Dropping it destroys the swarm.
+pub struct Swarm {
+    tx: mpsc::UnboundedSender<Command>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Swarm {
+    /// Starts a swarm on the shared runtime. Sockets bind on the first `join`.
+    pub fn spawn(config: SwarmConfig, sink: EventSink) -> Swarm {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let driver = Driver::new(config, sink, rx, shared.clone());
+        runtime::handle().spawn(driver.run());
+        Swarm { tx, shared }
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), String> {
+        self.tx.send(cmd).map_err(|_| "swarm is destroyed".to_string())
+    }
+
+    pub fn join(&self, topic: Topic, announce: bool, lookup: bool) -> Result<(), String> {
+        self.send(Command::Join { topic, announce, lookup })
+    }
+
+    pub fn leave(&self, topic: Topic) -> Result<(), String> {
+        self.send(Command::Leave { topic })
+    }
+
+    /// Dials `peer`; the answer comes as [`SwarmEvent::Connected`] with `request`.
+    pub fn connect(&self, request: u32, peer: Peer) -> Result<(), String> {
+        self.send(Command::Connect { request, peer })
+    }
+
+    /// The owner is done with connection `conn`; its peer may be dialled again.
+    pub fn connection_closed(&self, conn: u64) {
+        let _ = self.send(Command::Closed { conn });
+    }
+
+    /// Closes every socket; [`SwarmEvent::Closed`] follows.
+    pub fn destroy(&self) {
+        let _ = self.send(Command::Destroy);
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.shared.lock().map(|s| s.port).unwrap_or(None)
+    }
+
+    pub fn stats(&self) -> SwarmStats {
+        self.shared.lock().map(|s| s.stats).unwrap_or_default()
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Command::Destroy);
+    }
+}
+
+struct Bound {
+    udp: UdpSocket,
+    tcp: TcpListener,
+    port: u16,
+}
+
+enum DialKind {
+    Auto,
+    Request(u32),
+}
+
+struct DialDone {
+    kind: DialKind,
+    peer: Peer,
+    result: Result<std::net::TcpStream, String>,
+}
+
+struct Driver {
+    config: SwarmConfig,
+    sink: EventSink,
+    rx: mpsc::UnboundedReceiver<Command>,
+    shared: Arc<Mutex<Shared>>,
+    bound: Option<Bound>,
+    bind_failed: bool,
+    mdns: Option<MulticastSocket>,
+    lan: Lan,
+    queue: PeerQueue,
+    dials: JoinSet<DialDone>,
+    /// Joined topics and whether they announce.
+    topics: HashMap<Topic, bool>,
+    next_conn: u64,
+    next_membership: Instant,
+}
+
+impl Driver {
+    fn new(
+        config: SwarmConfig,
+        sink: EventSink,
+        rx: mpsc::UnboundedReceiver<Command>,
+        shared: Arc<Mutex<Shared>>,
+    ) -> Self {
+        let lan = Lan::new(LanConfig { domain: config.domain.clone(), seed: rand::random() });
+        let queue = PeerQueue::new(config.max_dials);
+        Driver {
+            config,
+            sink,
+            rx,
+            shared,
+            bound: None,
+            bind_failed: false,
+            mdns: None,
+            lan,
+            queue,
+            dials: JoinSet::new(),
+            topics: HashMap::new(),
+            next_conn: 1,
+            next_membership: Instant::now() + MEMBERSHIP_REFRESH,
+        }
+    }
+
+    fn stats(&self, f: impl FnOnce(&mut SwarmStats)) {
+        if let Ok(mut s) = self.shared.lock() {
+            f(&mut s.stats);
+        }
+    }
+
+    async fn run(mut self) {
+        let mut buf = vec![0u8; UDP_BUF];
+        let mut mbuf = vec![0u8; MAX_PACKET + 1];
+        loop {
+            self.flush().await;
+            let deadline = [self.lan.poll_timeout(), self.queue.poll_timeout(), self.mdns.as_ref().map(|_| self.next_membership)]
+                .into_iter()
+                .flatten()
+                .min();
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    None | Some(Command::Destroy) => break,
+                    Some(cmd) => self.on_command(cmd),
+                },
+                accepted = accept(&self.bound) => self.on_accept(accepted),
+                got = recv_udp(&self.bound, &mut buf) => {
+                    if got.is_ok() {
+                        // No protocol runs on the swarm socket yet (DHT and
+                        // uTP come next); count and drop.
+                        self.stats(|s| s.udp_dropped += 1);
+                    }
+                }
+                got = recv_mdns(&self.mdns, &mut mbuf) => match got {
+                    Ok((n, SocketAddr::V4(from))) => {
+                        let bytes = &mbuf[..n];
+                        self.lan.handle_datagram(Instant::now(), *from.ip(), bytes);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!("mDNS receive error: {e}"),
+                },
+                Some(done) = self.dials.join_next(), if !self.dials.is_empty() => {
+                    if let Ok(done) = done {
+                        self.on_dial(done);
+                    }
+                }
+                _ = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.lan.handle_timeout(now);
+                    if now >= self.next_membership {
+                        if let Some(m) = self.mdns.as_mut() {
+                            m.refresh_membership();
+                        }
+                        self.next_membership = now + MEMBERSHIP_REFRESH;
+                    }
+                }
+            }
+        }
+        // Shutting down: abort dials, close sockets, then say so.
+        self.dials.shutdown().await;
+        self.bound = None;
+        self.mdns = None;
+        if let Ok(mut s) = self.shared.lock() {
+            s.port = None;
+        }
+        (self.sink)(SwarmEvent::Closed);
+    }
+
+    /// Sends what LAN discovery queued, reports its peers, starts dials.
+    async fn flush(&mut self) {
+        while let Some(t) = self.lan.poll_transmit() {
+            if let Some(m) = &self.mdns {
+                let copies = m.send_all(&t.payload).await as u64;
+                self.stats(|s| s.multicast_sent += copies);
+            }
+        }
+        let now = Instant::now();
+        while let Some(LanEvent::Peer { topic, host, port }) = self.lan.poll_event() {
+            let peer = Peer { host, port, local: true, referrer: None, topic: Some(topic) };
+            (self.sink)(SwarmEvent::Peer(peer.clone()));
+            if self.topics.contains_key(&topic) {
+                self.queue.discovered(now, peer);
+            }
+        }
+        while let Some(peer) = self.queue.next_dial(now) {
+            self.dial(DialKind::Auto, peer);
+        }
+        let lan = self.lan.stats();
+        self.stats(|s| s.lan = lan);
+    }
+
+    fn dial(&mut self, kind: DialKind, peer: Peer) {
+        self.dials.spawn(async move {
+            let result = dial_tcp(&peer).await;
+            DialDone { kind, peer, result }
+        });
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Join { topic, announce, lookup } => {
+                if !self.ensure_bound() {
+                    return;
+                }
+                let port = self.bound.as_ref().map(|b| b.port);
+                // The seed looks up whenever it does not announce.
+                let lookup = lookup || !announce;
+                self.topics.insert(topic, announce);
+                if self.mdns.is_some() {
+                    self.lan.join(now, topic, lookup, if announce { port } else { None });
+                }
+            }
+            Command::Leave { topic } => {
+                self.topics.remove(&topic);
+                self.lan.leave(&topic);
+            }
+            Command::Connect { request, peer } => self.dial(DialKind::Request(request), peer),
+            Command::Closed { conn } => self.queue.closed(conn),
+            Command::Destroy => {}
+        }
+    }
+
+    fn ensure_bound(&mut self) -> bool {
+        if self.bound.is_some() {
+            return true;
+        }
+        if self.bind_failed {
+            return false;
+        }
+        match bind::bind_first(self.config.port, self.config.preferred_port) {
+            Ok((udp, tcp)) => {
+                let port = tcp.local_addr().map(|a| a.port()).unwrap_or(0);
+                self.bound = Some(Bound { udp, tcp, port });
+                if let Ok(mut s) = self.shared.lock() {
+                    s.port = Some(port);
+                }
+                tracing::debug!(port, "swarm bound");
+                (self.sink)(SwarmEvent::Listening { port });
+            }
+            Err(e) => {
+                self.bind_failed = true;
+                (self.sink)(SwarmEvent::Error(format!("could not bind: {e}")));
+                return false;
+            }
+        }
+        if self.config.multicast && self.mdns.is_none() {
+            match MulticastSocket::open() {
+                Ok(m) => self.mdns = Some(m),
+                Err(e) => (self.sink)(SwarmEvent::Warning(format!("LAN discovery is off: cannot open mDNS socket: {e}"))),
+            }
+        }
+        true
+    }
+
+    fn on_accept(&mut self, accepted: std::io::Result<(TcpStream, SocketAddr)>) {
+        match accepted.and_then(into_std) {
+            Ok(stream) => {
+                let id = self.conn_id();
+                self.stats(|s| s.connections_accepted += 1);
+                (self.sink)(SwarmEvent::Connection { id, stream, client: false, peer: None });
+            }
+            Err(e) => tracing::debug!("accept failed: {e}"),
+        }
+    }
+
+    fn on_dial(&mut self, done: DialDone) {
+        let now = Instant::now();
+        match (done.kind, done.result) {
+            (DialKind::Auto, Ok(stream)) => {
+                let id = self.conn_id();
+                self.queue.dial_succeeded(&done.peer, id);
+                self.stats(|s| s.connections_dialled += 1);
+                (self.sink)(SwarmEvent::Connection { id, stream, client: true, peer: Some(done.peer) });
+            }
+            (DialKind::Auto, Err(e)) => {
+                tracing::debug!(peer = %done.peer, "dial failed: {e}");
+                self.queue.dial_failed(now, &done.peer);
+                self.stats(|s| s.dials_failed += 1);
+            }
+            (DialKind::Request(request), result) => {
+                let result = result.map(|stream| (self.conn_id(), stream));
+                if result.is_ok() {
+                    self.stats(|s| s.connections_dialled += 1);
+                } else {
+                    self.stats(|s| s.dials_failed += 1);
+                }
+                (self.sink)(SwarmEvent::Connected { request, result, peer: done.peer });
+            }
+        }
+    }
+
+    fn conn_id(&mut self) -> u64 {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        id
+    }
+}
+
+fn into_std((stream, _): (TcpStream, SocketAddr)) -> std::io::Result<std::net::TcpStream> {
+    stream.set_nodelay(true)?;
+    stream.into_std()
+}
+
+async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, String> {
+    let connect = async {
+        let stream = match peer.host.parse::<IpAddr>() {
+            Ok(ip) => TcpStream::connect((ip, peer.port)).await,
+            Err(_) => TcpStream::connect((peer.host.as_str(), peer.port)).await,
+        }?;
+        let addr = stream.peer_addr()?;
+        into_std((stream, addr))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(format!("Could not connect to peer: {e}")),
+        Err(_) => Err("Timed out trying to connect to peer".into()),
+    }
+}
+
+async fn accept(bound: &Option<Bound>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match bound {
+        Some(b) => b.tcp.accept().await,
+        None => pending().await,
+    }
+}
+
+async fn recv_udp(bound: &Option<Bound>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match bound {
+        Some(b) => b.udp.recv_from(buf).await,
+        None => pending().await,
+    }
+}
+
+async fn recv_mdns(mdns: &Option<MulticastSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match mdns {
+        Some(m) => m.recv_from(buf).await,
+        None => pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => pending().await,
+    }
+}

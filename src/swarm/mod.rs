@@ -1,0 +1,14 @@
+//! The engine behind `join`, `leave` and `connect`: topics, the dial queue,
+//! and the connections they produce.
+
+mod config;
+mod engine;
+mod event;
+mod peer;
+mod peer_queue;
+
+pub use config::SwarmConfig;
+pub use engine::{Swarm, SwarmStats};
+pub use event::SwarmEvent;
+pub use peer::{Peer, Referrer, Topic};
+pub use peer_queue::{PeerQueue, CONNECT_TIMEOUT};
