@@ -31,7 +31,8 @@ swarm.on('connection', (socket, details) => {
   const conn = nextConn++
   const client = !!(details && details.client)
   send({ type: 'connection', conn, client, remoteAddress: socket.remoteAddress })
-  socket.on('error', err => send({ type: 'socket-error', conn, message: err.message }))
+  // `bare` leaves errors unhandled, as careless user code does.
+  if (!opts.bare) socket.on('error', err => send({ type: 'socket-error', conn, message: err.message }))
   if (opts.send) {
     // Every connection carries `send` bytes of this peer's pattern.
     const data = pattern(opts.name, opts.send)
@@ -77,6 +78,12 @@ process.on('message', m => {
       } else {
         swarm.destroy(done)
       }
+    } else if (m.cmd === 'connect') {
+      swarm.connect(m.peer, (err, socket, details) => {
+        if (err) return send({ type: 'connect-error', message: err.message })
+        send({ type: 'connected', client: details.client, remotePort: socket.remotePort })
+        if (m.write) socket.write(m.write)
+      })
     } else if (m.cmd === 'exit') {
       process.exit(0)
     }

@@ -49,6 +49,7 @@ struct Shared {
 }
 
 enum Command {
+    Bound { bound: Bound, mdns: Option<Result<MulticastSocket, String>> },
     Join { topic: Topic, announce: bool, lookup: bool },
     Leave { topic: Topic },
     Connect { request: u32, peer: Peer },
@@ -60,6 +61,7 @@ enum Command {
 pub struct Swarm {
     tx: mpsc::UnboundedSender<Command>,
     shared: Arc<Mutex<Shared>>,
+    config: SwarmConfig,
 }
 
 impl Swarm {
@@ -67,9 +69,31 @@ impl Swarm {
     pub fn spawn(config: SwarmConfig, sink: EventSink) -> Swarm {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let driver = Driver::new(config, sink, rx, shared.clone());
+        let driver = Driver::new(config.clone(), sink, rx, shared.clone());
         runtime::handle().spawn(driver.run());
-        Swarm { tx, shared }
+        Swarm { tx, shared, config }
+    }
+
+    /// Binds on first use, on the caller's thread, so that `join` reports a
+    /// bind failure at once and `port()` is known when it returns (the seed
+    /// binds synchronously in `join` too).
+    fn ensure_bound(&self) -> Result<u16, String> {
+        let mut shared = self.shared.lock().map_err(|_| "swarm state is poisoned".to_string())?;
+        if let Some(port) = shared.port {
+            return Ok(port);
+        }
+        if self.tx.is_closed() {
+            return Err("swarm is destroyed".into());
+        }
+        let _rt = runtime::handle().enter();
+        let (udp, tcp) = bind::bind_first(self.config.port, self.config.preferred_port)
+            .map_err(|e| format!("could not bind a port: {e}"))?;
+        let port = tcp.local_addr().map(|a| a.port()).map_err(|e| e.to_string())?;
+        let mdns = self.config.multicast.then(|| MulticastSocket::open().map_err(|e| e.to_string()));
+        self.send(Command::Bound { bound: Bound { udp, tcp, port }, mdns })?;
+        shared.port = Some(port);
+        tracing::debug!(port, "swarm bound");
+        Ok(port)
     }
 
     fn send(&self, cmd: Command) -> Result<(), String> {
@@ -77,6 +101,7 @@ impl Swarm {
     }
 
     pub fn join(&self, topic: Topic, announce: bool, lookup: bool) -> Result<(), String> {
+        self.ensure_bound()?;
         self.send(Command::Join { topic, announce, lookup })
     }
 
@@ -132,12 +157,10 @@ struct DialDone {
 }
 
 struct Driver {
-    config: SwarmConfig,
     sink: EventSink,
     rx: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Mutex<Shared>>,
     bound: Option<Bound>,
-    bind_failed: bool,
     mdns: Option<MulticastSocket>,
     lan: Lan,
     queue: PeerQueue,
@@ -158,12 +181,10 @@ impl Driver {
         let lan = Lan::new(LanConfig { domain: config.domain.clone(), seed: rand::random() });
         let queue = PeerQueue::new(config.max_dials);
         Driver {
-            config,
             sink,
             rx,
             shared,
             bound: None,
-            bind_failed: false,
             mdns: None,
             lan,
             queue,
@@ -270,10 +291,19 @@ impl Driver {
     fn on_command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Join { topic, announce, lookup } => {
-                if !self.ensure_bound() {
-                    return;
+            Command::Bound { bound, mdns } => {
+                let port = bound.port;
+                self.bound = Some(bound);
+                match mdns {
+                    Some(Ok(m)) => self.mdns = Some(m),
+                    Some(Err(e)) => {
+                        (self.sink)(SwarmEvent::Warning(format!("LAN discovery is off: cannot open mDNS socket: {e}")))
+                    }
+                    None => {}
                 }
+                (self.sink)(SwarmEvent::Listening { port });
+            }
+            Command::Join { topic, announce, lookup } => {
                 let port = self.bound.as_ref().map(|b| b.port);
                 // The seed looks up whenever it does not announce.
                 let lookup = lookup || !announce;
@@ -290,38 +320,6 @@ impl Driver {
             Command::Closed { conn } => self.queue.closed(conn),
             Command::Destroy => {}
         }
-    }
-
-    fn ensure_bound(&mut self) -> bool {
-        if self.bound.is_some() {
-            return true;
-        }
-        if self.bind_failed {
-            return false;
-        }
-        match bind::bind_first(self.config.port, self.config.preferred_port) {
-            Ok((udp, tcp)) => {
-                let port = tcp.local_addr().map(|a| a.port()).unwrap_or(0);
-                self.bound = Some(Bound { udp, tcp, port });
-                if let Ok(mut s) = self.shared.lock() {
-                    s.port = Some(port);
-                }
-                tracing::debug!(port, "swarm bound");
-                (self.sink)(SwarmEvent::Listening { port });
-            }
-            Err(e) => {
-                self.bind_failed = true;
-                (self.sink)(SwarmEvent::Error(format!("could not bind: {e}")));
-                return false;
-            }
-        }
-        if self.config.multicast && self.mdns.is_none() {
-            match MulticastSocket::open() {
-                Ok(m) => self.mdns = Some(m),
-                Err(e) => (self.sink)(SwarmEvent::Warning(format!("LAN discovery is off: cannot open mDNS socket: {e}"))),
-            }
-        }
-        true
     }
 
     fn on_accept(&mut self, accepted: std::io::Result<(TcpStream, SocketAddr)>) {
