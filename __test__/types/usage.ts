@@ -1,0 +1,38 @@
+// Compiled with `tsc --noEmit` by __test__/types.test.js: the typings must
+// accept the seed's documented usage and reject misuse.
+import network = require('../..')
+import { Socket } from 'net'
+
+const net = network({ bootstrap: ['127.0.0.1:49737', { host: 'localhost', port: 1 }], ephemeral: true, multicast: false })
+const topic = Buffer.alloc(32)
+net.join(topic, { lookup: true, announce: true })
+net.join(new Uint8Array(32))
+net.leave(topic)
+net.on('connection', (socket: Socket, details: network.ConnectionDetails) => {
+  const type: 'tcp' | 'utp' = details.type
+  const client: boolean = details.client
+  if (details.peer) {
+    const host: string = details.peer.host
+    const local: boolean = details.peer.local
+    void host; void local
+  }
+  socket.write('hi')
+  void type; void client
+})
+net.on('peer', (peer: network.Peer) => {
+  net.connect(peer, (err, socket, details) => {
+    if (err) return
+    socket!.end()
+    void details
+  })
+})
+const addr: network.AddressInfo | null = net.address()
+void addr
+net.destroy(() => {})
+
+// @ts-expect-error join needs a topic
+net.join()
+// @ts-expect-error options must be an object
+network(42)
+// @ts-expect-error connect needs a callback
+net.connect({ host: 'h', port: 1 })

@@ -1,0 +1,116 @@
+// Type definitions for hyperswarm-native's main entry: the API of
+// @hyperswarm/network 0.0.4 (the seed), plus a few additions marked as such.
+/// <reference types="node" />
+import { EventEmitter } from 'events'
+import { Socket } from 'net'
+
+declare namespace network {
+  interface BootstrapNode {
+    host: string
+    port: number
+  }
+
+  interface NetworkOptions {
+    /** DHT bootstrap nodes, as `'host:port'` strings or `{ host, port }`. */
+    bootstrap?: Array<string | BootstrapNode>
+    /** `false` for a long-running, publicly reachable node. Default: ephemeral. */
+    ephemeral?: boolean
+    /**
+     * LAN discovery over multicast DNS. Default `true`. `false` sends no
+     * multicast at all. (The reference takes a multicast-dns instance here;
+     * passing an object also turns our own LAN discovery off.)
+     */
+    multicast?: boolean | object
+    /** mDNS domain. Default `'hyperswarm.local'`. */
+    domain?: string
+    /** Bind exactly this port (TCP and UDP share it). */
+    port?: number
+    /** First port to try; the next two follow, then any free port. */
+    preferredPort?: number
+    /** Accepted for compatibility and ignored: the engine owns its UDP socket. */
+    socket?: unknown
+  }
+
+  interface JoinOptions {
+    /** Look for peers and connect to them. Implied when `announce` is false. */
+    lookup?: boolean
+    /** Be listed as a connectable peer under the topic. */
+    announce?: boolean
+  }
+
+  interface Referrer {
+    host: string
+    port: number
+    id: Buffer | null
+  }
+
+  interface Peer {
+    port: number
+    host: string
+    /** Found on the LAN. */
+    local: boolean
+    /** The DHT node that told us about the peer; null for LAN peers. */
+    referrer: Referrer | null
+    topic: Buffer | null
+  }
+
+  interface ConnectionDetails {
+    type: 'tcp' | 'utp'
+    /** True if this side dialled. */
+    client: boolean
+    /** The peer dialled; null for incoming connections. */
+    peer: Peer | null
+  }
+
+  interface AddressInfo {
+    address: string
+    family: string
+    port: number
+  }
+
+  /** Engine counters (not in the reference). */
+  interface Stats {
+    mdnsReceived: number
+    mdnsMalformed: number
+    mdnsOwnAnswers: number
+    mdnsQueriesAnswered: number
+    multicastSent: number
+    udpDropped: number
+    connectionsAccepted: number
+    connectionsDialled: number
+    dialsFailed: number
+  }
+
+  class Network extends EventEmitter {
+    constructor (options?: NetworkOptions)
+    /** Live connections: accepted ones and those we dialled. */
+    readonly sockets: Set<Socket>
+    readonly destroyed: boolean
+    join (topic: Buffer | Uint8Array, options?: JoinOptions): void
+    leave (topic: Buffer | Uint8Array): void
+    connect (peer: { host: string, port: number, local?: boolean, referrer?: Referrer | null, topic?: Buffer | null },
+      cb: (err: Error | null, socket?: Socket, details?: ConnectionDetails) => void): void
+    /** The bound TCP address; null before the first join and after destroy. */
+    address (): AddressInfo | null
+    /** Engine counters (not in the reference); null after destroy. */
+    stats (): Stats | null
+    /** Closes every connection and socket; `cb` runs when all are closed. */
+    destroy (cb?: (err: Error | null) => void): void
+    close (cb?: (err: Error | null) => void): void
+
+    on (event: 'connection', listener: (socket: Socket, details: ConnectionDetails) => void): this
+    on (event: 'peer', listener: (peer: Peer) => void): this
+    on (event: 'update', listener: () => void): this
+    on (event: 'listening', listener: () => void): this
+    on (event: 'close', listener: () => void): this
+    on (event: 'warning' | 'error', listener: (err: Error) => void): this
+    on (event: string | symbol, listener: (...args: any[]) => void): this
+    once (event: 'connection', listener: (socket: Socket, details: ConnectionDetails) => void): this
+    once (event: 'peer', listener: (peer: Peer) => void): this
+    once (event: string | symbol, listener: (...args: any[]) => void): this
+  }
+}
+
+declare function network (options?: network.NetworkOptions): network.Network
+
+export = network
