@@ -1,32 +1,30 @@
 'use strict'
 // Loads the native addon: the file `npm install` built in this folder, or the
 // prebuilt per-platform package (npm/<triple>), in that order.
-const { platform, arch } = process
+// (No process.report here to tell glibc from musl: generating a report pages
+// in about 2 MiB of Node's own code. Trying both names is enough.)
 const path = require('path')
 const fs = require('fs')
 
-function libc () {
-  if (platform !== 'linux') return ''
-  const report = typeof process.report?.getReport === 'function' ? process.report.getReport() : null
-  const glibc = report && report.header && report.header.glibcVersionRuntime
-  return glibc ? '-gnu' : '-musl'
-}
+const { platform, arch } = process
+const abis = platform === 'linux' ? ['-gnu', '-musl'] : platform === 'win32' ? ['-msvc'] : ['']
+const triples = abis.map(abi => `${platform}-${arch}${abi}`)
 
-const suffix = {
-  win32: '-msvc'
-}[platform] || libc()
-const triple = `${platform}-${arch}${suffix}`
-const local = path.join(__dirname, `hyperswarm-native.${triple}.node`)
-
-let binding
-if (fs.existsSync(local)) {
-  binding = require(local)
-} else {
-  try {
-    binding = require(`hyperswarm-native-${triple}`)
-  } catch (err) {
-    throw new Error(`hyperswarm-native: no native addon for ${triple}. ` +
-      'Build it with `npm run build` (needs a Rust toolchain). ' + err.message)
+function load () {
+  for (const triple of triples) {
+    const local = path.join(__dirname, `hyperswarm-native.${triple}.node`)
+    if (fs.existsSync(local)) return require(local)
   }
+  const errors = []
+  for (const triple of triples) {
+    try {
+      return require(`hyperswarm-native-${triple}`)
+    } catch (err) {
+      errors.push(err.message)
+    }
+  }
+  throw new Error(`hyperswarm-native: no native addon for ${triples.join(' or ')}. ` +
+    'Build it with `npm run build` (needs a Rust toolchain). ' + errors.join('; '))
 }
-module.exports = binding
+
+module.exports = load()

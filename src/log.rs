@@ -1,5 +1,6 @@
 //! Logging through `tracing`: silent unless `HYPERSWARM_NATIVE_LOG` is set
-//! (an `EnvFilter` string such as `debug` or `hyperswarm_native=trace`).
+//! to a filter such as `debug` or `hyperswarm_native::dht=trace,info`
+//! (`tracing_subscriber`'s `Targets` syntax: no regex engine in the addon).
 
 use std::sync::Once;
 
@@ -12,8 +13,12 @@ static INIT: Once = Once::new();
 pub fn init() {
     INIT.call_once(|| {
         let Ok(filter) = std::env::var(LOG_ENV) else { return };
-        let filter = tracing_subscriber::EnvFilter::try_new(filter)
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let targets: tracing_subscriber::filter::Targets = filter
+            .parse()
+            .unwrap_or_else(|_| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        let _ = tracing_subscriber::registry().with(targets).with(fmt).try_init();
     });
 }
