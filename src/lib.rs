@@ -3,6 +3,7 @@
 //! The engine builds and tests without Node; the `napi` feature adds the
 //! Node.js binding.
 
+pub mod dht;
 pub mod io;
 pub mod lan;
 pub mod log;

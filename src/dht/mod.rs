@@ -1,0 +1,12 @@
+//! The DHT: a dht-rpc 4 / @hyperswarm/dht 4 node, sans-IO (spec/wire-dht.md).
+
+pub mod node;
+pub mod peer_store;
+pub mod query;
+pub mod remote_address;
+pub mod routing_table;
+pub mod rpc;
+pub mod tokens;
+
+pub use node::{Dht, DhtConfig, DhtEvent, DhtStats, FoundPeers, QueryId, RequestId};
+pub use routing_table::NodeId;

@@ -1,0 +1,885 @@
+//! A dht-rpc 4 / @hyperswarm/dht 4 node as a sans-IO state machine.
+//!
+//! Inputs: [`Dht::handle_datagram`], [`Dht::handle_timeout`] and commands
+//! (lookup, announce, ping, holepunch …). Outputs: [`Dht::poll_transmit`],
+//! [`Dht::poll_event`], [`Dht::poll_timeout`]. No socket, clock or runtime:
+//! the caller owns those, so a test can run thousands of nodes on a virtual
+//! clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::peer_store::PeerStore;
+use super::query::{Query, QueryKind, Step};
+use super::remote_address::{tally, TALLY_SAMPLES};
+use super::routing_table::{Insert, NodeId, RoutingTable, K};
+use super::rpc::{Action, Owner, Rpc};
+use super::tokens::{Tokens, ROTATE_INTERVAL};
+use crate::wire::dht::{
+    self as wire, Holepunch, Message, MessageType, NodeRecord, PeersInput, PeersOutput, CMD_FIND_NODE, CMD_HOLEPUNCH,
+    CMD_PEERS, CMD_PING,
+};
+
+/// Requests in flight across all queries of a node (spec §9.3).
+pub const CONCURRENCY: usize = 16;
+/// Concurrency of a background bootstrap that runs beside other queries (spec §9.3).
+pub const BOOTSTRAP_CONCURRENCY: usize = 2;
+/// Maintenance clock (spec §8.3).
+pub const MAINTENANCE_TICK: Duration = Duration::from_secs(5);
+/// Every 8th maintenance tick, ping up to this many of the oldest nodes (spec §8.3).
+pub const MAINTENANCE_PINGS: usize = 5;
+/// Every 64th maintenance tick, re-bootstrap below this many nodes (spec §8.3).
+pub const MIN_NODES: usize = 20;
+/// `initial-nodes` fires when the node list first reaches this (spec §8.2).
+pub const INITIAL_NODES: usize = 5;
+/// A peers reply holds at most this many LAN records (spec §10.2).
+pub const MAX_LAN_REPLY: usize = 32;
+/// …and at most this many records in all (spec §10.2).
+pub const MAX_REPLY: usize = 128;
+/// Adaptive ephemerality: first check after 20–30 min (spec §9.5).
+pub const ADAPTIVE_MIN: Duration = Duration::from_secs(20 * 60);
+pub const ADAPTIVE_MAX: Duration = Duration::from_secs(30 * 60);
+/// Far buckets refreshed after each bootstrap: the ones for common-prefix
+/// lengths below this, when they hold fewer than [`REFRESH_BELOW`] contacts.
+/// Not in dht-rpc, which relies on traffic alone: in a young network a node
+/// that only walked towards its own id may know nobody in the other half of
+/// the id space, and then cannot route there (seen in simulation).
+pub const REFRESH_DEPTH: usize = 3;
+pub const REFRESH_BELOW: usize = K / 2;
+/// Stale contacts pinged at once to make room for newcomers. A bound the
+/// reference lacks: a flood of new ids must not become a flood of pings.
+pub const MAX_EVICTION_PINGS: usize = 3;
+/// Queries running at once; beyond this new ones fail at once.
+pub const MAX_QUERIES: usize = 256;
+/// Output queue bound; the oldest events are dropped past it.
+pub const MAX_EVENTS: usize = 4096;
+
+pub type QueryId = u64;
+pub type RequestId = u64;
+
+#[derive(Debug, Clone)]
+pub struct DhtConfig {
+    pub id: Option<NodeId>,
+    pub ephemeral: bool,
+    /// Become persistent when hole-punchable (spec §9.5).
+    pub adaptive: bool,
+    pub bootstrap: Vec<SocketAddrV4>,
+    pub seed: u64,
+}
+
+impl Default for DhtConfig {
+    fn default() -> Self {
+        DhtConfig { id: None, ephemeral: true, adaptive: false, bootstrap: Vec::new(), seed: rand::random() }
+    }
+}
+
+/// A peer found by a `peers` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundPeers {
+    pub query: QueryId,
+    pub topic: NodeId,
+    /// The node that answered (the peers' referrer).
+    pub node: SocketAddrV4,
+    pub node_id: Option<NodeId>,
+    /// Our address as that node saw it.
+    pub to: Option<SocketAddrV4>,
+    pub peers: Vec<SocketAddrV4>,
+    pub local_peers: Vec<SocketAddrV4>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DhtEvent {
+    /// The first bootstrap walk ended (successfully or not).
+    Ready,
+    InitialNodes,
+    Peers(FoundPeers),
+    /// A query ended; `closest` are the nodes that answered with a token,
+    /// closest first (where an announce stored us).
+    QueryDone { query: QueryId, error: Option<String>, closest: Vec<(NodeId, SocketAddrV4)> },
+    Pong { request: RequestId, from: SocketAddrV4, to: Option<SocketAddrV4> },
+    PingFailed { request: RequestId },
+    Holepunched { request: RequestId, from: SocketAddrV4 },
+    HolepunchFailed { request: RequestId },
+    /// We relayed a hole punch from `from` to `to`.
+    Relayed { from: SocketAddrV4, to: SocketAddrV4 },
+    /// Someone stored, removed or asked for a record with us.
+    Announced { topic: NodeId, peer: SocketAddrV4 },
+    Unannounced { topic: NodeId, peer: SocketAddrV4 },
+    Persistent,
+}
+
+/// What was dropped, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DhtStats {
+    pub received: u64,
+    pub malformed: u64,
+    pub bad_token: u64,
+    pub unmatched_responses: u64,
+    pub requests_sent: u64,
+    pub timeouts: u64,
+    pub store_refused: u64,
+}
+
+struct QueryState {
+    query: Query,
+    command: &'static str,
+    value: Option<Vec<u8>>,
+    /// `peers` queries remember the local address they sent, to rebuild
+    /// LAN records.
+    local_address: Option<SocketAddrV4>,
+    bootstrap: bool,
+}
+
+pub struct Dht {
+    id: NodeId,
+    ephemeral: bool,
+    adaptive_at: Option<Instant>,
+    rng: StdRng,
+    table: RoutingTable,
+    tokens: Tokens,
+    next_rotation: Instant,
+    store: PeerStore,
+    rpc: Rpc,
+    queries: HashMap<QueryId, QueryState>,
+    next_query: QueryId,
+    next_request: RequestId,
+    bootstrap_nodes: Vec<SocketAddrV4>,
+    bootstrapped: bool,
+    bootstrap_query: Option<QueryId>,
+    initial_nodes_sent: bool,
+    maintenance_at: Instant,
+    maintenance_ticks: u64,
+    evictions: usize,
+    transmits: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    events: VecDeque<DhtEvent>,
+    stats: DhtStats,
+}
+
+impl Dht {
+    pub fn new(now: Instant, config: DhtConfig) -> Self {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let id = config.id.unwrap_or_else(|| rng.random());
+        let tokens = Tokens::new(rng.random(), rng.random());
+        let first_rid = rng.random();
+        let adaptive_at = (config.adaptive && config.ephemeral).then(|| now + adaptive_delay(&mut rng));
+        Dht {
+            id,
+            ephemeral: config.ephemeral,
+            adaptive_at,
+            rng,
+            table: RoutingTable::new(id),
+            tokens,
+            next_rotation: now + ROTATE_INTERVAL,
+            store: PeerStore::new(now),
+            rpc: Rpc::new(first_rid),
+            queries: HashMap::new(),
+            next_query: 1,
+            next_request: 1,
+            bootstrap_nodes: config.bootstrap,
+            bootstrapped: false,
+            bootstrap_query: None,
+            initial_nodes_sent: false,
+            maintenance_at: now + MAINTENANCE_TICK,
+            maintenance_ticks: 0,
+            evictions: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: DhtStats::default(),
+        }
+    }
+
+    pub fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral
+    }
+
+    pub fn is_bootstrapped(&self) -> bool {
+        self.bootstrapped
+    }
+
+    pub fn stats(&self) -> DhtStats {
+        self.stats
+    }
+
+    pub fn table(&self) -> &RoutingTable {
+        &self.table
+    }
+
+    pub fn bootstrap_nodes(&self) -> &[SocketAddrV4] {
+        &self.bootstrap_nodes
+    }
+
+    pub fn set_bootstrap_nodes(&mut self, nodes: Vec<SocketAddrV4>) {
+        self.bootstrap_nodes = nodes;
+    }
+
+    /// Learned contacts, for seeding another node (the reference's `getNodes`).
+    pub fn nodes(&self) -> Vec<(NodeId, SocketAddrV4)> {
+        self.table.iter().map(|c| (c.id, c.addr)).collect()
+    }
+
+    pub fn add_node(&mut self, id: NodeId, addr: SocketAddrV4) {
+        self.table.insert(id, addr, None);
+    }
+
+    /// Our public address as most recent DHT nodes agree (spec §7).
+    pub fn remote_address(&self) -> Option<SocketAddrV4> {
+        let t = tally(&self.table.recent_to(TALLY_SAMPLES));
+        t.exact.or(t.ip_only)
+    }
+
+    /// Enough recent nodes agree on our address and port (spec §7).
+    pub fn holepunchable(&self) -> bool {
+        tally(&self.table.recent_to(TALLY_SAMPLES)).exact.is_some()
+    }
+
+    /// Becomes a full member: our id goes on the wire (spec §8.1).
+    pub fn persistent(&mut self, now: Instant) {
+        if !self.ephemeral {
+            return;
+        }
+        self.ephemeral = false;
+        self.adaptive_at = None;
+        self.push_event(DhtEvent::Persistent);
+        self.bootstrap(now);
+    }
+
+    // ----- commands ---------------------------------------------------------
+
+    /// Walks towards our own id to fill the routing table (spec §9.4).
+    pub fn bootstrap(&mut self, now: Instant) -> QueryId {
+        let id = self.id;
+        let q = self.start_query(now, id, QueryKind::Query, CMD_FIND_NODE, None, None, true);
+        self.bootstrap_query = Some(q);
+        q
+    }
+
+    /// `peers` lookup (spec §10.4).
+    pub fn lookup(&mut self, now: Instant, topic: NodeId, local_address: Option<SocketAddrV4>) -> QueryId {
+        let value = PeersInput { port: None, local_address: local_address.map(|a| wire::encode_peer(a).to_vec()), unannounce: None };
+        self.start_query(now, topic, QueryKind::Query, CMD_PEERS, Some(value.encode()), local_address, false)
+    }
+
+    /// Announce: walks with `peers` QUERYs (collecting peers), then stores us
+    /// with the closest nodes. `port` 0 means "my UDP source port".
+    pub fn announce(&mut self, now: Instant, topic: NodeId, port: u16, local_address: Option<SocketAddrV4>) -> QueryId {
+        let value = PeersInput { port: Some(port as u64), local_address: local_address.map(|a| wire::encode_peer(a).to_vec()), unannounce: None };
+        self.start_query(now, topic, QueryKind::QueryAndUpdate, CMD_PEERS, Some(value.encode()), local_address, false)
+    }
+
+    pub fn unannounce(&mut self, now: Instant, topic: NodeId, port: u16, local_address: Option<SocketAddrV4>) -> QueryId {
+        let value = PeersInput { port: Some(port as u64), local_address: local_address.map(|a| wire::encode_peer(a).to_vec()), unannounce: Some(true) };
+        self.start_query(now, topic, QueryKind::Update, CMD_PEERS, Some(value.encode()), local_address, false)
+    }
+
+    /// A follow-up `peers` QUERY straight to the closest nodes a finished
+    /// query found, without walking again. Two peers that announce at the
+    /// same moment each miss the other's record in the walk (it is stored at
+    /// the walk's end); asking again once both are stored finds it.
+    pub fn recheck(&mut self, now: Instant, topic: NodeId, nodes: Vec<(NodeId, SocketAddrV4)>) -> QueryId {
+        let value = PeersInput::default().encode();
+        let query = Query::new(self.id, topic, QueryKind::Query, nodes, &[]);
+        self.add_query(now, query, CMD_PEERS, Some(value), None, false)
+    }
+
+    pub fn cancel(&mut self, query: QueryId) {
+        if self.queries.remove(&query).is_some() {
+            self.rpc.cancel(Owner::Query(query));
+        }
+    }
+
+    /// `_ping` a node; `expect` is the id we think it has.
+    pub fn ping(&mut self, now: Instant, to: SocketAddrV4, expect: Option<NodeId>) -> RequestId {
+        let request = self.request_id();
+        let rid = self.rpc.next_rid();
+        let mut m = self.request_message(MessageType::Query, rid, to, CMD_PING);
+        m.value = expect.map(|id| id.to_vec());
+        self.send_request(now, rid, to, m, Owner::Ping(request), expect, None, true);
+        request
+    }
+
+    /// Asks `referrer` to make `peer` send us a packet, and sends one to
+    /// `peer` ourselves (spec §6.1 steps 1 and 2, one rid).
+    pub fn holepunch(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4) -> RequestId {
+        let request = self.request_id();
+        let rid = self.rpc.next_rid();
+        let direct = self.request_message(MessageType::Query, rid, peer, CMD_HOLEPUNCH);
+        self.transmit(peer, direct.encode());
+        let mut via = self.request_message(MessageType::Query, rid, referrer, CMD_HOLEPUNCH);
+        via.value = Some(Holepunch { from: None, to: Some(wire::encode_peer(peer).to_vec()) }.encode());
+        self.send_request(now, rid, referrer, via, Owner::Holepunch(request), None, None, true);
+        request
+    }
+
+    // ----- the state machine ------------------------------------------------
+
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<DhtEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [Some(self.maintenance_at), Some(self.next_rotation), self.rpc.poll_timeout(), self.store.poll_timeout(), self.adaptive_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut actions = Vec::new();
+        self.rpc.handle_timeout(now, &mut actions);
+        self.run_actions(now, actions);
+        if now >= self.next_rotation {
+            self.tokens.rotate(self.rng.random());
+            self.next_rotation = now + ROTATE_INTERVAL;
+        }
+        self.store.gc(now);
+        if now >= self.maintenance_at {
+            self.maintenance_at = now + MAINTENANCE_TICK;
+            self.maintenance(now);
+        }
+        if self.adaptive_at.is_some_and(|at| now >= at) {
+            if self.holepunchable() {
+                self.persistent(now);
+            } else {
+                self.adaptive_at = Some(now + adaptive_delay(&mut self.rng));
+            }
+        }
+        self.drive_queries(now);
+    }
+
+    fn maintenance(&mut self, now: Instant) {
+        self.maintenance_ticks += 1;
+        if self.maintenance_ticks % 8 == 0 {
+            if self.table.is_empty() {
+                if self.bootstrap_query.is_none() && !self.bootstrap_nodes.is_empty() {
+                    self.bootstrap(now);
+                }
+            } else {
+                let n = if self.queries.len() > 2 { 3 } else { MAINTENANCE_PINGS };
+                for c in self.table.oldest(n) {
+                    self.ping_owned(now, c.addr, Some(c.id), Owner::Check);
+                }
+            }
+        }
+        if self.maintenance_ticks % 64 == 0 && self.table.len() < MIN_NODES && self.bootstrap_query.is_none() {
+            self.bootstrap(now);
+        }
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV4, bytes: &[u8]) {
+        self.stats.received += 1;
+        if from.port() == 0 {
+            self.stats.malformed += 1;
+            return;
+        }
+        let msg = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.malformed += 1;
+                tracing::trace!(%from, "dropping DHT datagram: {e}");
+                return;
+            }
+        };
+        let sender = msg.sender_id().copied();
+        match msg.kind {
+            MessageType::Response => self.on_response(now, from, sender, msg),
+            MessageType::Query | MessageType::Update => {
+                if msg.kind == MessageType::Update {
+                    let ok = msg.roundtrip_token.as_deref().is_some_and(|t| self.tokens.verify(*from.ip(), t));
+                    if !ok {
+                        self.stats.bad_token += 1;
+                        return;
+                    }
+                }
+                if let Some(id) = sender {
+                    self.learn(now, id, from, msg.to_addr());
+                }
+                self.on_request(now, from, msg);
+            }
+        }
+        self.drive_queries(now);
+    }
+
+    fn learn(&mut self, now: Instant, id: NodeId, addr: SocketAddrV4, to: Option<SocketAddrV4>) {
+        match self.table.insert(id, addr, to) {
+            Insert::Full { stale } if self.bootstrapped && self.evictions < MAX_EVICTION_PINGS => {
+                if let Some(old) = stale.into_iter().next() {
+                    self.evictions += 1;
+                    self.ping_owned(now, old.addr, Some(old.id), Owner::Evict { stale: old.id, newcomer: id, addr });
+                }
+            }
+            Insert::Added if !self.initial_nodes_sent && self.table.len() >= INITIAL_NODES => {
+                self.initial_nodes_sent = true;
+                self.push_event(DhtEvent::InitialNodes);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, from: SocketAddrV4, sender: Option<NodeId>, msg: Message) {
+        let mut actions = Vec::new();
+        let Some(req) = self.rpc.complete(now, msg.rid as u16, &mut actions) else {
+            self.stats.unmatched_responses += 1;
+            return;
+        };
+        self.run_actions(now, actions);
+        let to = msg.to_addr();
+        if let Some(id) = sender {
+            self.learn(now, id, from, to);
+        }
+        if let Some(expected) = req.expect {
+            if sender != Some(expected) {
+                // Whoever answers at that address is not who we knew (spec §3.1).
+                self.table.remove(&expected);
+            }
+        }
+        match req.owner {
+            Owner::Query(qid) => self.on_query_response(now, qid, from, sender, &msg, &req.bytes),
+            Owner::Ping(request) => self.push_event(DhtEvent::Pong { request, from, to: msg.value.as_deref().and_then(|v| wire::decode_peer(v).ok()).or(to) }),
+            Owner::Holepunch(request) => self.push_event(DhtEvent::Holepunched { request, from }),
+            Owner::Evict { .. } => self.evictions = self.evictions.saturating_sub(1),
+            Owner::Check => {}
+        }
+    }
+
+    fn on_query_response(&mut self, _now: Instant, qid: QueryId, from: SocketAddrV4, sender: Option<NodeId>, msg: &Message, sent: &[u8]) {
+        let Some(state) = self.queries.get_mut(&qid) else { return };
+        // Was the request an UPDATE? Its type byte says so (version, then type).
+        let update = sent.get(3) == Some(&(MessageType::Update as u8));
+        if msg.error_text().is_some() {
+            state.query.on_error(update);
+            return;
+        }
+        let closer: Vec<(NodeId, SocketAddrV4)> = msg
+            .closer_nodes
+            .as_deref()
+            .and_then(|b| wire::decode_nodes(b).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n: NodeRecord| (n.id, n.addr))
+            .collect();
+        state.query.on_response(from, sender, msg.roundtrip_token.as_deref(), closer, update);
+        if state.command == CMD_PEERS && !update {
+            if let Some(found) = decode_found(qid, state.query.target, from, sender, msg, state.local_address) {
+                self.push_event(DhtEvent::Peers(found));
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, from: SocketAddrV4, msg: Message) {
+        match msg.command_str() {
+            CMD_PING => {
+                if msg.kind != MessageType::Query {
+                    return;
+                }
+                if msg.value.as_deref().is_some_and(|v| v != self.id) {
+                    return;
+                }
+                let mut r = self.response(&msg, from);
+                r.value = Some(wire::encode_peer(from).to_vec());
+                self.transmit(from, r.encode());
+            }
+            CMD_FIND_NODE => {
+                let Some(target) = msg.target.as_deref().and_then(|t| <[u8; 32]>::try_from(t).ok()) else { return };
+                let mut r = self.response(&msg, from);
+                r.closer_nodes = Some(self.closer_nodes(&target));
+                self.transmit(from, r.encode());
+            }
+            CMD_HOLEPUNCH => self.on_holepunch(from, msg),
+            CMD_PEERS => self.on_peers(now, from, msg),
+            _ => {
+                let Some(target) = msg.target.as_deref().filter(|t| !t.is_empty()) else { return };
+                let target = id_prefix(target);
+                let mut r = self.error_response(&msg, from, "Unsupported command");
+                r.closer_nodes = Some(self.closer_nodes(&target));
+                self.transmit(from, r.encode());
+            }
+        }
+    }
+
+    fn on_holepunch(&mut self, from: SocketAddrV4, msg: Message) {
+        let Some(value) = msg.value.as_deref() else { return };
+        let Ok(hp) = Holepunch::decode(value) else { return };
+        if let Some(to) = hp.to.as_deref() {
+            // Relay (spec §6.1 step 3).
+            let Ok(to) = wire::decode_peer(to) else { return };
+            if to == from {
+                return;
+            }
+            let relay_id = (!self.ephemeral).then_some(self.id);
+            let relayed = msg.relay_holepunch(relay_id, from, to);
+            self.transmit(to, relayed.encode());
+            self.push_event(DhtEvent::Relayed { from, to });
+        } else if let Some(origin) = hp.from.as_deref() {
+            // We are the target: answer the asker directly (step 4).
+            let Ok(origin) = wire::decode_peer(origin) else { return };
+            let r = self.response(&msg, origin);
+            self.transmit(origin, r.encode());
+        }
+    }
+
+    fn on_peers(&mut self, now: Instant, from: SocketAddrV4, msg: Message) {
+        let Some(target) = msg.target.as_deref().and_then(|t| <[u8; 32]>::try_from(t).ok()) else { return };
+        let input = match msg.value.as_deref().map(PeersInput::decode) {
+            Some(Ok(i)) => i,
+            None => PeersInput::default(),
+            Some(Err(_)) => return,
+        };
+        let port = match input.port.filter(|p| *p != 0) {
+            None => from.port() as u64,
+            Some(p) => p,
+        };
+        let closer = self.closer_nodes(&target);
+        if port == 0 || port > 65535 {
+            let mut r = self.error_response(&msg, from, "Invalid port");
+            r.closer_nodes = Some(closer);
+            self.transmit(from, r.encode());
+            return;
+        }
+        let remote = SocketAddrV4::new(*from.ip(), port as u16);
+        let local = input.local_address.as_deref().and_then(|b| wire::decode_peer(b).ok());
+        let mut r = self.response(&msg, from);
+        r.closer_nodes = Some(closer);
+        if msg.kind == MessageType::Update {
+            if input.unannounce == Some(true) {
+                self.store.remove(&target, remote, local);
+                self.push_event(DhtEvent::Unannounced { topic: target, peer: remote });
+            } else if self.store.add(now, target, remote, local) {
+                self.push_event(DhtEvent::Announced { topic: target, peer: remote });
+            } else {
+                self.stats.store_refused += 1;
+            }
+        } else {
+            let (peers, lan) = self.store.lookup(&target, remote, local, &mut self.rng);
+            let out = PeersOutput {
+                peers: (!peers.is_empty()).then(|| wire::encode_peers(&peers)),
+                local_peers: (!lan.is_empty()).then(|| lan.concat()),
+            };
+            r.value = Some(out.encode());
+        }
+        self.transmit(from, r.encode());
+    }
+
+    // ----- helpers ----------------------------------------------------------
+
+    fn closer_nodes(&self, target: &NodeId) -> Vec<u8> {
+        let nodes: Vec<NodeRecord> =
+            self.table.closest(target, K).into_iter().map(|c| NodeRecord { id: c.id, addr: c.addr }).collect();
+        wire::encode_nodes(&nodes)
+    }
+
+    fn own_id(&self) -> Option<[u8; 32]> {
+        (!self.ephemeral).then_some(self.id)
+    }
+
+    fn request_message(&self, kind: MessageType, rid: u16, to: SocketAddrV4, command: &str) -> Message {
+        let mut m = Message::new(kind, rid as u64);
+        m.to = Some(wire::encode_peer(to).to_vec());
+        m.id = self.own_id();
+        m.command = Some(command.to_string());
+        m
+    }
+
+    fn response(&self, req: &Message, to: SocketAddrV4) -> Message {
+        let mut m = Message::new(MessageType::Response, req.rid);
+        m.to = Some(wire::encode_peer(to).to_vec());
+        m.id = self.own_id();
+        m.roundtrip_token = Some(self.tokens.token(*to.ip()).to_vec());
+        m
+    }
+
+    fn error_response(&self, req: &Message, to: SocketAddrV4, error: &str) -> Message {
+        let mut m = Message::new(MessageType::Response, req.rid);
+        m.to = Some(wire::encode_peer(to).to_vec());
+        m.id = self.own_id();
+        m.error = Some(error.to_string());
+        m
+    }
+
+    fn transmit(&mut self, to: SocketAddrV4, bytes: Vec<u8>) {
+        if self.transmits.len() >= MAX_EVENTS {
+            self.transmits.pop_front();
+        }
+        self.transmits.push_back((to, bytes));
+    }
+
+    fn push_event(&mut self, ev: DhtEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(ev);
+    }
+
+    fn request_id(&mut self) -> RequestId {
+        let r = self.next_request;
+        self.next_request += 1;
+        r
+    }
+
+    fn ping_owned(&mut self, now: Instant, to: SocketAddrV4, expect: Option<NodeId>, owner: Owner) {
+        let rid = self.rpc.next_rid();
+        let mut m = self.request_message(MessageType::Query, rid, to, CMD_PING);
+        m.value = expect.map(|id| id.to_vec());
+        self.send_request(now, rid, to, m, owner, expect, None, true);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_request(
+        &mut self,
+        now: Instant,
+        rid: u16,
+        to: SocketAddrV4,
+        msg: Message,
+        owner: Owner,
+        expect: Option<NodeId>,
+        referrer: Option<SocketAddrV4>,
+        urgent: bool,
+    ) {
+        self.stats.requests_sent += 1;
+        let action = self.rpc.start(now, rid, to, msg.encode(), owner, expect, referrer, urgent);
+        if let Some(a) = action {
+            self.run_actions(now, vec![a]);
+        }
+    }
+
+    fn run_actions(&mut self, now: Instant, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Send { to, bytes } => self.transmit(to, bytes),
+                Action::Punch { referrer, target } => {
+                    let rid = self.rpc.next_rid();
+                    let mut m = self.request_message(MessageType::Query, rid, referrer, CMD_HOLEPUNCH);
+                    m.value = Some(Holepunch { from: None, to: Some(wire::encode_peer(target).to_vec()) }.encode());
+                    self.transmit(referrer, m.encode());
+                }
+                Action::Failed(req) => self.on_request_failed(now, req),
+            }
+        }
+    }
+
+    fn on_request_failed(&mut self, now: Instant, req: super::rpc::Request) {
+        self.stats.timeouts += 1;
+        match req.owner {
+            Owner::Query(qid) => {
+                if let Some(id) = req.expect {
+                    self.table.remove(&id);
+                }
+                if let Some(q) = self.queries.get_mut(&qid) {
+                    q.query.on_timeout();
+                }
+            }
+            Owner::Ping(request) => self.push_event(DhtEvent::PingFailed { request }),
+            Owner::Holepunch(request) => self.push_event(DhtEvent::HolepunchFailed { request }),
+            Owner::Evict { stale, newcomer, addr } => {
+                self.evictions = self.evictions.saturating_sub(1);
+                self.table.replace(&stale, newcomer, addr, None);
+            }
+            Owner::Check => {
+                if let Some(id) = req.expect {
+                    self.table.remove(&id);
+                }
+            }
+        }
+        let _ = now;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_query(
+        &mut self,
+        now: Instant,
+        target: NodeId,
+        kind: QueryKind,
+        command: &'static str,
+        value: Option<Vec<u8>>,
+        local_address: Option<SocketAddrV4>,
+        bootstrap: bool,
+    ) -> QueryId {
+        let seeds = self.table.closest(&target, K).into_iter().map(|c| (c.id, c.addr)).collect();
+        let query = Query::new(self.id, target, kind, seeds, &self.bootstrap_nodes);
+        self.add_query(now, query, command, value, local_address, bootstrap)
+    }
+
+    fn add_query(
+        &mut self,
+        now: Instant,
+        query: Query,
+        command: &'static str,
+        value: Option<Vec<u8>>,
+        local_address: Option<SocketAddrV4>,
+        bootstrap: bool,
+    ) -> QueryId {
+        let qid = self.next_query;
+        self.next_query += 1;
+        if self.queries.len() >= MAX_QUERIES {
+            self.push_event(DhtEvent::QueryDone { query: qid, error: Some("Too many queries".into()), closest: Vec::new() });
+            return qid;
+        }
+        self.queries.insert(qid, QueryState { query, command, value, local_address, bootstrap });
+        self.drive_queries(now);
+        qid
+    }
+
+    /// Lets every query send what the concurrency limit allows, and finishes
+    /// the ones that are done.
+    fn drive_queries(&mut self, now: Instant) {
+        if self.queries.is_empty() {
+            return;
+        }
+        let mut ids: Vec<QueryId> = self.queries.keys().copied().collect();
+        ids.sort_unstable();
+        let only = ids.len() == 1;
+        for qid in ids {
+            loop {
+                let inflight = self.rpc.inflight();
+                let Some(state) = self.queries.get_mut(&qid) else { break };
+                let limit = if state.bootstrap && !only { BOOTSTRAP_CONCURRENCY } else { CONCURRENCY };
+                let slots = if state.bootstrap && !only {
+                    limit.saturating_sub(state.query.inflight())
+                } else {
+                    limit.saturating_sub(inflight)
+                };
+                let Some(step) = state.query.next(slots) else { break };
+                let (command, value) = (state.command, state.value.clone());
+                self.send_step(now, qid, step, command, value);
+            }
+            let Some(state) = self.queries.get_mut(&qid) else { continue };
+            if let Some(outcome) = state.query.advance() {
+                // Nothing more to send in this phase: try the next one at once.
+                if state.query.phase() != super::query::Phase::Done {
+                    continue;
+                }
+                let bootstrap = state.bootstrap;
+                self.finish_query(now, qid, outcome.err().map(str::to_string), bootstrap);
+            } else if state.query.phase() == super::query::Phase::Updating && state.query.inflight() == 0 {
+                // Just entered the update phase: send the updates.
+                self.drive_one(now, qid);
+            }
+        }
+    }
+
+    fn drive_one(&mut self, now: Instant, qid: QueryId) {
+        loop {
+            let inflight = self.rpc.inflight();
+            let Some(state) = self.queries.get_mut(&qid) else { return };
+            let Some(step) = state.query.next(CONCURRENCY.saturating_sub(inflight)) else { break };
+            let (command, value) = (state.command, state.value.clone());
+            self.send_step(now, qid, step, command, value);
+        }
+        if let Some(state) = self.queries.get_mut(&qid) {
+            if let Some(outcome) = state.query.advance() {
+                let bootstrap = state.bootstrap;
+                self.finish_query(now, qid, outcome.err().map(str::to_string), bootstrap);
+            }
+        }
+    }
+
+    /// Walks towards a random id in each sparse far bucket.
+    fn refresh_far_buckets(&mut self, now: Instant) {
+        let mut counts = [0usize; REFRESH_DEPTH];
+        for c in self.table.iter() {
+            let d = super::routing_table::distance(&c.id, &self.id);
+            let cpl = d.iter().position(|b| *b != 0).map(|i| i * 8 + d[i].leading_zeros() as usize).unwrap_or(256);
+            if cpl < REFRESH_DEPTH {
+                counts[cpl] += 1;
+            }
+        }
+        for (cpl, &n) in counts.iter().enumerate() {
+            if n >= REFRESH_BELOW {
+                continue;
+            }
+            // Same first `cpl` bits as us, the next one flipped, the rest random.
+            let mut target: NodeId = self.rng.random();
+            for bit in 0..=cpl {
+                let (byte, mask) = (bit / 8, 0x80u8 >> (bit % 8));
+                let ours = self.id[byte] & mask;
+                let want = if bit == cpl { ours ^ mask } else { ours };
+                target[byte] = (target[byte] & !mask) | want;
+            }
+            self.start_query(now, target, QueryKind::Query, CMD_FIND_NODE, None, None, true);
+        }
+    }
+
+    fn finish_query(&mut self, now: Instant, qid: QueryId, error: Option<String>, bootstrap: bool) {
+        let closest = self
+            .queries
+            .remove(&qid)
+            .map(|s| s.query.closest().map(|(id, a, _)| (*id, *a)).collect())
+            .unwrap_or_default();
+        if bootstrap && self.bootstrap_query == Some(qid) {
+            self.bootstrap_query = None;
+            self.refresh_far_buckets(now);
+            if !self.bootstrapped {
+                self.bootstrapped = true;
+                self.push_event(DhtEvent::Ready);
+            }
+        }
+        self.push_event(DhtEvent::QueryDone { query: qid, error, closest });
+    }
+
+    fn send_step(&mut self, now: Instant, qid: QueryId, step: Step, command: &'static str, value: Option<Vec<u8>>) {
+        let rid = self.rpc.next_rid();
+        let kind = if step.update.is_some() { MessageType::Update } else { MessageType::Query };
+        let cmd = if step.find_node { CMD_FIND_NODE } else { command };
+        let mut m = self.request_message(kind, rid, step.addr, cmd);
+        m.target = Some(self.queries[&qid].query.target.to_vec());
+        m.roundtrip_token = step.update;
+        if !step.find_node {
+            m.value = value;
+        }
+        self.send_request(now, rid, step.addr, m, Owner::Query(qid), step.id, step.referrer, false);
+    }
+}
+
+fn adaptive_delay(rng: &mut StdRng) -> Duration {
+    ADAPTIVE_MIN + (ADAPTIVE_MAX - ADAPTIVE_MIN).mul_f64(rng.random::<f64>())
+}
+
+/// Any-length target reduced to a routing key (custom commands do not check
+/// its length, spec §2).
+fn id_prefix(t: &[u8]) -> NodeId {
+    let mut id = [0u8; 32];
+    let n = t.len().min(32);
+    id[..n].copy_from_slice(&t[..n]);
+    id
+}
+
+fn decode_found(
+    query: QueryId,
+    topic: NodeId,
+    from: SocketAddrV4,
+    sender: Option<NodeId>,
+    msg: &Message,
+    local_address: Option<SocketAddrV4>,
+) -> Option<FoundPeers> {
+    let out = PeersOutput::decode(msg.value.as_deref()?).ok()?;
+    let peers = out
+        .peers
+        .as_deref()
+        .and_then(|b| wire::decode_peers(b).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| !p.ip().is_unspecified())
+        .collect::<Vec<_>>();
+    let local_peers = match (local_address, out.local_peers.as_deref()) {
+        (Some(me), Some(b)) => {
+            let o = me.ip().octets();
+            wire::decode_lan_peers([o[0], o[1]], b).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    if peers.is_empty() && local_peers.is_empty() {
+        return None;
+    }
+    Some(FoundPeers { query, topic, node: from, node_id: sender, to: msg.to_addr(), peers, local_peers })
+}
