@@ -75,7 +75,12 @@ declare namespace network {
     mdnsOwnAnswers: number
     mdnsQueriesAnswered: number
     multicastSent: number
-    udpDropped: number
+    dhtNodes: number
+    dhtReceived: number
+    dhtMalformed: number
+    dhtBadToken: number
+    dhtUnmatchedResponses: number
+    dhtTimeouts: number
     connectionsAccepted: number
     connectionsDialled: number
     dialsFailed: number

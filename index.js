@@ -4,12 +4,13 @@
 // this file only shapes it for Node.
 const { EventEmitter } = require('events')
 const net = require('net')
-const { NativeSwarm } = require('./binding')
+const { NativeSwarm, NativeDhtNode } = require('./binding')
 
 const TOPIC_LENGTH = 32
 
 module.exports = opts => new Network(opts)
 module.exports.Network = Network
+module.exports.DhtNode = DhtNode
 
 function Network (opts) {
   if (!(this instanceof Network)) return new Network(opts)
@@ -56,6 +57,19 @@ Network.prototype.connect = function connect (peer, cb) {
 Network.prototype.address = function address () {
   const port = this._closed ? null : this._native.port()
   return port == null ? null : { address: '::', family: 'IPv6', port }
+}
+
+/** True when enough DHT nodes agree on our public address and port. */
+Network.prototype.holepunchable = function holepunchable () {
+  return !this._closed && this._native.holepunchable()
+}
+
+/** Our public address as DHT nodes report it: { host, port } or null. */
+Network.prototype.remoteAddress = function remoteAddress () {
+  const a = this._closed ? null : this._native.remoteAddress()
+  if (!a) return null
+  const i = a.lastIndexOf(':')
+  return { host: a.slice(0, i), port: Number(a.slice(i + 1)) }
 }
 
 /** Counters from the engine (not in the reference): packets dropped, sent, … */
@@ -149,6 +163,49 @@ Network.prototype._onclose = function () {
   this._closeCallbacks = []
   for (const cb of cbs) cb(null)
   this.emit('close')
+}
+
+/**
+ * A standalone DHT node on its own UDP socket (not in the seed's API): a
+ * bootstrap node for a private network or a local testnet.
+ * opts: { host = '127.0.0.1', port = 0, bootstrap = ['a.b.c.d:port'], ephemeral = false }
+ */
+function DhtNode (opts) {
+  if (!(this instanceof DhtNode)) return new DhtNode(opts)
+  if (opts == null) opts = {}
+  if (typeof opts !== 'object') throw new TypeError('DhtNode options must be an object')
+  const o = {}
+  if (opts.host != null) {
+    if (typeof opts.host !== 'string') throw new TypeError('options.host must be a string')
+    o.host = opts.host
+  }
+  if (opts.port != null) {
+    if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new TypeError('options.port must be an integer from 0 to 65535')
+    o.port = opts.port
+  }
+  if (opts.bootstrap != null) {
+    if (!Array.isArray(opts.bootstrap)) throw new TypeError('options.bootstrap must be an array')
+    o.bootstrap = opts.bootstrap.map(toHostPort)
+  }
+  if (opts.ephemeral != null) {
+    if (typeof opts.ephemeral !== 'boolean') throw new TypeError('options.ephemeral must be a boolean')
+    o.ephemeral = opts.ephemeral
+  }
+  this._native = new NativeDhtNode(o)
+  this.port = this._native.port()
+  this.host = o.host || '127.0.0.1'
+}
+
+DhtNode.prototype.address = function () {
+  return { host: this.host, port: this.port }
+}
+
+DhtNode.prototype.nodes = function () {
+  return this._native.nodes()
+}
+
+DhtNode.prototype.destroy = function () {
+  this._native.destroy()
 }
 
 function noop () {}

@@ -4,6 +4,7 @@
 //! Node.js binding.
 
 pub mod dht;
+pub mod discovery;
 pub mod io;
 pub mod lan;
 pub mod log;

@@ -16,6 +16,20 @@ const [impl, raw] = process.argv.slice(2)
 const opts = JSON.parse(raw || '{}')
 const send = m => process.send && process.send(m)
 
+// `noMdns`: the reference gets a silent stand-in for multicast-dns, so that
+// it discovers over the DHT only.
+if (opts.noMdns && impl !== 'ours') {
+  const Module = require('module')
+  const { EventEmitter } = require('events')
+  const load = Module._load
+  Module._load = function (request, ...rest) {
+    if (request === 'multicast-dns') {
+      return () => Object.assign(new EventEmitter(), { query () {}, response () {}, destroy () {} })
+    }
+    return load.call(this, request, ...rest)
+  }
+}
+
 function create () {
   if (impl === 'ours') return require(path.join(__dirname, '..', '..'))(opts.swarm || {})
   if (impl === 'hyperswarm') return require('hyperswarm')({ bootstrap: [], ...(opts.swarm || {}) })
@@ -26,7 +40,8 @@ function create () {
 const swarm = create()
 let nextConn = 0
 
-swarm.on('peer', p => send({ type: 'peer', host: p.host, port: p.port, local: p.local }))
+swarm.on('peer', p => send({ type: 'peer', host: p.host, port: p.port, local: p.local, referrer: p.referrer ? { host: p.referrer.host, port: p.referrer.port } : null }))
+if (swarm.on) swarm.on('warning', err => send({ type: 'warning', message: err.message }))
 swarm.on('connection', (socket, details) => {
   const conn = nextConn++
   const client = !!(details && details.client)
@@ -58,6 +73,7 @@ swarm.on('connection', (socket, details) => {
 process.on('message', m => {
   try {
     if (m.cmd === 'join') {
+      // hyperswarm 2.x joins with lookup by default; the seed API needs it asked.
       swarm.join(Buffer.from(m.topic, 'hex'), m.opts)
       send({ type: 'joined' })
     } else if (m.cmd === 'leave') {

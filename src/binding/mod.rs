@@ -1,4 +1,5 @@
 //! The Node.js binding: converts types and errors, nothing more. Every rule
 //! lives in the engine; index.js builds the Node-shaped API.
 
+mod dht_node;
 mod swarm;

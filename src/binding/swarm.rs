@@ -55,7 +55,12 @@ pub struct NativeStats {
     pub mdns_own_answers: f64,
     pub mdns_queries_answered: f64,
     pub multicast_sent: f64,
-    pub udp_dropped: f64,
+    pub dht_nodes: u32,
+    pub dht_received: f64,
+    pub dht_malformed: f64,
+    pub dht_bad_token: f64,
+    pub dht_unmatched_responses: f64,
+    pub dht_timeouts: f64,
     pub connections_accepted: f64,
     pub connections_dialled: f64,
     pub dials_failed: f64,
@@ -219,11 +224,28 @@ impl NativeSwarm {
             mdns_own_answers: s.lan.own_answers as f64,
             mdns_queries_answered: s.lan.queries_answered as f64,
             multicast_sent: s.multicast_sent as f64,
-            udp_dropped: s.udp_dropped as f64,
+            dht_nodes: s.dht_nodes as u32,
+            dht_received: s.dht.received as f64,
+            dht_malformed: s.dht.malformed as f64,
+            dht_bad_token: s.dht.bad_token as f64,
+            dht_unmatched_responses: s.dht.unmatched_responses as f64,
+            dht_timeouts: s.dht.timeouts as f64,
             connections_accepted: s.connections_accepted as f64,
             connections_dialled: s.connections_dialled as f64,
             dials_failed: s.dials_failed as f64,
         })
+    }
+
+    /// Whether enough DHT nodes agree on our address and port (spec §7).
+    #[napi]
+    pub fn holepunchable(&self) -> bool {
+        self.swarm.as_ref().is_some_and(|s| s.stats().holepunchable)
+    }
+
+    /// Our public `host:port` as DHT nodes report it, if they agree.
+    #[napi]
+    pub fn remote_address(&self) -> Option<String> {
+        self.swarm.as_ref().and_then(|s| s.stats().remote_address).map(|a| a.to_string())
     }
 
     /// Starts shutdown; a `close` event follows once every socket is closed.

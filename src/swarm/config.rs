@@ -3,6 +3,11 @@
 
 use crate::wire::mdns::DEFAULT_DOMAIN;
 
+/// The reference's public bootstrap nodes (@hyperswarm/dht 4.0.1, spec
+/// wire-dht.md §9.4): used when no list is given. Tests always pass their own.
+pub const DEFAULT_BOOTSTRAP: [&str; 3] =
+    ["bootstrap1.hyperdht.org:49737", "bootstrap2.hyperdht.org:49737", "bootstrap3.hyperdht.org:49737"];
+
 #[derive(Debug, Clone)]
 pub struct SwarmConfig {
     /// LAN discovery over mDNS; `multicast: false` in JS turns it off.

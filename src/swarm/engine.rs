@@ -3,7 +3,6 @@
 //! command channel and hear from it through an event sink; nothing here
 //! blocks the caller.
 
-use std::collections::HashMap;
 use std::future::pending;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -13,20 +12,24 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::config::SwarmConfig;
+use super::config::{SwarmConfig, DEFAULT_BOOTSTRAP};
 use super::event::SwarmEvent;
 use super::peer::{Peer, Topic};
+
 use super::peer_queue::{PeerQueue, CONNECT_TIMEOUT};
-use crate::io::{bind, multicast::MulticastSocket, runtime};
-use crate::lan::{Lan, LanConfig, LanEvent, LanStats};
+use crate::dht::{DhtConfig, DhtStats};
+use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, Transmit};
+use crate::io::{bind, multicast::MulticastSocket, resolve, runtime};
+use crate::lan::LanStats;
 use crate::wire::mdns::MAX_PACKET;
 
 /// How often new interfaces are joined to the mDNS group (the reference
 /// rescans every 5 s, wire-mdns.md §1).
 const MEMBERSHIP_REFRESH: Duration = Duration::from_secs(5);
-/// Largest UDP datagram read; longer ones are truncated by the kernel and
-/// then dropped as malformed by whoever parses them.
-const UDP_BUF: usize = 65536;
+/// Largest UDP datagram read. dht-rpc messages stay far below it (our
+/// decoder caps them at 4 KiB) and uTP packets are under 1.5 KiB; longer
+/// datagrams are truncated by the kernel and then dropped as malformed.
+const UDP_BUF: usize = 8192;
 
 pub type EventSink = Box<dyn Fn(SwarmEvent) + Send + Sync>;
 
@@ -34,8 +37,11 @@ pub type EventSink = Box<dyn Fn(SwarmEvent) + Send + Sync>;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SwarmStats {
     pub lan: LanStats,
-    /// UDP datagrams on the swarm socket that no protocol claimed yet.
-    pub udp_dropped: u64,
+    pub dht: DhtStats,
+    /// DHT nodes in the routing table.
+    pub dht_nodes: usize,
+    pub holepunchable: bool,
+    pub remote_address: Option<std::net::SocketAddrV4>,
     pub connections_accepted: u64,
     pub connections_dialled: u64,
     pub dials_failed: u64,
@@ -49,6 +55,8 @@ struct Shared {
 }
 
 enum Command {
+    /// Bootstrap nodes resolved (or not).
+    Resolved(Result<Vec<std::net::SocketAddrV4>, String>),
     Bound { bound: Bound, mdns: Option<Result<MulticastSocket, String>> },
     Join { topic: Topic, announce: bool, lookup: bool },
     Leave { topic: Topic },
@@ -69,7 +77,7 @@ impl Swarm {
     pub fn spawn(config: SwarmConfig, sink: EventSink) -> Swarm {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let driver = Driver::new(config.clone(), sink, rx, shared.clone());
+        let driver = Driver::new(config.clone(), sink, rx, tx.clone(), shared.clone());
         runtime::handle().spawn(driver.run());
         Swarm { tx, shared, config }
     }
@@ -162,11 +170,12 @@ struct Driver {
     shared: Arc<Mutex<Shared>>,
     bound: Option<Bound>,
     mdns: Option<MulticastSocket>,
-    lan: Lan,
+    discovery: Discovery,
+    bootstrap: Option<Vec<String>>,
+    /// Sends resolved bootstrap nodes back into the driver's own queue.
+    tx: mpsc::UnboundedSender<Command>,
     queue: PeerQueue,
     dials: JoinSet<DialDone>,
-    /// Joined topics and whether they announce.
-    topics: HashMap<Topic, bool>,
     next_conn: u64,
     next_membership: Instant,
 }
@@ -176,9 +185,26 @@ impl Driver {
         config: SwarmConfig,
         sink: EventSink,
         rx: mpsc::UnboundedReceiver<Command>,
+        tx: mpsc::UnboundedSender<Command>,
         shared: Arc<Mutex<Shared>>,
     ) -> Self {
-        let lan = Lan::new(LanConfig { domain: config.domain.clone(), seed: rand::random() });
+        let ephemeral = config.ephemeral.unwrap_or(true);
+        let dht = DhtConfig {
+            id: None,
+            ephemeral,
+            // Undefined `ephemeral` means ephemeral *and* adaptive (spec/api-network.md §3.1).
+            adaptive: config.ephemeral.is_none(),
+            bootstrap: Vec::new(),
+            seed: rand::random(),
+        };
+        let discovery = Discovery::new(
+            Instant::now(),
+            DiscoveryConfig {
+                lan_domain: config.multicast.then(|| config.domain.clone()),
+                dht: Some(dht),
+                seed: rand::random(),
+            },
+        );
         let queue = PeerQueue::new(config.max_dials);
         Driver {
             sink,
@@ -186,10 +212,11 @@ impl Driver {
             shared,
             bound: None,
             mdns: None,
-            lan,
+            discovery,
+            bootstrap: config.bootstrap.clone(),
+            tx,
             queue,
             dials: JoinSet::new(),
-            topics: HashMap::new(),
             next_conn: 1,
             next_membership: Instant::now() + MEMBERSHIP_REFRESH,
         }
@@ -206,7 +233,7 @@ impl Driver {
         let mut mbuf = vec![0u8; MAX_PACKET + 1];
         loop {
             self.flush().await;
-            let deadline = [self.lan.poll_timeout(), self.queue.poll_timeout(), self.mdns.as_ref().map(|_| self.next_membership)]
+            let deadline = [self.discovery.poll_timeout(), self.queue.poll_timeout(), self.mdns.as_ref().map(|_| self.next_membership)]
                 .into_iter()
                 .flatten()
                 .min();
@@ -216,17 +243,17 @@ impl Driver {
                     Some(cmd) => self.on_command(cmd),
                 },
                 accepted = accept(&self.bound) => self.on_accept(accepted),
-                got = recv_udp(&self.bound, &mut buf) => {
-                    if got.is_ok() {
-                        // No protocol runs on the swarm socket yet (DHT and
-                        // uTP come next); count and drop.
-                        self.stats(|s| s.udp_dropped += 1);
-                    }
-                }
+                got = recv_udp(&self.bound, &mut buf) => match got {
+                    Ok((n, SocketAddr::V4(from))) => self.discovery.handle_udp(Instant::now(), from, &buf[..n]),
+                    Ok(_) => {}
+                    // ICMP errors surface here (ECONNREFUSED from a dead
+                    // node); the socket itself is fine.
+                    Err(e) => tracing::trace!("UDP receive error: {e}"),
+                },
                 got = recv_mdns(&self.mdns, &mut mbuf) => match got {
                     Ok((n, SocketAddr::V4(from))) => {
                         let bytes = &mbuf[..n];
-                        self.lan.handle_datagram(Instant::now(), *from.ip(), bytes);
+                        self.discovery.handle_mdns(Instant::now(), *from.ip(), bytes);
                     }
                     Ok(_) => {}
                     Err(e) => tracing::debug!("mDNS receive error: {e}"),
@@ -238,7 +265,7 @@ impl Driver {
                 }
                 _ = sleep_until(deadline) => {
                     let now = Instant::now();
-                    self.lan.handle_timeout(now);
+                    self.discovery.handle_timeout(now);
                     if now >= self.next_membership {
                         if let Some(m) = self.mdns.as_mut() {
                             m.refresh_membership();
@@ -258,27 +285,55 @@ impl Driver {
         (self.sink)(SwarmEvent::Closed);
     }
 
-    /// Sends what LAN discovery queued, reports its peers, starts dials.
+    /// Sends what discovery queued, reports its peers, starts dials.
     async fn flush(&mut self) {
-        while let Some(t) = self.lan.poll_transmit() {
-            if let Some(m) = &self.mdns {
-                let copies = m.send_all(&t.payload).await as u64;
-                self.stats(|s| s.multicast_sent += copies);
+        while let Some(t) = self.discovery.poll_transmit() {
+            match t {
+                Transmit::Multicast(payload) => {
+                    if let Some(m) = &self.mdns {
+                        let copies = m.send_all(&payload).await as u64;
+                        self.stats(|s| s.multicast_sent += copies);
+                    }
+                }
+                Transmit::Udp(to, bytes) => {
+                    if let Some(b) = &self.bound {
+                        // A full socket buffer drops the datagram, as UDP may.
+                        if let Err(e) = crate::io::send_now(&b.udp, &bytes, SocketAddr::V4(to)) {
+                            tracing::trace!(%to, "DHT send failed: {e}");
+                        }
+                    }
+                }
             }
         }
         let now = Instant::now();
-        while let Some(LanEvent::Peer { topic, host, port }) = self.lan.poll_event() {
-            let peer = Peer { host, port, local: true, referrer: None, topic: Some(topic) };
-            (self.sink)(SwarmEvent::Peer(peer.clone()));
-            if self.topics.contains_key(&topic) {
-                self.queue.discovered(now, peer);
+        while let Some(ev) = self.discovery.poll_event() {
+            match ev {
+                DiscoveryEvent::Peer(peer) => {
+                    (self.sink)(SwarmEvent::Peer(peer.clone()));
+                    if peer.topic.is_some_and(|t| self.discovery.is_joined(&t)) {
+                        self.queue.discovered(now, peer);
+                    }
+                }
+                DiscoveryEvent::Update { .. } => (self.sink)(SwarmEvent::Update),
+                DiscoveryEvent::Ready { error: Some(e) } => {
+                    (self.sink)(SwarmEvent::Warning(format!("DHT bootstrap failed: {e}; LAN discovery goes on")))
+                }
+                DiscoveryEvent::Ready { error: None } => {}
             }
         }
         while let Some(peer) = self.queue.next_dial(now) {
             self.dial(DialKind::Auto, peer);
         }
-        let lan = self.lan.stats();
-        self.stats(|s| s.lan = lan);
+        let (lan, dht) = (self.discovery.lan_stats(), self.discovery.dht_stats());
+        let dht_nodes = self.discovery.dht().map(|d| d.table().len()).unwrap_or(0);
+        let (holepunchable, remote) = (self.discovery.holepunchable(), self.discovery.remote_address());
+        self.stats(|s| {
+            s.lan = lan;
+            s.dht = dht;
+            s.dht_nodes = dht_nodes;
+            s.holepunchable = holepunchable;
+            s.remote_address = remote;
+        });
     }
 
     fn dial(&mut self, kind: DialKind, peer: Peer) {
@@ -291,8 +346,19 @@ impl Driver {
     fn on_command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
+            Command::Resolved(Ok(nodes)) => {
+                if nodes.is_empty() {
+                    (self.sink)(SwarmEvent::Warning("no DHT bootstrap nodes: DHT discovery is off, LAN discovery goes on".into()));
+                }
+                self.discovery.bootstrap(now, nodes);
+            }
+            Command::Resolved(Err(e)) => {
+                (self.sink)(SwarmEvent::Warning(format!("cannot resolve DHT bootstrap nodes: {e}; LAN discovery goes on")));
+                self.discovery.bootstrap_failed(now);
+            }
             Command::Bound { bound, mdns } => {
                 let port = bound.port;
+                self.start_bootstrap();
                 self.bound = Some(bound);
                 match mdns {
                     Some(Ok(m)) => self.mdns = Some(m),
@@ -304,22 +370,39 @@ impl Driver {
                 (self.sink)(SwarmEvent::Listening { port });
             }
             Command::Join { topic, announce, lookup } => {
-                let port = self.bound.as_ref().map(|b| b.port);
+                let port = self.bound.as_ref().map(|b| b.port).unwrap_or(0);
                 // The seed looks up whenever it does not announce.
                 let lookup = lookup || !announce;
-                self.topics.insert(topic, announce);
-                if self.mdns.is_some() {
-                    self.lan.join(now, topic, lookup, if announce { port } else { None });
-                }
+                self.discovery.join(now, topic, announce, lookup, port);
             }
-            Command::Leave { topic } => {
-                self.topics.remove(&topic);
-                self.lan.leave(&topic);
-            }
+            Command::Leave { topic } => self.discovery.leave(now, &topic),
             Command::Connect { request, peer } => self.dial(DialKind::Request(request), peer),
             Command::Closed { conn } => self.queue.closed(conn),
             Command::Destroy => {}
         }
+    }
+
+    /// Resolves the bootstrap list off the driver task; the answer comes
+    /// back as [`Command::Resolved`].
+    fn start_bootstrap(&mut self) {
+        let list = self.bootstrap.clone().unwrap_or_else(|| DEFAULT_BOOTSTRAP.iter().map(|s| s.to_string()).collect());
+        // IP literals need no resolver: start at once, so that the first
+        // join's DHT round goes straight to the bootstrap nodes.
+        let literals: Option<Vec<std::net::SocketAddrV4>> = list
+            .iter()
+            .map(|e| match e.parse::<SocketAddr>() {
+                Ok(SocketAddr::V4(a)) => Some(a),
+                _ => None,
+            })
+            .collect();
+        if let Some(nodes) = literals {
+            self.on_command(Command::Resolved(Ok(nodes)));
+            return;
+        }
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(Command::Resolved(resolve::bootstrap(&list).await));
+        });
     }
 
     fn on_accept(&mut self, accepted: std::io::Result<(TcpStream, SocketAddr)>) {

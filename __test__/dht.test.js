@@ -1,0 +1,193 @@
+'use strict'
+// DHT interop with the real reference nodes (dht-rpc 4.9.6, @hyperswarm/dht
+// 4.0.1, hyperswarm 2.15.3), all inside a loopback-only lab. LAN discovery is
+// off on our side and silenced on theirs, so every peer is found through
+// the DHT.
+const test = require('node:test')
+const assert = require('node:assert')
+const path = require('path')
+const { Lab, assertIsolated } = require('./helpers/netns')
+const { patternHash, topic } = require('./helpers/data')
+
+assertIsolated()
+const H = name => path.join(__dirname, 'helpers', name)
+const ROOT = path.join(__dirname, '..')
+const DHT_BIN = path.join(ROOT, 'target', 'release', 'hyperswarm-dht')
+const BOOT = '127.0.0.1:49737'
+const KiB = 1024
+
+// A reference testnet: an ephemeral bootstrap node on 49737 and `n`
+// persistent members.
+async function jsTestnet (lab, n = 4) {
+  const boot = lab.spawn(0, H('js-dht.js'), ['bootstrap', '49737'])
+  await boot.wait('ready')
+  const nodes = lab.spawn(0, H('js-dht.js'), ['nodes', String(n), BOOT])
+  await nodes.wait('ready', 30000)
+}
+
+function peer (lab, impl, name, swarm = {}) {
+  const opts = { name, send: 64 * KiB, expect: 64 * KiB, noMdns: true, swarm: { bootstrap: [BOOT], ...swarm } }
+  if (impl === 'ours') opts.swarm.multicast = false
+  return lab.spawn(0, H('peer.js'), [impl, JSON.stringify(opts)])
+}
+
+async function exchange (a, nameA, b, nameB) {
+  const ra = await a.wait('received', 20000)
+  const rb = await b.wait('received', 20000)
+  assert.strictEqual(ra.sha256, patternHash(nameB, 64 * KiB), 'data from ' + nameB)
+  assert.strictEqual(rb.sha256, patternHash(nameA, 64 * KiB), 'data from ' + nameA)
+}
+
+async function withLab (fn) {
+  const lab = Lab.loopback()
+  try {
+    return await fn(lab)
+  } finally {
+    await lab.destroy()
+  }
+}
+
+test('ours announces through reference DHT nodes; hyperswarm 2.15.3 looks up and connects', () => withLab(async lab => {
+  await jsTestnet(lab)
+  const t = topic('dht ours announces')
+  const ours = peer(lab, 'ours', 'ours')
+  await ours.wait('ready')
+  ours.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
+  // Let our announce finish before the lookup starts (the reference looks
+  // up once per 5-10 min round).
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  const ref = peer(lab, 'hyperswarm', 'ref')
+  await ref.wait('ready')
+  ref.send({ cmd: 'join', topic: t, opts: { announce: false, lookup: true } })
+  const p = await ref.wait('peer', 20000)
+  assert.ok(p.referrer, 'a DHT peer comes with its referrer')
+  const c = await ref.wait('connection', 20000)
+  assert.strictEqual(c.client, true)
+  const co = await ours.wait('connection', 20000)
+  assert.strictEqual(co.client, false)
+  await exchange(ours, 'ours', ref, 'ref')
+}))
+
+test('hyperswarm 2.15.3 announces through reference DHT nodes; ours looks up and connects', () => withLab(async lab => {
+  await jsTestnet(lab)
+  const t = topic('dht reference announces')
+  const ref = peer(lab, 'hyperswarm', 'ref')
+  await ref.wait('ready')
+  ref.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  const ours = peer(lab, 'ours', 'ours')
+  await ours.wait('ready')
+  ours.send({ cmd: 'join', topic: t, opts: { announce: false, lookup: true } })
+  const p = await ours.wait('peer', 20000)
+  assert.strictEqual(p.local, false)
+  assert.deepStrictEqual(Object.keys(p.referrer).sort(), ['host', 'port'])
+  const c = await ours.wait('connection', 20000)
+  assert.strictEqual(c.client, true)
+  await ref.wait('connection', 20000)
+  await exchange(ours, 'ours', ref, 'ref')
+}))
+
+test('two of ours joining at the same moment find each other through the DHT at once', () => withLab(async lab => {
+  await jsTestnet(lab)
+  const t = topic('dht simultaneous')
+  const a = peer(lab, 'ours', 'a')
+  const b = peer(lab, 'ours', 'b')
+  await a.wait('ready')
+  await b.wait('ready')
+  const start = Date.now()
+  a.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: true } })
+  b.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: true } })
+  await a.wait('connection', 10000)
+  await b.wait('connection', 10000)
+  assert.ok(Date.now() - start < 10000)
+  await exchange(a, 'a', b, 'b')
+}))
+
+test('our standalone bootstrap node serves reference nodes; two reference swarms meet through it', () => withLab(async lab => {
+  const { spawn } = require('child_process')
+  const boot = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, DHT_BIN, '--host', '127.0.0.1', '--port', '49737'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  boot.stderr.on('data', d => { log += d })
+  const exited = new Promise(resolve => boot.on('exit', (code, signal) => resolve({ code, signal })))
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('bootstrap node did not start: ' + log)), 10000)
+      boot.stderr.on('data', () => { if (/listening/.test(log)) { clearTimeout(timer); resolve() } })
+    })
+    const nodes = lab.spawn(0, H('js-dht.js'), ['nodes', '4', BOOT])
+    await nodes.wait('ready', 30000)
+    const t = topic('dht our bootstrap')
+    const a = peer(lab, 'hyperswarm', 'a')
+    const b = peer(lab, 'hyperswarm', 'b')
+    await a.wait('ready')
+    a.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    await b.wait('ready')
+    b.send({ cmd: 'join', topic: t, opts: { announce: false, lookup: true } })
+    await b.wait('connection', 20000)
+    await a.wait('connection', 20000)
+    await exchange(a, 'a', b, 'b')
+  } finally {
+    boot.kill('SIGTERM')
+    const { code, signal } = await exited
+    assert.strictEqual(signal, null, 'exits by itself on SIGTERM')
+    assert.strictEqual(code, 0)
+    assert.match(log, /stopped/)
+  }
+}))
+
+test('mixed network of 10 reference and 10 Rust DHT nodes: either kind finds either kind', () => withLab(async lab => {
+  const { spawn } = require('child_process')
+  await jsTestnet(lab, 10)
+  const rust = []
+  try {
+    for (let i = 0; i < 10; i++) {
+      const p = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, DHT_BIN, '--host', '127.0.0.1', '--port', String(40000 + i), '--bootstrap', BOOT], { stdio: 'ignore' })
+      rust.push(p)
+    }
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    const tJs = topic('mixed js announcer')
+    const tRs = topic('mixed rust announcer')
+    // A reference DHT node announces port 7777; one of our swarms (a full
+    // Rust DHT member) announces its own port.
+    const jsAnn = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'announce', tJs, '7777'])
+    assert.strictEqual((await jsAnn.wait('announced', 20000)).error, null)
+    const ours = peer(lab, 'ours', 'ours-announcer', { ephemeral: false })
+    await ours.wait('ready')
+    ours.send({ cmd: 'join', topic: tRs, opts: { announce: true, lookup: false } })
+    ours.send({ cmd: 'stats' })
+    const { address } = await ours.wait('stats')
+    await new Promise(resolve => setTimeout(resolve, 2000))
+
+    // Reference lookups.
+    const jsFindsRust = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'lookup', tRs])
+    const f1 = await jsFindsRust.wait('found', 20000)
+    assert.ok(f1.peers.some(p => p.port === address.port), 'a reference lookup finds our announcement: ' + JSON.stringify(f1))
+    const jsFindsJs = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'lookup', tJs])
+    assert.ok((await jsFindsJs.wait('found', 20000)).peers.some(p => p.port === 7777))
+
+    // Our lookups (a Rust DHT node inside our swarm).
+    const looker = peer(lab, 'ours', 'ours-looker', { ephemeral: false })
+    await looker.wait('ready')
+    looker.send({ cmd: 'join', topic: tJs, opts: { announce: false, lookup: true } })
+    looker.send({ cmd: 'join', topic: tRs, opts: { announce: false, lookup: true } })
+    await looker.wait(m => m.type === 'peer' && m.port === 7777, 20000, 'the reference announcer')
+    await looker.wait(m => m.type === 'peer' && m.port === address.port, 20000, 'our announcer')
+  } finally {
+    for (const p of rust) p.kill('SIGKILL')
+  }
+}))
+
+test('an empty, unresolvable or dead bootstrap list warns, and LAN discovery still works', () => withLab(async lab => {
+  const t = topic('dht bad bootstrap')
+  const cases = [[], ['no-such-host.invalid:49737'], ['127.0.0.1:9']]
+  const peers = cases.map((bootstrap, i) => lab.spawn(0, H('peer.js'), ['ours', JSON.stringify({ name: 'p' + i, send: KiB, expect: KiB, swarm: { bootstrap } })]))
+  for (const p of peers) await p.wait('ready')
+  for (const p of peers) p.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: true } })
+  for (const p of peers) {
+    const w = await p.wait('warning', 15000)
+    assert.match(w.message, /bootstrap/)
+  }
+  // mDNS on the lab's loopback still connects them.
+  for (const p of peers) await p.wait('received', 20000)
+}))

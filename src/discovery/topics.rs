@@ -1,0 +1,314 @@
+//! The topic table: which topics announce and look up, when their next DHT
+//! round is due, and how DHT and mDNS results become peers
+//! (spec/api-network.md §3).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats, FoundPeers, QueryId};
+use crate::lan::{Lan, LanConfig, LanEvent, LanStats};
+use crate::swarm::{Peer, Referrer, Topic};
+
+/// A topic's next DHT round starts 5–10 min after the last one ended
+/// (spec/api-network.md §3.3).
+pub const ROUND_MIN: Duration = Duration::from_secs(5 * 60);
+pub const ROUND_MAX: Duration = Duration::from_secs(10 * 60);
+
+#[derive(Debug, Clone)]
+pub struct DiscoveryConfig {
+    /// mDNS domain; `None` turns LAN discovery off.
+    pub lan_domain: Option<String>,
+    /// The DHT node; `None` turns DHT discovery off.
+    pub dht: Option<DhtConfig>,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transmit {
+    /// To the mDNS group, on every interface.
+    Multicast(Vec<u8>),
+    /// A DHT datagram from the swarm's UDP socket.
+    Udp(SocketAddrV4, Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscoveryEvent {
+    Peer(Peer),
+    /// A DHT round of `topic` ended (`'update'`).
+    Update { topic: Topic, error: Option<String> },
+    /// The first DHT bootstrap ended.
+    Ready { error: Option<String> },
+}
+
+struct TopicState {
+    announce: bool,
+    lookup: bool,
+    round: Option<QueryId>,
+    next_round: Option<Instant>,
+}
+
+pub struct Discovery {
+    lan: Option<Lan>,
+    dht: Option<Dht>,
+    rng: StdRng,
+    topics: HashMap<Topic, TopicState>,
+    /// Which topic a running DHT query belongs to.
+    queries: HashMap<QueryId, (Topic, QueryRole)>,
+    bootstrap_query: Option<QueryId>,
+    /// The DHT's bootstrap list is not known yet (still resolving): DHT
+    /// rounds wait for it rather than run against an empty network.
+    awaiting_bootstrap: bool,
+    events: VecDeque<DiscoveryEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueryRole {
+    Round,
+    /// The quick second look after an announce (see [`Dht::recheck`]).
+    Recheck,
+    Unannounce,
+}
+
+impl Discovery {
+    pub fn new(now: Instant, config: DiscoveryConfig) -> Self {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let lan = config.lan_domain.map(|domain| Lan::new(LanConfig { domain, seed: rng.random() }));
+        let dht = config.dht.map(|c| Dht::new(now, c));
+        let awaiting_bootstrap = dht.as_ref().is_some_and(|d| d.bootstrap_nodes().is_empty());
+        Discovery {
+            lan,
+            dht,
+            rng,
+            topics: HashMap::new(),
+            queries: HashMap::new(),
+            bootstrap_query: None,
+            awaiting_bootstrap,
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn dht(&self) -> Option<&Dht> {
+        self.dht.as_ref()
+    }
+
+    pub fn lan_stats(&self) -> LanStats {
+        self.lan.as_ref().map(Lan::stats).unwrap_or_default()
+    }
+
+    pub fn dht_stats(&self) -> DhtStats {
+        self.dht.as_ref().map(Dht::stats).unwrap_or_default()
+    }
+
+    /// Sets the (resolved) bootstrap nodes and starts the bootstrap walk.
+    pub fn bootstrap(&mut self, now: Instant, nodes: Vec<SocketAddrV4>) {
+        let Some(dht) = self.dht.as_mut() else { return };
+        dht.set_bootstrap_nodes(nodes);
+        self.bootstrap_query = Some(dht.bootstrap(now));
+        if std::mem::take(&mut self.awaiting_bootstrap) {
+            let waiting: Vec<Topic> = self.topics.iter().filter(|(_, s)| s.round.is_none()).map(|(t, _)| *t).collect();
+            for topic in waiting {
+                self.start_round(now, topic);
+            }
+        }
+    }
+
+    /// The bootstrap list could not be had: rounds run against whatever
+    /// the routing table holds (nothing, until a node contacts us).
+    pub fn bootstrap_failed(&mut self, now: Instant) {
+        self.bootstrap(now, Vec::new());
+    }
+
+    /// Joins `topic`: announce with `lan_port` as the LAN (TCP) port, look
+    /// up, or both. A DHT round starts at once, as in the reference (its
+    /// first requests go to the bootstrap nodes while the table is empty).
+    pub fn join(&mut self, now: Instant, topic: Topic, announce: bool, lookup: bool, lan_port: u16) {
+        if let Some(old) = self.topics.remove(&topic) {
+            self.cancel_round(&old);
+        }
+        if let Some(lan) = self.lan.as_mut() {
+            lan.join(now, topic, lookup, announce.then_some(lan_port));
+        }
+        self.topics.insert(topic, TopicState { announce, lookup, round: None, next_round: None });
+        self.start_round(now, topic);
+    }
+
+    /// Leaves `topic`; an announcing topic is unannounced from the DHT.
+    pub fn leave(&mut self, now: Instant, topic: &Topic) {
+        let Some(state) = self.topics.remove(topic) else { return };
+        self.cancel_round(&state);
+        if let Some(lan) = self.lan.as_mut() {
+            lan.leave(topic);
+        }
+        if state.announce {
+            if let Some(dht) = self.dht.as_mut() {
+                let q = dht.unannounce(now, *topic, 0, None);
+                self.queries.insert(q, (*topic, QueryRole::Unannounce));
+            }
+        }
+    }
+
+    pub fn is_joined(&self, topic: &Topic) -> bool {
+        self.topics.contains_key(topic)
+    }
+
+    fn cancel_round(&mut self, state: &TopicState) {
+        if let (Some(q), Some(dht)) = (state.round, self.dht.as_mut()) {
+            dht.cancel(q);
+            self.queries.remove(&q);
+        }
+    }
+
+    fn start_round(&mut self, now: Instant, topic: Topic) {
+        if self.awaiting_bootstrap {
+            return;
+        }
+        let Some(dht) = self.dht.as_mut() else { return };
+        let Some(state) = self.topics.get_mut(&topic) else { return };
+        // Port 0: the storing node records our UDP source port, which TCP
+        // and uTP share (wire-dht.md gotcha 10).
+        let q = if state.announce { dht.announce(now, topic, 0, None) } else { dht.lookup(now, topic, None) };
+        state.round = Some(q);
+        state.next_round = None;
+        self.queries.insert(q, (topic, QueryRole::Round));
+    }
+
+    pub fn handle_mdns(&mut self, now: Instant, from: Ipv4Addr, bytes: &[u8]) {
+        if let Some(lan) = self.lan.as_mut() {
+            lan.handle_datagram(now, from, bytes);
+        }
+        self.collect(now);
+    }
+
+    pub fn handle_udp(&mut self, now: Instant, from: SocketAddrV4, bytes: &[u8]) {
+        if let Some(dht) = self.dht.as_mut() {
+            dht.handle_datagram(now, from, bytes);
+        }
+        self.collect(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(lan) = self.lan.as_mut() {
+            lan.handle_timeout(now);
+        }
+        if let Some(dht) = self.dht.as_mut() {
+            dht.handle_timeout(now);
+        }
+        let due: Vec<Topic> =
+            self.topics.iter().filter(|(_, s)| s.next_round.is_some_and(|at| at <= now)).map(|(t, _)| *t).collect();
+        for topic in due {
+            self.start_round(now, topic);
+        }
+        self.collect(now);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let rounds = self.topics.values().filter_map(|s| s.next_round).min();
+        [self.lan.as_ref().and_then(Lan::poll_timeout), self.dht.as_ref().and_then(Dht::poll_timeout), rounds]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.lan.as_mut().and_then(Lan::poll_transmit) {
+            return Some(Transmit::Multicast(t.payload));
+        }
+        self.dht.as_mut().and_then(Dht::poll_transmit).map(|(to, bytes)| Transmit::Udp(to, bytes))
+    }
+
+    pub fn poll_event(&mut self) -> Option<DiscoveryEvent> {
+        self.events.pop_front()
+    }
+
+    /// Turns what the cores produced into discovery events.
+    fn collect(&mut self, now: Instant) {
+        while let Some(LanEvent::Peer { topic, host, port }) = self.lan.as_mut().and_then(Lan::poll_event) {
+            if self.topics.contains_key(&topic) {
+                self.events.push_back(DiscoveryEvent::Peer(Peer { host, port, local: true, referrer: None, topic: Some(topic) }));
+            }
+        }
+        loop {
+            let Some(ev) = self.dht.as_mut().and_then(Dht::poll_event) else { break };
+            match ev {
+                DhtEvent::Peers(found) => self.on_found(found),
+                DhtEvent::QueryDone { query, error, closest } => self.on_query_done(now, query, error, closest),
+                _ => {}
+            }
+        }
+    }
+
+    fn on_found(&mut self, found: FoundPeers) {
+        let Some(&(topic, _)) = self.queries.get(&found.query) else { return };
+        if !self.topics.contains_key(&topic) {
+            return;
+        }
+        let referrer = Referrer { host: found.node.ip().to_string(), port: found.node.port(), id: found.node_id.map(|i| i.to_vec()) };
+        for p in &found.peers {
+            // Our own record, as the answering node sees us.
+            if Some(*p) == found.to {
+                continue;
+            }
+            self.events.push_back(DiscoveryEvent::Peer(Peer {
+                host: p.ip().to_string(),
+                port: p.port(),
+                local: false,
+                referrer: Some(referrer.clone()),
+                topic: Some(topic),
+            }));
+        }
+        for p in &found.local_peers {
+            self.events.push_back(DiscoveryEvent::Peer(Peer {
+                host: p.ip().to_string(),
+                port: p.port(),
+                local: true,
+                referrer: None,
+                topic: Some(topic),
+            }));
+        }
+    }
+
+    fn on_query_done(&mut self, now: Instant, query: QueryId, error: Option<String>, closest: Vec<([u8; 32], SocketAddrV4)>) {
+        if self.bootstrap_query == Some(query) {
+            self.bootstrap_query = None;
+            self.events.push_back(DiscoveryEvent::Ready { error });
+            return;
+        }
+        let Some((topic, role)) = self.queries.remove(&query) else { return };
+        match role {
+            QueryRole::Round => {
+                let span = ROUND_MAX - ROUND_MIN;
+                let next = now + ROUND_MIN + span.mul_f64(self.rng.random::<f64>());
+                let Some(state) = self.topics.get_mut(&topic) else { return };
+                state.round = None;
+                state.next_round = Some(next);
+                let recheck = state.announce && !closest.is_empty();
+                self.events.push_back(DiscoveryEvent::Update { topic, error });
+                if recheck {
+                    if let Some(dht) = self.dht.as_mut() {
+                        let q = dht.recheck(now, topic, closest);
+                        self.queries.insert(q, (topic, QueryRole::Recheck));
+                    }
+                }
+            }
+            QueryRole::Recheck | QueryRole::Unannounce => {}
+        }
+    }
+
+    /// Our address as the DHT sees it, and whether it is hole-punchable.
+    pub fn remote_address(&self) -> Option<SocketAddrV4> {
+        self.dht.as_ref().and_then(Dht::remote_address)
+    }
+
+    pub fn holepunchable(&self) -> bool {
+        self.dht.as_ref().is_some_and(Dht::holepunchable)
+    }
+
+    /// Topics joined, with their announce/lookup flags.
+    pub fn topics(&self) -> impl Iterator<Item = (&Topic, bool, bool)> {
+        self.topics.iter().map(|(t, s)| (t, s.announce, s.lookup))
+    }
+}

@@ -1,0 +1,111 @@
+//! A DHT node on its own UDP socket: the driver behind the standalone
+//! `hyperswarm-dht` bootstrap node (and the memory benchmark's many nodes).
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
+
+use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats};
+use crate::wire::dht::MAX_MESSAGE_LEN;
+
+/// Counters readable while the node runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NodeInfo {
+    pub stats: DhtStats,
+    pub nodes: usize,
+}
+
+pub struct DhtNode {
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<()>>,
+    info: Arc<Mutex<NodeInfo>>,
+    addr: SocketAddrV4,
+}
+
+impl DhtNode {
+    /// Binds `addr` and runs a node on the current tokio runtime; with
+    /// `bootstrap` nodes configured it walks towards its own id at once.
+    pub fn spawn(addr: SocketAddrV4, config: DhtConfig) -> io::Result<DhtNode> {
+        let std_socket = std::net::UdpSocket::bind(addr)?;
+        std_socket.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(std_socket)?;
+        let addr = match socket.local_addr()? {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => return Err(io::Error::other("IPv4 only")),
+        };
+        let info = Arc::new(Mutex::new(NodeInfo::default()));
+        let (stop, stopped) = oneshot::channel();
+        let (done_tx, done) = oneshot::channel();
+        let mut dht = Dht::new(Instant::now(), config);
+        if !dht.bootstrap_nodes().is_empty() {
+            dht.bootstrap(Instant::now());
+        }
+        tokio::spawn(run(socket, dht, stopped, info.clone(), done_tx));
+        Ok(DhtNode { stop: Some(stop), done: Some(done), info, addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddrV4 {
+        self.addr
+    }
+
+    pub fn info(&self) -> NodeInfo {
+        self.info.lock().map(|i| *i).unwrap_or_default()
+    }
+
+    /// Stops the node and waits until its socket is closed.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(d) = self.done.take() {
+            let _ = d.await;
+        }
+    }
+}
+
+async fn run(
+    socket: UdpSocket,
+    mut dht: Dht,
+    mut stop: oneshot::Receiver<()>,
+    info: Arc<Mutex<NodeInfo>>,
+    done: oneshot::Sender<()>,
+) {
+    let mut buf = vec![0u8; MAX_MESSAGE_LEN + 1];
+    loop {
+        while let Some((to, bytes)) = dht.poll_transmit() {
+            let _ = super::send_now(&socket, &bytes, SocketAddr::V4(to));
+        }
+        while let Some(ev) = dht.poll_event() {
+            match ev {
+                DhtEvent::Ready => tracing::info!(nodes = dht.table().len(), "bootstrapped"),
+                DhtEvent::Announced { peer, .. } => tracing::debug!(%peer, "announce stored"),
+                DhtEvent::Relayed { from, to } => tracing::debug!(%from, %to, "relayed a hole punch"),
+                _ => {}
+            }
+        }
+        if let Ok(mut i) = info.lock() {
+            *i = NodeInfo { stats: dht.stats(), nodes: dht.table().len() };
+        }
+        let deadline = dht.poll_timeout();
+        tokio::select! {
+            _ = &mut stop => break,
+            got = socket.recv_from(&mut buf) => match got {
+                Ok((n, SocketAddr::V4(from))) => dht.handle_datagram(Instant::now(), from, &buf[..n]),
+                Ok(_) => {}
+                Err(e) => tracing::trace!("receive error: {e}"),
+            },
+            _ = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => dht.handle_timeout(Instant::now()),
+        }
+    }
+    drop(socket);
+    let _ = done.send(());
+}
