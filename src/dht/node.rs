@@ -883,3 +883,164 @@ fn decode_found(
     }
     Some(FoundPeers { query, topic, node: from, node_id: sender, to: msg.to_addr(), peers, local_peers })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn addr(last: u8, port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, last), port)
+    }
+
+    fn node(ephemeral: bool) -> (Dht, Instant) {
+        let now = Instant::now();
+        (Dht::new(now, DhtConfig { id: Some([7; 32]), ephemeral, adaptive: false, bootstrap: vec![], seed: 1 }), now)
+    }
+
+    fn drain(d: &mut Dht) -> Vec<(SocketAddrV4, Message)> {
+        std::iter::from_fn(|| d.poll_transmit()).map(|(a, b)| (a, Message::decode(&b).unwrap())).collect()
+    }
+
+    fn query(rid: u64, command: &str, id: Option<[u8; 32]>) -> Message {
+        let mut m = Message::new(MessageType::Query, rid);
+        m.command = Some(command.into());
+        m.id = id;
+        m
+    }
+
+    #[test]
+    fn ping_is_answered_with_the_asker_address_and_a_token() {
+        let (mut d, now) = node(false);
+        d.handle_datagram(now, addr(1, 1000), &query(5, CMD_PING, None).encode());
+        let out = drain(&mut d);
+        assert_eq!(out.len(), 1);
+        let (to, r) = &out[0];
+        assert_eq!(*to, addr(1, 1000));
+        assert_eq!(r.kind, MessageType::Response);
+        assert_eq!(r.rid, 5);
+        assert_eq!(r.id, Some([7; 32]));
+        assert_eq!(r.value.as_deref(), Some(&wire::encode_peer(addr(1, 1000))[..]));
+        assert_eq!(r.roundtrip_token.as_ref().map(Vec::len), Some(32));
+    }
+
+    #[test]
+    fn ping_for_someone_else_is_not_answered() {
+        let (mut d, now) = node(false);
+        let mut q = query(5, CMD_PING, None);
+        q.value = Some(vec![9; 32]);
+        d.handle_datagram(now, addr(1, 1000), &q.encode());
+        assert!(drain(&mut d).is_empty());
+    }
+
+    #[test]
+    fn ephemeral_nodes_never_send_their_id() {
+        let (mut d, now) = node(true);
+        d.handle_datagram(now, addr(1, 1000), &query(5, CMD_PING, None).encode());
+        assert_eq!(drain(&mut d)[0].1.id, None);
+    }
+
+    #[test]
+    fn responses_with_unknown_rids_are_ignored_and_counted() {
+        let (mut d, now) = node(false);
+        let mut r = Message::new(MessageType::Response, 4242);
+        r.id = Some([1; 32]);
+        d.handle_datagram(now, addr(2, 2000), &r.encode());
+        assert_eq!(d.stats().unmatched_responses, 1);
+        assert_eq!(d.table().len(), 0, "a spoofed response adds nobody");
+    }
+
+    #[test]
+    fn update_with_a_wrong_token_gets_no_reply_and_stores_nothing() {
+        let (mut d, now) = node(false);
+        let mut u = Message::new(MessageType::Update, 1);
+        u.command = Some(CMD_PEERS.into());
+        u.target = Some(vec![3; 32]);
+        u.value = Some(PeersInput::default().encode());
+        u.roundtrip_token = Some(vec![0; 32]);
+        d.handle_datagram(now, addr(3, 3000), &u.encode());
+        assert!(drain(&mut d).is_empty());
+        assert_eq!(d.stats().bad_token, 1);
+        // With the token the node handed out, the same update is stored.
+        d.handle_datagram(now, addr(3, 3000), &query(2, CMD_PING, None).encode());
+        let token = drain(&mut d)[0].1.roundtrip_token.clone();
+        u.roundtrip_token = token;
+        d.handle_datagram(now, addr(3, 3000), &u.encode());
+        assert_eq!(drain(&mut d).len(), 1);
+        let mut lookup = query(3, CMD_PEERS, None);
+        lookup.target = Some(vec![3; 32]);
+        lookup.value = Some(Vec::new());
+        d.handle_datagram(now, addr(4, 4000), &lookup.encode());
+        let reply = drain(&mut d).pop().unwrap().1;
+        let out = PeersOutput::decode(reply.value.as_deref().unwrap()).unwrap();
+        assert_eq!(wire::decode_peers(out.peers.as_deref().unwrap()).unwrap(), vec![addr(3, 3000)]);
+    }
+
+    #[test]
+    fn spam_from_one_address_stays_bounded() {
+        let (mut d, now) = node(false);
+        let spammer = addr(9, 9000);
+        for i in 0..5000u32 {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            id[4] = 1;
+            d.handle_datagram(now, spammer, &query(i as u64, CMD_PING, Some(id)).encode());
+            let _ = drain(&mut d);
+        }
+        // k-buckets hold at most K per prefix length; 5000 ids from one
+        // address cannot blow the table up.
+        assert!(d.table().len() <= K * 256);
+        assert!(d.table().len() < 400, "table {}", d.table().len());
+        // Announce spam: the store caps records per source address.
+        d.handle_datagram(now, spammer, &query(1, CMD_PING, None).encode());
+        let token = drain(&mut d)[0].1.roundtrip_token.clone();
+        for i in 0..5000u32 {
+            let mut u = Message::new(MessageType::Update, i as u64);
+            u.command = Some(CMD_PEERS.into());
+            let mut t = [0u8; 32];
+            t[..4].copy_from_slice(&i.to_be_bytes());
+            u.target = Some(t.to_vec());
+            u.value = Some(PeersInput { port: Some(1 + i as u64), local_address: None, unannounce: None }.encode());
+            u.roundtrip_token = token.clone();
+            d.handle_datagram(now, spammer, &u.encode());
+            let _ = drain(&mut d);
+        }
+        assert!(d.stats().store_refused > 0);
+    }
+
+    #[test]
+    fn holepunch_is_relayed_to_the_target_with_the_asker_as_from() {
+        let (mut d, now) = node(false);
+        let mut q = query(77, CMD_HOLEPUNCH, None);
+        q.value = Some(Holepunch { from: None, to: Some(wire::encode_peer(addr(5, 5000)).to_vec()) }.encode());
+        d.handle_datagram(now, addr(6, 6000), &q.encode());
+        let out = drain(&mut d);
+        assert_eq!(out.len(), 1);
+        let (to, m) = &out[0];
+        assert_eq!(*to, addr(5, 5000));
+        assert_eq!(m.rid, 77);
+        assert_eq!(m.kind, MessageType::Query);
+        let hp = Holepunch::decode(m.value.as_deref().unwrap()).unwrap();
+        assert_eq!(hp.from.as_deref(), Some(&wire::encode_peer(addr(6, 6000))[..]));
+        assert_eq!(d.poll_event(), Some(DhtEvent::Relayed { from: addr(6, 6000), to: addr(5, 5000) }));
+    }
+
+    #[test]
+    fn garbage_never_panics_and_is_counted() {
+        let (mut d, now) = node(false);
+        let mut seed = 0x1234_5678u64;
+        for n in 0..2000 {
+            let len = n % 300;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            d.handle_datagram(now, addr(8, 8000), &bytes);
+        }
+        assert!(d.stats().malformed > 1900);
+    }
+}
