@@ -87,6 +87,16 @@ impl Rpc {
         }
     }
 
+    /// Releases memory a burst of requests left behind.
+    pub fn shrink(&mut self) {
+        if self.inflight.is_empty() {
+            self.inflight.shrink_to_fit();
+        }
+        if self.waiting.is_empty() {
+            self.waiting.shrink_to_fit();
+        }
+    }
+
     pub fn inflight(&self) -> usize {
         self.inflight.len()
     }
