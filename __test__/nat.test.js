@@ -1,0 +1,233 @@
+'use strict'
+// The NAT lab (helpers/natlab.js): first a check that its routers behave
+// as their kinds say, then the connectivity matrix of swarm peers behind
+// every pair of {public, cone, symmetric}, measured and printed. Only the
+// sanity cases are asserted; the rest is a record of what the reference
+// does (and, later, of what we do).
+const test = require('node:test')
+const assert = require('node:assert')
+const path = require('path')
+const { assertIsolated } = require('./helpers/netns')
+const { NatLab } = require('./helpers/natlab')
+const { topic } = require('./helpers/data')
+
+assertIsolated()
+const NAT_PEER = path.join(__dirname, 'helpers', 'nat-peer.js')
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+// ---------------------------------------------------------------------------
+// The lab itself.
+
+// Sends "echo" from UDP tool `u` to host:port until the echo answers (3
+// tries); resolves to the source address the echo saw, { host, port }.
+async function mappedBy (u, host, port) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    u.send({ cmd: 'send', host, port, data: 'echo' })
+    const m = await u.wait(m => m.type === 'datagram' && m.from === host && m.port === port && m.data.startsWith('seen '), 500, 'echo').catch(() => null)
+    if (m) {
+      const [h, p] = m.data.slice(5).split(':')
+      return { host: h, port: Number(p) }
+    }
+  }
+  throw new Error(`no echo from ${host}:${port}`)
+}
+
+const got = (u, data) => u.messages.some(m => m.type === 'datagram' && m.data === data)
+
+// A raw UDP hole punch between two homes on `port`: `a` fires first (the
+// packet that reaches b's router before b has sent anything, as the first
+// packet of any punch does), then both fire five times. Returns which sides
+// heard the other.
+async function punch (lab, a, b, port) {
+  const ua = lab.udp('peer' + a, port)
+  const ub = lab.udp('peer' + b, port)
+  await Promise.all([ua.wait('ready'), ub.wait('ready')])
+  const A = lab.peers[a]
+  const B = lab.peers[b]
+  ua.send({ cmd: 'send', host: B.publicIp, port, data: 'punch-first' })
+  await sleep(200)
+  for (let k = 0; k < 5; k++) {
+    ua.send({ cmd: 'send', host: B.publicIp, port, data: 'punch-a' })
+    ub.send({ cmd: 'send', host: A.publicIp, port, data: 'punch-b' })
+    await sleep(50)
+  }
+  await sleep(200)
+  return { aHeardB: got(ua, 'punch-b'), bHeardA: got(ub, 'punch-a') }
+}
+
+test('the NAT lab: cone NATs keep ports, symmetric NATs do not, filtering is stateful, cone↔cone punches', async () => {
+  const kinds = ['public', 'public', 'cone', 'cone', 'symmetric', 'cone-nofw', 'cone-nofw']
+  const lab = await NatLab.create({ peers: kinds, dht: false })
+  try {
+    const echo = [lab.udp('peer0', 7000), lab.udp('peer1', 7000)]
+    const stray = lab.udp('boot', 7001)
+    await Promise.all([...echo, stray].map(u => u.wait('ready')))
+    const E = [lab.peers[0].ip, lab.peers[1].ip]
+
+    // Mapping: what two public hosts see of one socket in each home.
+    const homes = {}
+    for (let i = 2; i < kinds.length; i++) {
+      const u = lab.udp('peer' + i, 40000)
+      await u.wait('ready')
+      const seen = [await mappedBy(u, E[0], 7000), await mappedBy(u, E[1], 7000)]
+      homes[i] = { u, seen }
+      const P = lab.peers[i]
+      for (const s of seen) assert.strictEqual(s.host, P.publicIp, `${P.kind}: seen from its router's public address`)
+      if (P.kind === 'symmetric') {
+        assert.notStrictEqual(seen[0].port, seen[1].port, 'symmetric: each destination gets its own mapped port')
+      } else {
+        assert.deepStrictEqual(seen.map(s => s.port), [40000, 40000], `${P.kind}: the source port is kept, for every destination`)
+      }
+    }
+
+    // Filtering: only the host a home talked to gets in, and only from the
+    // port it talked to.
+    for (const i of [2, 4]) {
+      const { u, seen } = homes[i]
+      stray.send({ cmd: 'send', host: seen[0].host, port: seen[0].port, data: 'stray' + i })
+      echo[0].send({ cmd: 'send', host: seen[0].host, port: seen[0].port, data: 'again' + i })
+      await u.wait(m => m.type === 'datagram' && m.data === 'again' + i, 2000, 'a reply on an open flow')
+      await sleep(300)
+      assert.ok(!got(u, 'stray' + i), `${lab.peers[i].kind}: an unsolicited datagram is filtered`)
+    }
+
+    // No route from the public network into a home.
+    echo[0].send({ cmd: 'send', host: lab.peers[2].ip, port: 40000, data: 'private', id: 'private' })
+    const sent = await echo[0].wait(m => m.type === 'sent' && m.id === 'private', 2000)
+    await sleep(300)
+    assert.ok(!got(homes[2].u, 'private'), `private addresses are not reachable from outside (send: ${sent.error})`)
+
+    // Hole punching with plain UDP: works between two cone NATs; between two
+    // routers without a WAN input firewall the first packet's conntrack
+    // entry takes the port and the punch fails (see natlab.js, cone-nofw).
+    assert.deepStrictEqual(await punch(lab, 2, 3, 41000), { aHeardB: true, bHeardA: true }, 'cone ↔ cone punch')
+    assert.deepStrictEqual(await punch(lab, 5, 6, 41000), { aHeardB: false, bHeardA: false }, 'cone-nofw ↔ cone-nofw punch')
+  } finally {
+    await lab.destroy()
+  }
+})
+
+// ---------------------------------------------------------------------------
+// The connectivity matrix.
+
+const KINDS = ['public', 'cone', 'symmetric']
+// [first joiner, second joiner]. Ours has no uTP or hole punching yet; when
+// it does, add ['ours', 'ours'], ['ours', 'hyperswarm'], ['hyperswarm', 'ours'].
+const IMPLS = [['hyperswarm', 'hyperswarm']]
+// Measured beside the matrix: NAT routers without a WAN input firewall
+// (natlab.js, cone-nofw), on either side.
+const EXTRA = [['cone-nofw', 'public'], ['cone-nofw', 'cone'], ['cone', 'cone-nofw'], ['cone-nofw', 'cone-nofw']]
+const PARALLEL = 3 // labs at once
+const JOIN_GAP = 750 // ms between A's join and B's (and A's first DHT round must be done)
+const WINDOW = 15000 // ms after B's join for both sides to exchange a hello
+
+function cases () {
+  const out = []
+  for (const [implA, implB] of IMPLS) {
+    for (const ka of KINDS) for (const kb of KINDS) out.push({ a: { impl: implA, kind: ka }, b: { impl: implB, kind: kb } })
+    for (const [ka, kb] of EXTRA) out.push({ a: { impl: implA, kind: ka }, b: { impl: implB, kind: kb }, extra: true })
+  }
+  return out
+}
+
+// Both peers join one topic with announce + lookup: A, then B JOIN_GAP
+// later. Connected = each side received the other's hello within WINDOW.
+async function runCase (c, index) {
+  const lab = await NatLab.create({ peers: [c.a.kind, c.b.kind] })
+  try {
+    const opts = name => JSON.stringify({ name, swarm: { bootstrap: [lab.bootstrap] } })
+    const a = lab.spawn(0, NAT_PEER, [c.a.impl, opts('a')], { timeoutMs: 60000 })
+    const b = lab.spawn(1, NAT_PEER, [c.b.impl, opts('b')], { timeoutMs: 60000 })
+    await Promise.all([a.wait('ready'), b.wait('ready')])
+    const t = topic(`nat matrix ${index} ${process.pid} ${Date.now()}`)
+    const joinedA = Date.now()
+    a.send({ cmd: 'join', topic: t })
+    const flushedA = await a.wait('flushed', 10000).catch(() => null)
+    await sleep(Math.max(0, joinedA + JOIN_GAP - Date.now()))
+    const joinedB = Date.now()
+    b.send({ cmd: 'join', topic: t })
+    const stamp = p => p.then(m => ({ m, at: Date.now() }), () => null)
+    const [ra, rb] = await Promise.all([stamp(a.wait('received', WINDOW)), stamp(b.wait('received', WINDOW))])
+    const flushedB = b.messages.find(m => m.type === 'flushed') || null
+    const conns = side => side.messages.filter(m => m.type === 'connection')
+    const dialer = conns(b).some(m => m.client) ? 'B' : conns(a).some(m => m.client) ? 'A' : null
+    return {
+      ...c,
+      ok: !!(ra && rb),
+      transport: ra && rb ? (ra.m.transport === rb.m.transport ? ra.m.transport : `${ra.m.transport}/${rb.m.transport}`) : null,
+      infoType: ra && rb ? conns(a).find(m => m.conn === ra.m.conn).infoType : null,
+      dialer,
+      ms: ra && rb ? Math.max(ra.at, rb.at) - joinedB : null,
+      aFoundB: a.messages.some(m => m.type === 'peer'),
+      bFoundA: b.messages.some(m => m.type === 'peer'),
+      attempts: conns(a).length + conns(b).length,
+      holepunchable: { a: flushedA && flushedA.holepunchable, b: flushedB && flushedB.holepunchable },
+      flushMs: flushedA ? flushedA.ms : null
+    }
+  } catch (err) {
+    return { ...c, ok: false, error: err.message }
+  } finally {
+    await lab.destroy()
+  }
+}
+
+async function pool (items, n, fn) {
+  const out = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i], i)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker))
+  return out
+}
+
+function cell (r) {
+  if (!r) return '-'
+  if (r.error) return 'error'
+  if (!r.ok) return r.bFoundA ? 'failed' : 'failed (B never found A)'
+  return `${r.transport} ${r.ms} ms, ${r.dialer} dials`
+}
+
+function table (results, implA, implB) {
+  const pad = (s, n) => String(s).padEnd(n)
+  const rows = [`${implA} (A, joins first) × ${implB} (B, joins ${JOIN_GAP} ms later); cell: transport, time from B's join, who dialled`]
+  rows.push(pad('A | B', 12) + KINDS.map(k => pad(k, 24)).join(''))
+  for (const ka of KINDS) {
+    const find = kb => results.find(r => !r.extra && r.a.impl === implA && r.b.impl === implB && r.a.kind === ka && r.b.kind === kb)
+    rows.push(pad(ka, 12) + KINDS.map(kb => pad(cell(find(kb)), 24)).join(''))
+  }
+  for (const r of results.filter(r => r.extra && r.a.impl === implA && r.b.impl === implB)) {
+    rows.push(`extra ${r.a.kind} (A) × ${r.b.kind} (B): ${cell(r)}`)
+  }
+  const hp = {}
+  for (const r of results) {
+    if (r.a.impl === implA && r.holepunchable && r.holepunchable.a != null) hp[r.a.kind] = r.holepunchable.a
+  }
+  rows.push('A\'s DHT holepunchable() after its first round: ' + Object.entries(hp).map(([k, v]) => `${k} ${v}`).join(', '))
+  return rows.join('\n')
+}
+
+test('connectivity matrix: reference peers behind every pair of public / cone / symmetric', { timeout: 180000 }, async () => {
+  const started = Date.now()
+  const results = await pool(cases(), PARALLEL, runCase)
+  for (const [implA, implB] of IMPLS) console.log('\n' + table(results, implA, implB) + '\n')
+  console.log(`matrix: ${results.length} runs in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  console.log(JSON.stringify(results.map(r => ({ a: r.a, b: r.b, ok: r.ok, transport: r.transport, infoType: r.infoType, dialer: r.dialer, ms: r.ms, bFoundA: r.bFoundA, aFoundB: r.aFoundB, attempts: r.attempts, error: r.error })), null, 0))
+
+  // Sanity of the lab, whatever the implementation: no run broke, B's
+  // lookup always found A through the DHT, two public peers connect over
+  // TCP, and a NATed B that joins after a public A dials out to it.
+  const problems = []
+  const name = r => `${r.a.impl}/${r.a.kind} × ${r.b.impl}/${r.b.kind}`
+  for (const r of results) {
+    if (r.error) { problems.push(`${name(r)}: ${r.error}`); continue }
+    if (!r.bFoundA) problems.push(`${name(r)}: B's lookup did not find A`)
+    if (r.a.kind !== 'public' || r.extra) continue
+    if (!r.ok) problems.push(`${name(r)}: did not connect`)
+    else if (r.b.kind === 'public' && r.transport !== 'tcp') problems.push(`${name(r)}: connected over ${r.transport}, not tcp`)
+  }
+  assert.deepStrictEqual(problems, [])
+})
