@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+'use strict'
+// Time to connect over the DHT: two peers of one implementation join a fresh
+// topic (announce + lookup) on a 5-node loopback testnet of REFERENCE DHT
+// nodes (@hyperswarm/dht 4.0.1: one ephemeral bootstrap + 4 persistent
+// nodes), LAN discovery off on both; we time from the join to the
+// 'connection' event on BOTH sides (the later one). Ours ↔ ours vs
+// hyperswarm 2.15.3 ↔ hyperswarm 2.15.3, in the same run, interleaved.
+//
+//   sudo node bench/connect-time.js [--runs 11] [--timeout-ms 20000]
+//
+// Modes:
+//   staggered     the second peer joins 0.5 s after the first; time runs
+//                 from the second join
+//   simultaneous  both join at the same instant
+// Every process that opens a socket runs inside one loopback-only network
+// namespace; this one only orchestrates over IPC (bench/lib/guard.js).
+const crypto = require('crypto')
+const path = require('path')
+const guard = require('./lib/guard')
+const { Lab } = require('../__test__/helpers/netns')
+
+const argv = process.argv.slice(2)
+const arg = (name, dflt) => {
+  const i = argv.indexOf('--' + name)
+  return i >= 0 ? Number(argv[i + 1]) : dflt
+}
+const runs = arg('runs', 11)
+const timeoutMs = arg('timeout-ms', 20000)
+if (!(Number.isInteger(runs) && runs >= 1 && runs <= 50 && timeoutMs >= 1000 && timeoutMs <= 60000)) {
+  console.error('usage: node bench/connect-time.js [--runs 1..50] [--timeout-ms 1000..60000]')
+  process.exit(2)
+}
+
+const PEER = path.join(__dirname, 'lib', 'connect-peer.js')
+const JS_DHT = path.join(__dirname, 'lib', 'dht-nodes.js') // __test__/helpers/js-dht.js, guarded
+const IMPLS = ['ours', 'hyperswarm']
+const MODES = { staggered: 500, simultaneous: 0 } // delay of the second join, ms
+const LABEL = { ours: 'ours (hyperswarm-native)', hyperswarm: 'hyperswarm 2.15.3' }
+const LEAD_MS = 300 // joins are scheduled this far ahead, once both peers are up
+const DHT_NODES = 4
+
+// Each attempt at worst: two process starts, the lead, the stagger, the
+// timeout, the teardown.
+const DEADLINE_MS = 60000 + runs * IMPLS.length * Object.keys(MODES).length * (timeoutMs + 8000)
+let lab = null
+const budget = guard.orchestrator({
+  deadlineMs: DEADLINE_MS,
+  onAbort: () => lab && lab.destroy()
+})
+
+const hr = () => process.hrtime.bigint()
+const ms = (a, b) => Number(BigInt(b) - BigInt(a)) / 1e6
+
+// Waits for a message of `type`; an 'error' message fails fast.
+async function expect (child, type, timeout) {
+  const m = await child.wait(m => m.type === type || m.type === 'error', timeout, type)
+  if (m.type === 'error') throw new Error(`${child.name}: ${m.message}`)
+  return m
+}
+
+// One measurement: fresh peers, a fresh topic. Resolves with
+// { ms } or { failed: reason }.
+async function once (impl, delayMs, bootstrap) {
+  const opts = { timeoutMs: timeoutMs + 15000 }
+  const a = lab.spawn(0, PEER, [impl, bootstrap], opts)
+  const b = lab.spawn(0, PEER, [impl, bootstrap], opts)
+  try {
+    await Promise.all([expect(a, 'ready', 15000), expect(b, 'ready', 15000)])
+    const topic = crypto.randomBytes(32).toString('hex')
+    const at = hr() + BigInt(LEAD_MS * 1e6)
+    a.send({ cmd: 'join', topic, at: at.toString() })
+    b.send({ cmd: 'join', topic, at: (at + BigInt(delayMs * 1e6)).toString() })
+    const [ja, jb] = await Promise.all([expect(a, 'joined', LEAD_MS + delayMs + 5000), expect(b, 'joined', LEAD_MS + delayMs + 5000)])
+    let ca, cb
+    try {
+      ;[ca, cb] = await Promise.all([expect(a, 'connection', timeoutMs), expect(b, 'connection', timeoutMs)])
+    } catch (err) {
+      const sides = [a, b].map((c, i) => {
+        const got = c.messages.map(m => m.type).filter(t => t === 'peer' || t === 'connection')
+        return `${'ab'[i]}: ${got.length ? got.join('+') : 'nothing'}`
+      })
+      return { failed: `no connection on both sides within ${timeoutMs} ms (${sides.join(', ')})` }
+    }
+    // From the later join to the later connection.
+    const start = BigInt(ja.t) > BigInt(jb.t) ? ja.t : jb.t
+    const end = BigInt(ca.t) > BigInt(cb.t) ? ca.t : cb.t
+    return { ms: ms(start, end), skewMs: Math.abs(ms(ja.t, jb.t) - delayMs) }
+  } finally {
+    for (const c of [a, b]) c.send({ cmd: 'exit' })
+    await Promise.all([a, b].map(c => Promise.race([c.exited, new Promise(resolve => setTimeout(resolve, 2000))])))
+    await Promise.all([a.kill(), b.kill()])
+  }
+}
+
+async function main () {
+  lab = Lab.loopback()
+  const boot = lab.spawn(0, JS_DHT, ['bootstrap', '0'], { timeoutMs: DEADLINE_MS, env: { BENCH_DEADLINE_MS: String(DEADLINE_MS) } })
+  const { ports: [bootPort] } = await expect(boot, 'ready', 15000)
+  const bootstrap = `127.0.0.1:${bootPort}`
+  const members = lab.spawn(0, JS_DHT, ['nodes', String(DHT_NODES), bootstrap], { timeoutMs: DEADLINE_MS, env: { BENCH_DEADLINE_MS: String(DEADLINE_MS) } })
+  await expect(members, 'ready', 30000)
+
+  console.log(`connect time over the DHT: ${runs} runs per implementation and mode (interleaved), ` +
+    `testnet of reference DHT nodes (1 bootstrap + ${DHT_NODES}) at ${bootstrap}, LAN discovery off, ` +
+    `fresh peer processes and topic per run, timeout ${timeoutMs} ms`)
+  const results = {}
+  for (const mode of Object.keys(MODES)) results[mode] = Object.fromEntries(IMPLS.map(i => [i, []]))
+  for (let run = 0; run < runs; run++) {
+    for (const mode of Object.keys(MODES)) {
+      // Alternate which implementation goes first.
+      const order = run % 2 ? [...IMPLS].reverse() : IMPLS
+      for (const impl of order) {
+        const r = await once(impl, MODES[mode], bootstrap)
+        results[mode][impl].push(r)
+        console.log(`  run ${String(run + 1).padStart(2)}/${runs} ${mode.padEnd(12)} ${impl.padEnd(10)} ` +
+          (r.failed ? `FAILED: ${r.failed}` : `${r.ms.toFixed(1).padStart(8)} ms`))
+      }
+    }
+  }
+  await lab.destroy()
+
+  // A run that did not connect counts as "longer than the timeout": the
+  // median over all runs is then either a time or "> timeout".
+  const summary = {}
+  const fmt = x => x === Infinity ? `>${timeoutMs}` : x.toFixed(1)
+  console.log('')
+  console.log('mode          implementation               median ms   (connected runs only)   min..max ms        failures')
+  for (const mode of Object.keys(MODES)) {
+    summary[mode] = {}
+    for (const impl of IMPLS) {
+      const all = results[mode][impl].map(r => r.failed ? Infinity : r.ms)
+      const ok = all.filter(Number.isFinite)
+      const s = {
+        median: guard.median(all),
+        medianConnected: ok.length ? guard.median(ok) : null,
+        min: ok.length ? Math.min(...ok) : null,
+        max: ok.length ? Math.max(...ok) : null,
+        failures: all.length - ok.length
+      }
+      summary[mode][impl] = s
+      console.log(`${mode.padEnd(13)} ${LABEL[impl].padEnd(28)} ${fmt(s.median).padStart(9)}   ` +
+        `${(s.medianConnected == null ? '-' : s.medianConnected.toFixed(1)).padStart(21)}   ` +
+        `${(ok.length ? s.min.toFixed(1) + '..' + s.max.toFixed(1) : '-').padStart(16)}   ${s.failures}/${all.length}`)
+    }
+    const { ours, hyperswarm } = summary[mode]
+    // When the reference's median is "> timeout", the ratio is an upper bound.
+    if (ours.median === Infinity) summary[mode].ratio = null
+    else if (hyperswarm.median === Infinity) Object.assign(summary[mode], { ratio: ours.median / timeoutMs, bound: 'upper' })
+    else summary[mode].ratio = ours.median / hyperswarm.median
+    summary[mode].ratioConnected = ours.medianConnected != null && hyperswarm.medianConnected
+      ? ours.medianConnected / hyperswarm.medianConnected
+      : null
+  }
+  for (const mode of Object.keys(MODES)) {
+    const { ratio: r, bound } = summary[mode]
+    const shown = r == null ? 'n/a' : (bound ? '< ' : '') + (bound ? r.toPrecision(2) : r.toFixed(3))
+    const rc = summary[mode].ratioConnected
+    console.log(`ratio ours/reference, ${mode}: ${shown} (target <= 0.5: ${r != null && r <= 0.5 ? 'met' : 'NOT met'})` +
+      (summary[mode].ours.failures || summary[mode].hyperswarm.failures ? `; connected runs only: ${rc == null ? 'n/a' : rc.toFixed(3)}` : ''))
+  }
+  const num = x => x == null || x === Infinity ? null : Math.round(x * 10) / 10
+  const r3 = x => x == null ? null : Number(x.toPrecision(3))
+  const out = { bench: 'connect-time', runs, timeout_ms: timeoutMs, testnet: `reference DHT, 1 bootstrap + ${DHT_NODES}` }
+  for (const mode of Object.keys(MODES)) {
+    const { ours, hyperswarm, ratio, bound } = summary[mode]
+    out[`${mode}_ours_ms`] = num(ours.median)
+    out[`${mode}_ref_ms`] = num(hyperswarm.median)
+    if (hyperswarm.median === Infinity) out[`${mode}_ref_ms_over`] = timeoutMs
+    out[`${mode}_ours_failures`] = ours.failures
+    out[`${mode}_ref_failures`] = hyperswarm.failures
+    out[`${mode}_ratio`] = r3(ratio)
+    if (bound) out[`${mode}_ratio_bound`] = bound
+    out[`${mode}_ratio_connected_only`] = r3(summary[mode].ratioConnected)
+  }
+  // The worse of the two modes.
+  const ratios = Object.keys(MODES).map(m => summary[m].ratio)
+  out.ratio = ratios.includes(null) ? null : r3(Math.max(...ratios))
+  out.target = 0.5
+  console.log(JSON.stringify(out))
+}
+
+main().then(() => {
+  budget.done()
+  process.exit(0)
+}, async err => {
+  console.error(err && err.stack ? err.stack : err)
+  if (lab) await lab.destroy()
+  process.exit(1)
+})
