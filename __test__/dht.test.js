@@ -191,3 +191,21 @@ test('an empty, unresolvable or dead bootstrap list warns, and LAN discovery sti
   // mDNS on the lab's loopback still connects them.
   for (const p of peers) await p.wait('received', 20000)
 }))
+
+test('leave unannounces: a reference lookup stops finding us', () => withLab(async lab => {
+  await jsTestnet(lab)
+  const t = topic('dht leave unannounces')
+  const ours = peer(lab, 'ours', 'ours', { ephemeral: false })
+  await ours.wait('ready')
+  ours.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
+  ours.send({ cmd: 'stats' })
+  const { address } = await ours.wait('stats')
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  const before = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'lookup', t])
+  assert.ok((await before.wait('found', 20000)).peers.some(p => p.port === address.port), 'announced')
+  ours.send({ cmd: 'leave', topic: t })
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  const after = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'lookup', t])
+  const found = await after.wait('found', 20000)
+  assert.ok(!found.peers.some(p => p.port === address.port), 'still listed after leave: ' + JSON.stringify(found.peers))
+}))
