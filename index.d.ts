@@ -81,6 +81,10 @@ declare namespace network {
     dhtBadToken: number
     dhtUnmatchedResponses: number
     dhtTimeouts: number
+    utpReceived: number
+    utpMalformed: number
+    utpUnknown: number
+    utpInvalid: number
     connectionsAccepted: number
     connectionsDialled: number
     dialsFailed: number

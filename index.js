@@ -3,6 +3,7 @@
 // join/leave/connect and 'connection'/'peer' events. The engine is native;
 // this file only shapes it for Node.
 const { EventEmitter } = require('events')
+const { Duplex } = require('stream')
 const net = require('net')
 const { NativeSwarm, NativeDhtNode } = require('./binding')
 
@@ -22,6 +23,7 @@ function Network (opts) {
   this._nextRequest = 1
   this._closeCallbacks = []
   this._closed = false
+  this._utp = new Map()
   this._native = new NativeSwarm(options, ev => this._onevent(ev))
 }
 Object.setPrototypeOf(Network.prototype, EventEmitter.prototype)
@@ -107,17 +109,25 @@ Network.prototype._onevent = function (ev) {
     case 'connection': {
       const peer = ev.peer ? fromNativePeer(ev.peer) : null
       const socket = this._socket(ev)
-      if (socket) this.emit('connection', socket, { type: 'tcp', client: ev.client, peer })
+      if (socket) this.emit('connection', socket, { type: ev.transport || 'tcp', client: ev.client, peer })
+      return
+    }
+    case 'data':
+    case 'written':
+    case 'end':
+    case 'closed': {
+      const stream = this._utp.get(ev.id)
+      if (stream) stream._onnative(ev)
       return
     }
     case 'connected': {
       const req = this._requests.get(ev.request)
       if (!req) return
       this._requests.delete(ev.request)
-      if (ev.fd == null) return req.cb(new Error(ev.message || 'Could not connect to peer'))
+      if (ev.fd == null && ev.transport !== 'utp') return req.cb(new Error(ev.message || 'Could not connect to peer'))
       const socket = this._socket(ev)
       if (!socket) return req.cb(new Error('cannot connect: network is destroyed'))
-      req.cb(null, socket, { type: 'tcp', client: true, peer: req.peer })
+      req.cb(null, socket, { type: ev.transport || 'tcp', client: true, peer: req.peer })
       return
     }
     case 'update':
@@ -135,10 +145,18 @@ Network.prototype._onevent = function (ev) {
   }
 }
 
-// Wraps a connected descriptor in a real net.Socket, which Node then owns.
+// TCP: wraps the connected descriptor in a real net.Socket, which Node then
+// owns. uTP: a Duplex over the engine's connection.
 Network.prototype._socket = function (ev) {
-  const socket = new net.Socket({ fd: ev.fd, readable: true, writable: true })
-  socket.setNoDelay(true)
+  let socket
+  if (ev.transport === 'utp') {
+    socket = new UtpStream(this._native, ev)
+    this._utp.set(ev.id, socket)
+    socket.once('close', () => this._utp.delete(ev.id))
+  } else {
+    socket = new net.Socket({ fd: ev.fd, readable: true, writable: true })
+    socket.setNoDelay(true)
+  }
   if (this.destroyed) {
     socket.destroy()
     return null
@@ -206,6 +224,87 @@ DhtNode.prototype.nodes = function () {
 
 DhtNode.prototype.destroy = function () {
   this._native.destroy()
+}
+
+/**
+ * A uTP connection as a stream.Duplex. Reads are pulled: `_read` grants the
+ * engine the next batch, so a slow consumer closes the uTP window. A write
+ * calls back once the engine's bounded send buffer has taken it.
+ */
+class UtpStream extends Duplex {
+  constructor (native, ev) {
+    super({ allowHalfOpen: true })
+    this._native = native
+    this._id = ev.id
+    this._writes = new Map()
+    this._nextWrite = 1
+    this._closed = false
+    this.remoteAddress = ev.remoteHost
+    this.remotePort = ev.remotePort
+    this.remoteFamily = 'IPv4'
+    this.bytesRead = 0
+    this.bytesWritten = 0
+  }
+
+  _read () {
+    if (!this._closed) this._native.utpRead(this._id)
+  }
+
+  _write (chunk, encoding, cb) {
+    if (this._closed) return cb(new Error('uTP connection is closed'))
+    const write = this._nextWrite++
+    if (this._nextWrite > 0xffffffff) this._nextWrite = 1
+    this._writes.set(write, cb)
+    this.bytesWritten += chunk.length
+    this._native.utpWrite(this._id, write, chunk)
+  }
+
+  _final (cb) {
+    if (!this._closed) this._native.utpShutdown(this._id)
+    cb()
+  }
+
+  _destroy (err, cb) {
+    if (!this._closed) {
+      this._closed = true
+      this._native.utpClose(this._id)
+    }
+    this._failWrites(err || new Error('uTP connection is closed'))
+    cb(err)
+  }
+
+  _failWrites (err) {
+    const pending = [...this._writes.values()]
+    this._writes.clear()
+    for (const cb of pending) cb(err)
+  }
+
+  _onnative (ev) {
+    if (ev.kind === 'data') {
+      this.bytesRead += ev.data.length
+      this.push(ev.data)
+    } else if (ev.kind === 'written') {
+      const cb = this._writes.get(ev.request)
+      this._writes.delete(ev.request)
+      if (cb) cb()
+    } else if (ev.kind === 'end') {
+      this.push(null)
+    } else if (ev.kind === 'closed') {
+      this._closed = true
+      if (ev.message) this.destroy(new Error(ev.message))
+      else {
+        this.push(null)
+        this._failWrites(new Error('uTP connection is closed'))
+        this.destroy()
+      }
+    }
+  }
+
+  setNoDelay () { return this }
+  setKeepAlive () { return this }
+  setTimeout () { return this }
+  ref () { return this }
+  unref () { return this }
 }
 
 function noop () {}

@@ -111,9 +111,8 @@ test('the NAT lab: cone NATs keep ports, symmetric NATs do not, filtering is sta
 // The connectivity matrix.
 
 const KINDS = ['public', 'cone', 'symmetric']
-// [first joiner, second joiner]. Ours has no uTP or hole punching yet; when
-// it does, add ['ours', 'ours'], ['ours', 'hyperswarm'], ['hyperswarm', 'ours'].
-const IMPLS = [['hyperswarm', 'hyperswarm']]
+// [first joiner, second joiner].
+const IMPLS = [['hyperswarm', 'hyperswarm'], ['ours', 'ours'], ['ours', 'hyperswarm'], ['hyperswarm', 'ours']]
 // Measured beside the matrix: NAT routers without a WAN input firewall
 // (natlab.js, cone-nofw), on either side.
 const EXTRA = [['cone-nofw', 'public'], ['cone-nofw', 'cone'], ['cone', 'cone-nofw'], ['cone-nofw', 'cone-nofw']]
@@ -210,7 +209,7 @@ function table (results, implA, implB) {
   return rows.join('\n')
 }
 
-test('connectivity matrix: reference peers behind every pair of public / cone / symmetric', { timeout: 180000 }, async () => {
+test('connectivity matrix: ours and the reference behind every pair of public / cone / symmetric', { timeout: 300000 }, async () => {
   const started = Date.now()
   const results = await pool(cases(), PARALLEL, runCase)
   for (const [implA, implB] of IMPLS) console.log('\n' + table(results, implA, implB) + '\n')
@@ -228,6 +227,26 @@ test('connectivity matrix: reference peers behind every pair of public / cone / 
     if (r.a.kind !== 'public' || r.extra) continue
     if (!r.ok) problems.push(`${name(r)}: did not connect`)
     else if (r.b.kind === 'public' && r.transport !== 'tcp') problems.push(`${name(r)}: connected over ${r.transport}, not tcp`)
+  }
+  // Ours: every pair the reference connects (measured above, in this run)
+  // we connect too, in every combination; and Rust↔Rust connects every
+  // pair with a public side, plus cone↔cone over punched uTP.
+  const find = (ia, ib, ka, kb) => results.find(r => !r.extra && r.a.impl === ia && r.b.impl === ib && r.a.kind === ka && r.b.kind === kb)
+  for (const ka of KINDS) {
+    for (const kb of KINDS) {
+      const ref = find('hyperswarm', 'hyperswarm', ka, kb)
+      const combos = [['ours', 'ours'], ['ours', 'hyperswarm'], ['hyperswarm', 'ours']]
+      if (ref && ref.ok) {
+        for (const [ia, ib] of combos) {
+          const r = find(ia, ib, ka, kb)
+          if (r && !r.ok) problems.push(`${name(r)}: the reference connects this pair, we did not`)
+        }
+      }
+      const mustConnect = ka === 'public' || kb === 'public' || (ka === 'cone' && kb === 'cone')
+      const ours = find('ours', 'ours', ka, kb)
+      if (mustConnect && ours && !ours.ok) problems.push(`${name(ours)}: Rust↔Rust must connect`)
+      if (ka === 'cone' && kb === 'cone' && ours && ours.ok && ours.transport !== 'utp') problems.push(`${name(ours)}: expected punched uTP, got ${ours.transport}`)
+    }
   }
   assert.deepStrictEqual(problems, [])
 })

@@ -9,6 +9,7 @@ pub mod io;
 pub mod lan;
 pub mod log;
 pub mod swarm;
+pub mod utp;
 pub mod wire;
 
 #[cfg(feature = "napi")]

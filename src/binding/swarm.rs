@@ -7,7 +7,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use crate::swarm::{Peer, Referrer, Swarm, SwarmConfig, SwarmEvent};
+use crate::swarm::{ConnStream, Peer, Referrer, Swarm, SwarmConfig, SwarmEvent};
 
 #[napi(object)]
 pub struct NativeOptions {
@@ -46,6 +46,11 @@ pub struct NativeEvent {
     pub port: Option<u32>,
     pub peer: Option<NativePeer>,
     pub message: Option<String>,
+    /// `"tcp"` (with `fd`) or `"utp"` (with `remote_host`/`remote_port`).
+    pub transport: Option<String>,
+    pub remote_host: Option<String>,
+    pub remote_port: Option<u32>,
+    pub data: Option<Buffer>,
 }
 
 #[napi(object)]
@@ -61,6 +66,10 @@ pub struct NativeStats {
     pub dht_bad_token: f64,
     pub dht_unmatched_responses: f64,
     pub dht_timeouts: f64,
+    pub utp_received: f64,
+    pub utp_malformed: f64,
+    pub utp_unknown: f64,
+    pub utp_invalid: f64,
     pub connections_accepted: f64,
     pub connections_dialled: f64,
     pub dials_failed: f64,
@@ -98,7 +107,34 @@ fn topic_from_js(b: &Buffer, name: &str) -> Result<[u8; 32]> {
 }
 
 fn event(kind: &str) -> NativeEvent {
-    NativeEvent { kind: kind.into(), id: None, request: None, fd: None, client: None, port: None, peer: None, message: None }
+    NativeEvent {
+        kind: kind.into(),
+        id: None,
+        request: None,
+        fd: None,
+        client: None,
+        port: None,
+        peer: None,
+        message: None,
+        transport: None,
+        remote_host: None,
+        remote_port: None,
+        data: None,
+    }
+}
+
+/// Fills in how a connection's bytes move: a descriptor for TCP (Node owns
+/// it from here), an address for uTP (the engine keeps the connection).
+fn with_stream(ev: NativeEvent, stream: ConnStream) -> NativeEvent {
+    match stream {
+        ConnStream::Tcp(s) => NativeEvent { fd: Some(s.into_raw_fd()), transport: Some("tcp".into()), ..ev },
+        ConnStream::Utp { remote } => NativeEvent {
+            transport: Some("utp".into()),
+            remote_host: Some(remote.ip().to_string()),
+            remote_port: Some(remote.port() as u32),
+            ..ev
+        },
+    }
 }
 
 /// Runs on the JS thread. Streams become plain descriptors here, and only
@@ -107,25 +143,28 @@ fn to_js(ev: SwarmEvent) -> NativeEvent {
     match ev {
         SwarmEvent::Listening { port } => NativeEvent { port: Some(port as u32), ..event("listening") },
         SwarmEvent::Peer(p) => NativeEvent { peer: Some(peer_to_js(p)), ..event("peer") },
-        SwarmEvent::Connection { id, stream, client, peer } => NativeEvent {
-            id: Some(id as f64),
-            fd: Some(stream.into_raw_fd()),
-            client: Some(client),
-            peer: peer.map(peer_to_js),
-            ..event("connection")
-        },
+        SwarmEvent::Connection { id, stream, client, peer } => with_stream(
+            NativeEvent { id: Some(id as f64), client: Some(client), peer: peer.map(peer_to_js), ..event("connection") },
+            stream,
+        ),
         SwarmEvent::Connected { request, result, peer } => match result {
-            Ok((id, stream)) => NativeEvent {
-                request: Some(request),
-                id: Some(id as f64),
-                fd: Some(stream.into_raw_fd()),
-                client: Some(true),
-                peer: Some(peer_to_js(peer)),
-                ..event("connected")
-            },
+            Ok((id, stream)) => with_stream(
+                NativeEvent {
+                    request: Some(request),
+                    id: Some(id as f64),
+                    client: Some(true),
+                    peer: Some(peer_to_js(peer)),
+                    ..event("connected")
+                },
+                stream,
+            ),
             Err(message) => NativeEvent { request: Some(request), message: Some(message), ..event("connected") },
         },
         SwarmEvent::Update => event("update"),
+        SwarmEvent::Data { id, data } => NativeEvent { id: Some(id as f64), data: Some(Buffer::from(data)), ..event("data") },
+        SwarmEvent::Written { id, write } => NativeEvent { id: Some(id as f64), request: Some(write), ..event("written") },
+        SwarmEvent::End { id } => NativeEvent { id: Some(id as f64), ..event("end") },
+        SwarmEvent::StreamClosed { id, error } => NativeEvent { id: Some(id as f64), message: error, ..event("closed") },
         SwarmEvent::Warning(m) => NativeEvent { message: Some(m), ..event("warning") },
         SwarmEvent::Error(m) => NativeEvent { message: Some(m), ..event("error") },
         SwarmEvent::Closed => event("close"),
@@ -230,10 +269,45 @@ impl NativeSwarm {
             dht_bad_token: s.dht.bad_token as f64,
             dht_unmatched_responses: s.dht.unmatched_responses as f64,
             dht_timeouts: s.dht.timeouts as f64,
+            utp_received: s.utp_received as f64,
+            utp_malformed: s.utp_malformed as f64,
+            utp_unknown: s.utp_unknown as f64,
+            utp_invalid: s.utp_invalid as f64,
             connections_accepted: s.connections_accepted as f64,
             connections_dialled: s.connections_dialled as f64,
             dials_failed: s.dials_failed as f64,
         })
+    }
+
+    /// Queues bytes on uTP connection `id`; a `written` event with `write` follows.
+    #[napi]
+    pub fn utp_write(&self, id: f64, write: u32, data: Buffer) -> Result<()> {
+        self.live()?.utp_write(id as u64, write, data.to_vec());
+        Ok(())
+    }
+
+    /// Grants the next batch of received bytes of uTP connection `id`.
+    #[napi]
+    pub fn utp_read(&self, id: f64) {
+        if let Some(s) = &self.swarm {
+            s.utp_read(id as u64);
+        }
+    }
+
+    /// Half-closes uTP connection `id`.
+    #[napi]
+    pub fn utp_shutdown(&self, id: f64) {
+        if let Some(s) = &self.swarm {
+            s.utp_shutdown(id as u64);
+        }
+    }
+
+    /// Aborts uTP connection `id`.
+    #[napi]
+    pub fn utp_close(&self, id: f64) {
+        if let Some(s) = &self.swarm {
+            s.utp_close(id as u64);
+        }
     }
 
     /// Whether enough DHT nodes agree on our address and port (spec §7).

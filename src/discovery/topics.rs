@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats, FoundPeers, QueryId};
+use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats, FoundPeers, QueryId, RequestId};
 use crate::lan::{Lan, LanConfig, LanEvent, LanStats};
 use crate::swarm::{Peer, Referrer, Topic};
 
@@ -42,6 +42,9 @@ pub enum DiscoveryEvent {
     Update { topic: Topic, error: Option<String> },
     /// The first DHT bootstrap ended.
     Ready { error: Option<String> },
+    /// A hole punch we asked for ended: `Some(from)` is where the punched
+    /// peer answered from (its address as our NAT sees it).
+    Punched { request: RequestId, from: Option<SocketAddrV4> },
 }
 
 struct TopicState {
@@ -236,6 +239,10 @@ impl Discovery {
             match ev {
                 DhtEvent::Peers(found) => self.on_found(found),
                 DhtEvent::QueryDone { query, error, closest } => self.on_query_done(now, query, error, closest),
+                DhtEvent::Holepunched { request, from } => {
+                    self.events.push_back(DiscoveryEvent::Punched { request, from: Some(from) })
+                }
+                DhtEvent::HolepunchFailed { request } => self.events.push_back(DiscoveryEvent::Punched { request, from: None }),
                 _ => {}
             }
         }
@@ -296,6 +303,11 @@ impl Discovery {
             }
             QueryRole::Recheck | QueryRole::Unannounce => {}
         }
+    }
+
+    /// Asks `referrer` to make `peer` open its NAT towards us (wire-dht.md §6).
+    pub fn holepunch(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4) -> Option<RequestId> {
+        self.dht.as_mut().map(|d| d.holepunch(now, peer, referrer))
     }
 
     /// Our address as the DHT sees it, and whether it is hole-punchable.

@@ -3,6 +3,7 @@
 //! command channel and hear from it through an event sink; nothing here
 //! blocks the caller.
 
+use std::collections::HashMap;
 use std::future::pending;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::config::{SwarmConfig, DEFAULT_BOOTSTRAP};
-use super::event::SwarmEvent;
+use super::event::{ConnStream, SwarmEvent};
+use super::race::{DialKind, Leg, Race};
+use super::utp_link::{LinkEvent, UtpLink};
 use super::peer::{Peer, Topic};
 
 use super::peer_queue::{PeerQueue, CONNECT_TIMEOUT};
@@ -21,6 +24,7 @@ use crate::dht::{DhtConfig, DhtStats};
 use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, Transmit};
 use crate::io::{bind, multicast::MulticastSocket, resolve, runtime};
 use crate::lan::LanStats;
+use crate::utp::looks_like_utp;
 use crate::wire::mdns::MAX_PACKET;
 
 /// How often new interfaces are joined to the mDNS group (the reference
@@ -42,6 +46,12 @@ pub struct SwarmStats {
     pub dht_nodes: usize,
     pub holepunchable: bool,
     pub remote_address: Option<std::net::SocketAddrV4>,
+    /// uTP datagrams received, and those dropped as malformed, for no
+    /// connection, or out of window.
+    pub utp_received: u64,
+    pub utp_malformed: u64,
+    pub utp_unknown: u64,
+    pub utp_invalid: u64,
     pub connections_accepted: u64,
     pub connections_dialled: u64,
     pub dials_failed: u64,
@@ -62,6 +72,10 @@ enum Command {
     Leave { topic: Topic },
     Connect { request: u32, peer: Peer },
     Closed { conn: u64 },
+    UtpWrite { conn: u64, write: u32, data: Vec<u8> },
+    UtpRead { conn: u64 },
+    UtpShutdown { conn: u64 },
+    UtpClose { conn: u64 },
     Destroy,
 }
 
@@ -127,6 +141,26 @@ impl Swarm {
         let _ = self.send(Command::Closed { conn });
     }
 
+    /// Queues `data` on uTP connection `conn`; [`SwarmEvent::Written`] follows.
+    pub fn utp_write(&self, conn: u64, write: u32, data: Vec<u8>) {
+        let _ = self.send(Command::UtpWrite { conn, write, data });
+    }
+
+    /// Grants the next batch of received data of uTP connection `conn`.
+    pub fn utp_read(&self, conn: u64) {
+        let _ = self.send(Command::UtpRead { conn });
+    }
+
+    /// Half-closes uTP connection `conn` (FIN after queued data).
+    pub fn utp_shutdown(&self, conn: u64) {
+        let _ = self.send(Command::UtpShutdown { conn });
+    }
+
+    /// Aborts uTP connection `conn`.
+    pub fn utp_close(&self, conn: u64) {
+        let _ = self.send(Command::UtpClose { conn });
+    }
+
     /// Closes every socket; [`SwarmEvent::Closed`] follows.
     pub fn destroy(&self) {
         let _ = self.send(Command::Destroy);
@@ -153,14 +187,8 @@ struct Bound {
     port: u16,
 }
 
-enum DialKind {
-    Auto,
-    Request(u32),
-}
-
 struct DialDone {
-    kind: DialKind,
-    peer: Peer,
+    race: u64,
     result: Result<std::net::TcpStream, String>,
 }
 
@@ -176,6 +204,11 @@ struct Driver {
     tx: mpsc::UnboundedSender<Command>,
     queue: PeerQueue,
     dials: JoinSet<DialDone>,
+    utp: UtpLink,
+    races: HashMap<u64, Race>,
+    race_by_punch: HashMap<u64, u64>,
+    race_by_utp: HashMap<u64, u64>,
+    next_race: u64,
     next_conn: u64,
     next_membership: Instant,
 }
@@ -217,6 +250,11 @@ impl Driver {
             tx,
             queue,
             dials: JoinSet::new(),
+            utp: UtpLink::new(rand::random()),
+            races: HashMap::new(),
+            race_by_punch: HashMap::new(),
+            race_by_utp: HashMap::new(),
+            next_race: 1,
             next_conn: 1,
             next_membership: Instant::now() + MEMBERSHIP_REFRESH,
         }
@@ -233,7 +271,8 @@ impl Driver {
         let mut mbuf = vec![0u8; MAX_PACKET + 1];
         loop {
             self.flush().await;
-            let deadline = [self.discovery.poll_timeout(), self.queue.poll_timeout(), self.mdns.as_ref().map(|_| self.next_membership)]
+            let races = self.races.values().map(|r| r.deadline).min();
+            let deadline = [self.discovery.poll_timeout(), self.queue.poll_timeout(), self.mdns.as_ref().map(|_| self.next_membership), self.utp.poll_timeout(), races]
                 .into_iter()
                 .flatten()
                 .min();
@@ -244,7 +283,15 @@ impl Driver {
                 },
                 accepted = accept(&self.bound) => self.on_accept(accepted),
                 got = recv_udp(&self.bound, &mut buf) => match got {
-                    Ok((n, SocketAddr::V4(from))) => self.discovery.handle_udp(Instant::now(), from, &buf[..n]),
+                    Ok((n, SocketAddr::V4(from))) => {
+                        // One socket, two protocols (wire-utp.md §5): dht-rpc
+                        // messages never pass the uTP header test.
+                        if looks_like_utp(&buf[..n]) {
+                            self.utp.handle_datagram(Instant::now(), from, &buf[..n]);
+                        } else {
+                            self.discovery.handle_udp(Instant::now(), from, &buf[..n]);
+                        }
+                    }
                     Ok(_) => {}
                     // ICMP errors surface here (ECONNREFUSED from a dead
                     // node); the socket itself is fine.
@@ -266,6 +313,11 @@ impl Driver {
                 _ = sleep_until(deadline) => {
                     let now = Instant::now();
                     self.discovery.handle_timeout(now);
+                    self.utp.handle_timeout(now);
+                    let expired: Vec<u64> = self.races.iter().filter(|(_, r)| r.deadline <= now).map(|(id, _)| *id).collect();
+                    for race in expired {
+                        self.fail(now, race, "Timed out trying to connect to peer".into());
+                    }
                     if now >= self.next_membership {
                         if let Some(m) = self.mdns.as_mut() {
                             m.refresh_membership();
@@ -275,7 +327,13 @@ impl Driver {
                 }
             }
         }
-        // Shutting down: abort dials, close sockets, then say so.
+        // Shutting down: reset uTP peers, abort dials, close sockets, then say so.
+        let conns: Vec<u64> = (1..self.next_conn).filter(|c| self.utp.is_utp(*c)).collect();
+        let now = Instant::now();
+        for c in conns {
+            self.utp.close(now, c);
+        }
+        self.send_utp();
         self.dials.shutdown().await;
         self.bound = None;
         self.mdns = None;
@@ -306,6 +364,12 @@ impl Driver {
             }
         }
         let now = Instant::now();
+        let mut link = Vec::new();
+        self.utp.poll(now, &mut link);
+        for ev in link {
+            self.on_link(now, ev);
+        }
+        self.send_utp();
         while let Some(ev) = self.discovery.poll_event() {
             match ev {
                 DiscoveryEvent::Peer(peer) => {
@@ -319,11 +383,26 @@ impl Driver {
                     (self.sink)(SwarmEvent::Warning(format!("DHT bootstrap failed: {e}; LAN discovery goes on")))
                 }
                 DiscoveryEvent::Ready { error: None } => {}
+                DiscoveryEvent::Punched { request, from } => self.on_punched(now, request, from),
             }
         }
         while let Some(peer) = self.queue.next_dial(now) {
             self.dial(DialKind::Auto, peer);
         }
+        // Punches started above may already have datagrams to send.
+        while let Some(Transmit::Udp(to, bytes)) = self.discovery.poll_transmit() {
+            if let Some(b) = &self.bound {
+                let _ = crate::io::send_now(&b.udp, &bytes, SocketAddr::V4(to));
+            }
+        }
+        self.send_utp();
+        let utp = self.utp.stats();
+        self.stats(|s| {
+            s.utp_received = utp.received;
+            s.utp_malformed = utp.malformed;
+            s.utp_unknown = utp.unknown_conn;
+            s.utp_invalid = utp.invalid;
+        });
         let (lan, dht) = (self.discovery.lan_stats(), self.discovery.dht_stats());
         let dht_nodes = self.discovery.dht().map(|d| d.table().len()).unwrap_or(0);
         let (holepunchable, remote) = (self.discovery.holepunchable(), self.discovery.remote_address());
@@ -336,11 +415,156 @@ impl Driver {
         });
     }
 
+    fn send_utp(&mut self) {
+        while let Some((to, bytes)) = self.utp.poll_transmit() {
+            if let Some(b) = &self.bound {
+                if let Err(e) = crate::io::send_now(&b.udp, &bytes, SocketAddr::V4(to)) {
+                    tracing::trace!(%to, "uTP send failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Starts a connect race: TCP now, and a punch then uTP when the peer
+    /// came with a referrer (spec/api-network.md §2.5).
     fn dial(&mut self, kind: DialKind, peer: Peer) {
-        self.dials.spawn(async move {
+        let now = Instant::now();
+        let race = self.next_race;
+        self.next_race += 1;
+        let udp_leg = match (&peer.referrer, peer.host.parse::<std::net::Ipv4Addr>(), self.bound.is_some()) {
+            (Some(r), Ok(ip), true) => r.host.parse::<std::net::Ipv4Addr>().ok().map(|rip| {
+                (std::net::SocketAddrV4::new(ip, peer.port), std::net::SocketAddrV4::new(rip, r.port))
+            }),
+            _ => None,
+        };
+        let mut r = Race::new(now, kind, peer.clone(), udp_leg.is_some());
+        let handle = self.dials.spawn(async move {
             let result = dial_tcp(&peer).await;
-            DialDone { kind, peer, result }
+            DialDone { race, result }
         });
+        r.tcp_task = Some(handle);
+        if let Some((target, referrer)) = udp_leg {
+            match self.discovery.holepunch(now, target, referrer) {
+                Some(req) => {
+                    r.punch = Some(req);
+                    self.race_by_punch.insert(req, race);
+                }
+                None => r.utp = Leg::Failed,
+            }
+        }
+        self.races.insert(race, r);
+    }
+
+    fn on_punched(&mut self, now: Instant, request: u64, from: Option<std::net::SocketAddrV4>) {
+        let Some(race) = self.race_by_punch.remove(&request) else { return };
+        let Some(r) = self.races.get_mut(&race) else { return };
+        match from {
+            // Dial where the punched peer's answer came from: behind a NAT
+            // that is the mapping that is open now, which may not be the
+            // address that was announced.
+            Some(from) => {
+                let target = match r.peer.host.parse::<std::net::Ipv4Addr>() {
+                    Ok(ip) if ip == *from.ip() => from,
+                    Ok(ip) => std::net::SocketAddrV4::new(ip, r.peer.port),
+                    Err(_) => from,
+                };
+                let utp = self.utp.connect(now, target);
+                r.utp_id = Some(utp);
+                self.race_by_utp.insert(utp, race);
+            }
+            None => {
+                r.utp = Leg::Failed;
+                if r.lost() {
+                    self.fail(now, race, "Could not connect to peer: hole punch failed".into());
+                }
+            }
+        }
+    }
+
+    fn on_link(&mut self, now: Instant, ev: LinkEvent) {
+        match ev {
+            LinkEvent::Incoming { utp, from } => {
+                let id = self.conn_id();
+                self.utp.adopt(id, utp);
+                self.stats(|s| s.connections_accepted += 1);
+                (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: from }, client: false, peer: None });
+            }
+            LinkEvent::Connected { utp } => {
+                let Some(race) = self.race_by_utp.remove(&utp) else {
+                    self.utp.abandon(now, utp);
+                    return;
+                };
+                let remote = self.utp.peer_addr(utp);
+                match (self.races.contains_key(&race), remote) {
+                    (true, Some(remote)) => {
+                        let id = self.conn_id();
+                        self.utp.adopt(id, utp);
+                        self.win(now, race, id, ConnStream::Utp { remote });
+                    }
+                    _ => self.utp.abandon(now, utp),
+                }
+            }
+            LinkEvent::Failed { utp, error } => {
+                let Some(race) = self.race_by_utp.remove(&utp) else { return };
+                let Some(r) = self.races.get_mut(&race) else { return };
+                r.utp = Leg::Failed;
+                if r.lost() {
+                    self.fail(now, race, format!("Could not connect to peer: {error}"));
+                }
+            }
+            LinkEvent::Data { conn, data } => (self.sink)(SwarmEvent::Data { id: conn, data }),
+            LinkEvent::Written { conn, write } => (self.sink)(SwarmEvent::Written { id: conn, write }),
+            LinkEvent::End { conn } => (self.sink)(SwarmEvent::End { id: conn }),
+            LinkEvent::Closed { conn, error } => (self.sink)(SwarmEvent::StreamClosed { id: conn, error }),
+        }
+    }
+
+    /// A leg connected first: it is the connection; the others are dropped.
+    fn win(&mut self, now: Instant, race: u64, id: u64, stream: ConnStream) {
+        let Some(r) = self.races.remove(&race) else { return };
+        if let Some(req) = r.punch {
+            self.race_by_punch.remove(&req);
+        }
+        if matches!(stream, ConnStream::Utp { .. }) {
+            if let Some(t) = &r.tcp_task {
+                t.abort();
+            }
+        } else if let Some(utp) = r.utp_id {
+            self.race_by_utp.remove(&utp);
+            self.utp.abandon(now, utp);
+        }
+        self.stats(|s| s.connections_dialled += 1);
+        match r.kind {
+            DialKind::Auto => {
+                self.queue.dial_succeeded(&r.peer, id);
+                (self.sink)(SwarmEvent::Connection { id, stream, client: true, peer: Some(r.peer) });
+            }
+            DialKind::Request(request) => {
+                (self.sink)(SwarmEvent::Connected { request, result: Ok((id, stream)), peer: r.peer });
+            }
+        }
+    }
+
+    fn fail(&mut self, now: Instant, race: u64, error: String) {
+        let Some(r) = self.races.remove(&race) else { return };
+        if let Some(req) = r.punch {
+            self.race_by_punch.remove(&req);
+        }
+        if let Some(t) = &r.tcp_task {
+            t.abort();
+        }
+        if let Some(utp) = r.utp_id {
+            self.race_by_utp.remove(&utp);
+            self.utp.abandon(now, utp);
+        }
+        self.stats(|s| s.dials_failed += 1);
+        match r.kind {
+            DialKind::Auto => {
+                tracing::debug!(peer = %r.peer, "dial failed: {error}");
+                self.queue.dial_failed(now, &r.peer);
+            }
+            DialKind::Request(request) => (self.sink)(SwarmEvent::Connected { request, result: Err(error), peer: r.peer }),
+        }
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -378,6 +602,16 @@ impl Driver {
             Command::Leave { topic } => self.discovery.leave(now, &topic),
             Command::Connect { request, peer } => self.dial(DialKind::Request(request), peer),
             Command::Closed { conn } => self.queue.closed(conn),
+            Command::UtpWrite { conn, write, data } => {
+                let mut out = Vec::new();
+                self.utp.write(now, conn, write, data, &mut out);
+                for ev in out {
+                    self.on_link(now, ev);
+                }
+            }
+            Command::UtpRead { conn } => self.utp.grant(conn),
+            Command::UtpShutdown { conn } => self.utp.shutdown(now, conn),
+            Command::UtpClose { conn } => self.utp.close(now, conn),
             Command::Destroy => {}
         }
     }
@@ -410,7 +644,7 @@ impl Driver {
             Ok(stream) => {
                 let id = self.conn_id();
                 self.stats(|s| s.connections_accepted += 1);
-                (self.sink)(SwarmEvent::Connection { id, stream, client: false, peer: None });
+                (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Tcp(stream), client: false, peer: None });
             }
             Err(e) => tracing::debug!("accept failed: {e}"),
         }
@@ -418,26 +652,18 @@ impl Driver {
 
     fn on_dial(&mut self, done: DialDone) {
         let now = Instant::now();
-        match (done.kind, done.result) {
-            (DialKind::Auto, Ok(stream)) => {
+        // A race already decided drops a late TCP stream here.
+        let Some(r) = self.races.get_mut(&done.race) else { return };
+        match done.result {
+            Ok(stream) => {
                 let id = self.conn_id();
-                self.queue.dial_succeeded(&done.peer, id);
-                self.stats(|s| s.connections_dialled += 1);
-                (self.sink)(SwarmEvent::Connection { id, stream, client: true, peer: Some(done.peer) });
+                self.win(now, done.race, id, ConnStream::Tcp(stream));
             }
-            (DialKind::Auto, Err(e)) => {
-                tracing::debug!(peer = %done.peer, "dial failed: {e}");
-                self.queue.dial_failed(now, &done.peer);
-                self.stats(|s| s.dials_failed += 1);
-            }
-            (DialKind::Request(request), result) => {
-                let result = result.map(|stream| (self.conn_id(), stream));
-                if result.is_ok() {
-                    self.stats(|s| s.connections_dialled += 1);
-                } else {
-                    self.stats(|s| s.dials_failed += 1);
+            Err(e) => {
+                r.tcp = Leg::Failed;
+                if r.lost() {
+                    self.fail(now, done.race, e);
                 }
-                (self.sink)(SwarmEvent::Connected { request, result, peer: done.peer });
             }
         }
     }

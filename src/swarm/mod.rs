@@ -6,9 +6,11 @@ mod engine;
 mod event;
 mod peer;
 mod peer_queue;
+mod race;
+mod utp_link;
 
 pub use config::SwarmConfig;
 pub use engine::{Swarm, SwarmStats};
-pub use event::SwarmEvent;
+pub use event::{ConnStream, SwarmEvent};
 pub use peer::{Peer, Referrer, Topic};
 pub use peer_queue::{PeerQueue, CONNECT_TIMEOUT};

@@ -1,0 +1,127 @@
+'use strict'
+// uTP interop: our sans-IO implementation (src/utp, driven by the example
+// binary bench/utp_peer.rs) against the real utp-native@2.5.3 (libutp), in
+// a loopback-only lab. 64 MiB each way, SHA-256 checked on both ends, in
+// both roles, then both sides close cleanly. Prints MiB/s next to
+// utp-native ↔ utp-native for the record.
+//
+// The binary is built by `cargo test --release` (which `npm test` runs
+// first: it builds examples) or `cargo build --release --example utp_peer`.
+const test = require('node:test')
+const assert = require('node:assert')
+const fs = require('fs')
+const path = require('path')
+const { spawn } = require('child_process')
+const { Lab, assertIsolated } = require('./helpers/netns')
+
+assertIsolated()
+const ROOT = path.join(__dirname, '..')
+const BIN = process.env.UTP_PEER_BIN || path.join(ROOT, 'target', 'release', 'examples', 'utp_peer')
+const JS_PEER = path.join(ROOT, 'bench', 'lib', 'utp-native-peer.js')
+const MiB = 1024 * 1024
+const SIZE = 64 * MiB
+const TIMEOUT_MS = 150000
+
+// Runs the Rust peer inside host 0 of `lab`; resolves messages parsed from
+// its JSON stdout lines.
+function rustPeer (lab, args) {
+  const proc = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const r = { proc, stdout: '', stderr: '', lines: [] }
+  const waiters = []
+  proc.stdout.on('data', d => {
+    r.stdout += d
+    const parts = r.stdout.split('\n')
+    r.stdout = parts.pop()
+    for (const line of parts) {
+      if (!line.trim()) continue
+      const msg = JSON.parse(line)
+      r.lines.push(msg)
+      for (const w of waiters.splice(0)) if (!w(msg)) waiters.push(w)
+    }
+  })
+  proc.stderr.on('data', d => { r.stderr += d })
+  proc.on('error', () => {})
+  const timer = setTimeout(() => proc.kill('SIGKILL'), TIMEOUT_MS)
+  r.exited = new Promise(resolve => proc.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal }) }))
+  r.wait = (key, ms = TIMEOUT_MS) => {
+    const seen = r.lines.find(m => key in m)
+    if (seen) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`rust peer: no ${key} within ${ms} ms\nstderr: ${r.stderr.slice(-2000)}`)), ms)
+      r.exited.then(({ code }) => setTimeout(() => {
+        clearTimeout(t)
+        reject(new Error(`rust peer exited (${code}) before ${key}\nstderr: ${r.stderr.slice(-2000)}`))
+      }, 200))
+      waiters.push(m => {
+        if (!(key in m)) return false
+        clearTimeout(t)
+        resolve(m)
+        return true
+      })
+    })
+  }
+  return r
+}
+
+const mibps = (bytes, secs) => (bytes / MiB / secs).toFixed(1)
+
+function checkPair (ours, theirs, label) {
+  assert.strictEqual(ours.error, null, `${label}: our side closed with ${ours.error}`)
+  assert.strictEqual(theirs.error, null, `${label}: utp-native closed with ${theirs.error}`)
+  assert.strictEqual(ours.sent, SIZE)
+  assert.strictEqual(theirs.sent, SIZE)
+  assert.strictEqual(ours.received, SIZE, `${label}: we received ${ours.received}`)
+  assert.strictEqual(theirs.received, SIZE, `${label}: utp-native received ${theirs.received}`)
+  assert.strictEqual(theirs.shaRecv, ours.shaSent, `${label}: our data arrived intact`)
+  assert.strictEqual(ours.shaRecv, theirs.shaSent, `${label}: their data arrived intact`)
+}
+
+let lab
+test.before(() => {
+  if (!fs.existsSync(BIN)) {
+    throw new Error(`${BIN} is missing: run \`cargo build --release --example utp_peer\` (npm test builds it)`)
+  }
+  lab = Lab.loopback()
+})
+test.after(() => lab && lab.destroy())
+
+const results = {}
+
+test('ours (client) ↔ utp-native (server): 64 MiB each way, clean close', { timeout: TIMEOUT_MS + 10000 }, async () => {
+  const js = lab.spawn(0, JS_PEER, ['server', '0', String(SIZE)], { timeoutMs: TIMEOUT_MS })
+  const { port } = await js.wait('listening')
+  const rs = rustPeer(lab, ['client', `127.0.0.1:${port}`, String(SIZE)])
+  const [theirs, ours] = await Promise.all([js.wait('done', TIMEOUT_MS), rs.wait('done')])
+  const { code } = await rs.exited
+  checkPair(ours, theirs, 'ours→utp-native')
+  assert.strictEqual(code, 0)
+  results.oursClient = ours
+  console.log(`# ours client ↔ utp-native server: ${SIZE / MiB} MiB each way in ${ours.secs.toFixed(2)} s ` +
+    `(${mibps(2 * SIZE, ours.secs)} MiB/s total), sha256 ${ours.shaSent.slice(0, 16)}… / ${ours.shaRecv.slice(0, 16)}…`)
+})
+
+test('utp-native (client) ↔ ours (server): 64 MiB each way, clean close', { timeout: TIMEOUT_MS + 10000 }, async () => {
+  const rs = rustPeer(lab, ['server', '127.0.0.1:0', String(SIZE)])
+  const { listening: port } = await rs.wait('listening', 10000)
+  const js = lab.spawn(0, JS_PEER, ['client', `127.0.0.1:${port}`, String(SIZE)], { timeoutMs: TIMEOUT_MS })
+  const [theirs, ours] = await Promise.all([js.wait('done', TIMEOUT_MS), rs.wait('done')])
+  const { code } = await rs.exited
+  checkPair(ours, theirs, 'utp-native→ours')
+  assert.strictEqual(code, 0)
+  results.oursServer = ours
+  console.log(`# utp-native client ↔ ours server: ${SIZE / MiB} MiB each way in ${ours.secs.toFixed(2)} s ` +
+    `(${mibps(2 * SIZE, ours.secs)} MiB/s total), sha256 ${ours.shaSent.slice(0, 16)}… / ${ours.shaRecv.slice(0, 16)}…`)
+})
+
+test('for the record: utp-native ↔ utp-native, same transfer', { timeout: TIMEOUT_MS + 10000 }, async () => {
+  const server = lab.spawn(0, JS_PEER, ['server', '0', String(SIZE)], { timeoutMs: TIMEOUT_MS })
+  const { port } = await server.wait('listening')
+  const client = lab.spawn(0, JS_PEER, ['client', `127.0.0.1:${port}`, String(SIZE)], { timeoutMs: TIMEOUT_MS })
+  const [s, c] = await Promise.all([server.wait('done', TIMEOUT_MS), client.wait('done', TIMEOUT_MS)])
+  assert.strictEqual(s.shaRecv, c.shaSent)
+  assert.strictEqual(c.shaRecv, s.shaSent)
+  const line = [`# utp-native ↔ utp-native: ${mibps(2 * SIZE, c.secs)} MiB/s total`]
+  if (results.oursClient) line.push(`ours client: ${mibps(2 * SIZE, results.oursClient.secs)}`)
+  if (results.oursServer) line.push(`ours server: ${mibps(2 * SIZE, results.oursServer.secs)}`)
+  console.log(line.join(', '))
+})

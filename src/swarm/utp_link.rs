@@ -1,0 +1,193 @@
+//! uTP connections of a swarm: the sans-IO endpoint on the shared UDP
+//! socket, and the flow control between it and the owner's streams.
+//!
+//! Reads are credit-based: the owner grants up to [`READ_CREDIT`] bytes at a
+//! time (Node's `_read`), so a slow reader stops the flow and the uTP
+//! receive window closes. Writes complete when the endpoint has taken the
+//! whole chunk into its (bounded) send buffer.
+
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::time::Instant;
+
+use crate::utp::{ConnId, Endpoint, UtpConfig, UtpEvent, UtpStats};
+
+/// Bytes handed to the owner per grant.
+pub const READ_CREDIT: usize = 1024 * 1024;
+/// Largest chunk handed to the owner at once.
+const CHUNK: usize = 64 * 1024;
+
+struct Link {
+    utp: ConnId,
+    credit: usize,
+    readable: bool,
+    /// A write the endpoint has not taken whole yet: (write id, bytes, offset).
+    pending: Option<(u32, Vec<u8>, usize)>,
+}
+
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// A peer's SYN made a connection nobody owns yet.
+    Incoming { utp: ConnId, from: SocketAddrV4 },
+    /// An outgoing attempt (not yet adopted) connected or failed.
+    Connected { utp: ConnId },
+    Failed { utp: ConnId, error: String },
+    Data { conn: u64, data: Vec<u8> },
+    Written { conn: u64, write: u32 },
+    End { conn: u64 },
+    Closed { conn: u64, error: Option<String> },
+}
+
+pub struct UtpLink {
+    ep: Endpoint,
+    conns: HashMap<u64, Link>,
+    by_utp: HashMap<ConnId, u64>,
+}
+
+impl UtpLink {
+    pub fn new(seed: u64) -> Self {
+        UtpLink { ep: Endpoint::new(UtpConfig::default(), seed), conns: HashMap::new(), by_utp: HashMap::new() }
+    }
+
+    pub fn stats(&self) -> UtpStats {
+        self.ep.stats()
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV4, bytes: &[u8]) {
+        self.ep.handle_datagram(now, from, bytes);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.ep.poll_timeout()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
+        self.ep.poll_transmit()
+    }
+
+    pub fn connect(&mut self, now: Instant, to: SocketAddrV4) -> ConnId {
+        self.ep.connect(now, to)
+    }
+
+    /// Drops an attempt nobody will own (it lost a race).
+    pub fn abandon(&mut self, now: Instant, utp: ConnId) {
+        if !self.by_utp.contains_key(&utp) {
+            self.ep.close(now, utp);
+        }
+    }
+
+    /// Gives connection `utp` the owner's id `conn`.
+    pub fn adopt(&mut self, conn: u64, utp: ConnId) {
+        self.by_utp.insert(utp, conn);
+        self.conns.insert(conn, Link { utp, credit: 0, readable: true, pending: None });
+    }
+
+    pub fn peer_addr(&self, utp: ConnId) -> Option<SocketAddrV4> {
+        self.ep.peer_addr(utp)
+    }
+
+    pub fn write(&mut self, now: Instant, conn: u64, write: u32, data: Vec<u8>, out: &mut Vec<LinkEvent>) {
+        let Some(link) = self.conns.get_mut(&conn) else { return };
+        link.pending = Some((write, data, 0));
+        Self::push_pending(&mut self.ep, now, conn, link, out);
+    }
+
+    fn push_pending(ep: &mut Endpoint, now: Instant, conn: u64, link: &mut Link, out: &mut Vec<LinkEvent>) {
+        let Some((write, data, off)) = link.pending.as_mut() else { return };
+        *off += ep.write(now, link.utp, &data[*off..]);
+        if *off >= data.len() {
+            out.push(LinkEvent::Written { conn, write: *write });
+            link.pending = None;
+        }
+    }
+
+    /// The owner wants more data.
+    pub fn grant(&mut self, conn: u64) {
+        if let Some(link) = self.conns.get_mut(&conn) {
+            link.credit = READ_CREDIT;
+        }
+    }
+
+    pub fn shutdown(&mut self, now: Instant, conn: u64) {
+        if let Some(link) = self.conns.get(&conn) {
+            self.ep.shutdown(now, link.utp);
+        }
+    }
+
+    pub fn close(&mut self, now: Instant, conn: u64) {
+        if let Some(link) = self.conns.remove(&conn) {
+            self.by_utp.remove(&link.utp);
+            self.ep.close(now, link.utp);
+        }
+    }
+
+    /// Translates endpoint events and moves granted data to the owner.
+    pub fn poll(&mut self, now: Instant, out: &mut Vec<LinkEvent>) {
+        while let Some(ev) = self.ep.poll_event() {
+            match ev {
+                UtpEvent::Incoming { id, from } => out.push(LinkEvent::Incoming { utp: id, from }),
+                UtpEvent::Connected { id } => {
+                    if !self.by_utp.contains_key(&id) {
+                        out.push(LinkEvent::Connected { utp: id });
+                    }
+                }
+                UtpEvent::Readable { id } => {
+                    if let Some(link) = self.by_utp.get(&id).and_then(|c| self.conns.get_mut(c)) {
+                        link.readable = true;
+                    }
+                }
+                UtpEvent::Writable { id } => {
+                    if let Some(&conn) = self.by_utp.get(&id) {
+                        if let Some(link) = self.conns.get_mut(&conn) {
+                            Self::push_pending(&mut self.ep, now, conn, link, out);
+                        }
+                    }
+                }
+                UtpEvent::End { id } => {
+                    if let Some(&conn) = self.by_utp.get(&id) {
+                        // Deliver what is left before the end.
+                        self.drain(conn, out, true);
+                        out.push(LinkEvent::End { conn });
+                    }
+                }
+                UtpEvent::Closed { id, error } => match self.by_utp.remove(&id) {
+                    Some(conn) => {
+                        self.conns.remove(&conn);
+                        out.push(LinkEvent::Closed { conn, error });
+                    }
+                    None => out.push(LinkEvent::Failed { utp: id, error: error.unwrap_or_else(|| "closed".into()) }),
+                },
+            }
+        }
+        let ready: Vec<u64> = self.conns.iter().filter(|(_, l)| l.readable && l.credit > 0).map(|(c, _)| *c).collect();
+        for conn in ready {
+            self.drain(conn, out, false);
+        }
+    }
+
+    fn drain(&mut self, conn: u64, out: &mut Vec<LinkEvent>, all: bool) {
+        let Some(link) = self.conns.get_mut(&conn) else { return };
+        loop {
+            let max = if all { CHUNK } else { CHUNK.min(link.credit) };
+            if max == 0 {
+                return;
+            }
+            let mut data = Vec::new();
+            let n = self.ep.read(link.utp, &mut data, max);
+            if n == 0 {
+                link.readable = false;
+                return;
+            }
+            link.credit = link.credit.saturating_sub(n);
+            out.push(LinkEvent::Data { conn, data });
+        }
+    }
+
+    pub fn is_utp(&self, conn: u64) -> bool {
+        self.conns.contains_key(&conn)
+    }
+}

@@ -1,0 +1,634 @@
+//! The uTP endpoint: every connection on one UDP socket, demultiplexed by
+//! (remote address, connection id); accepting and connecting; RESET for
+//! packets that match nothing (spec/wire-utp.md §2, §3, §6).
+//!
+//! Sans-IO, quinn-proto style: feed `handle_datagram`/`handle_timeout` and
+//! commands with the current `Instant`, then drain `poll_transmit` and
+//! `poll_event`, and wake up at `poll_timeout`. Acks are produced lazily in
+//! `poll_transmit`, so one ack covers every datagram handled since the
+//! last drain.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use super::connection::{Connection, Ctx, MAX_PAYLOAD};
+use super::packet::{decode, encode, Header, PacketType};
+
+/// Endpoint-local connection handle (not the wire id).
+pub type ConnId = u64;
+
+/// Most connections (live and lingering); SYNs beyond it are dropped
+/// silently, as libutp does past 3000 sockets (spec §3).
+pub const MAX_CONNECTIONS: usize = 3000;
+/// Remembered RESETs (spec §6): a repeat gets no second RESET…
+pub const RESET_MEMO_TTL: Duration = Duration::from_secs(10);
+/// …and beyond this many remembered, no RESET is sent at all.
+pub const RESET_MEMO_MAX: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct UtpConfig {
+    /// Connections at most (spec §3: libutp refuses beyond 3000).
+    pub max_connections: usize,
+    /// Receive buffer per connection; the advertised window is what is
+    /// free of it (spec §4: 1 MiB).
+    pub recv_buffer: usize,
+    /// Send buffer per connection (queued + unacked bytes), 1 MiB.
+    pub send_buffer: usize,
+    /// Payload bytes per packet (spec §4: 1382).
+    pub max_payload: usize,
+    /// LEDBAT queuing-delay target (spec §4: 100 ms).
+    pub target_delay: Duration,
+    /// An accepted connection whose peer sends nothing for this long is
+    /// dropped. libutp has no such timer (spec §7); a libutp initiator
+    /// sends keep-alives every 29 s, so this never hits a live one.
+    pub syn_recv_timeout: Duration,
+    /// Close connections that receive nothing for this long. `None`, like
+    /// libutp and the Hyperswarm layers (spec §7).
+    pub idle_timeout: Option<Duration>,
+    /// After a clean close, how long to stay around to re-ack the peer's
+    /// repeated FIN.
+    pub time_wait: Duration,
+    /// When not accepting: answer SYNs with RESET (true) or drop them
+    /// silently as libutp does (false).
+    pub reset_refused_syns: bool,
+}
+
+impl Default for UtpConfig {
+    fn default() -> Self {
+        UtpConfig {
+            max_connections: MAX_CONNECTIONS,
+            recv_buffer: 1 << 20,
+            send_buffer: 1 << 20,
+            max_payload: MAX_PAYLOAD,
+            target_delay: Duration::from_millis(100),
+            syn_recv_timeout: Duration::from_secs(60),
+            idle_timeout: None,
+            time_wait: Duration::from_secs(5),
+            reset_refused_syns: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UtpEvent {
+    /// A peer's SYN created a connection (server side). Emitted at SYN time
+    /// as libutp does.
+    Incoming { id: ConnId, from: SocketAddrV4 },
+    /// Our connect() completed (SYN acked).
+    Connected { id: ConnId },
+    /// In-order data is available to read(). Emitted again only after a
+    /// read() call and new data; read until read() returns 0.
+    Readable { id: ConnId },
+    /// Send buffer has room again after write() returned less than asked.
+    Writable { id: ConnId },
+    /// The peer finished sending (FIN received and all data before it
+    /// delivered via read()).
+    End { id: ConnId },
+    /// The connection is gone (both sides done, reset, or timed out).
+    /// error: None for a clean close (and for our own close()).
+    Closed { id: ConnId, error: Option<String> },
+}
+
+/// Counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UtpStats {
+    /// Datagrams handed to handle_datagram.
+    pub received: u64,
+    /// Datagrams that failed to decode.
+    pub malformed: u64,
+    /// Non-SYN packets for no connection.
+    pub unknown_conn: u64,
+    /// Packets for a connection that were dropped (ack out of range,
+    /// sequence number out of the reorder window or past the FIN, …).
+    pub invalid: u64,
+    /// STATE packets overtaken by a later ack (reordering), ignored.
+    pub stale_acks: u64,
+    pub resets_sent: u64,
+    pub resets_received: u64,
+    /// RESETs matching a connection but not acking anything recent.
+    pub resets_ignored: u64,
+    /// RESETs not sent because of the memo (repeat, or memo full).
+    pub resets_suppressed: u64,
+    /// SYNs refused (not accepting, or too many connections).
+    pub syns_refused: u64,
+    pub accepted: u64,
+    pub packets_sent: u64,
+    pub retransmits: u64,
+    pub fast_retransmits: u64,
+    /// Tail-loss probes sent.
+    pub probes: u64,
+    /// Retransmission-timer expiries with data in flight.
+    pub timeouts: u64,
+    /// Connections that died of timeouts (connect, retransmission, idle).
+    pub timed_out: u64,
+    pub keepalives: u64,
+    /// In-order data dropped for lack of receive-buffer room.
+    pub dropped_no_room: u64,
+    /// Payload bytes delivered in order / first sent.
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+}
+
+/// splitmix64: a small deterministic generator for ids and sequence numbers.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn next_u16(&mut self) -> u16 {
+        self.next_u64() as u16
+    }
+}
+
+type ResetKey = (SocketAddrV4, u16, u16);
+
+pub struct Endpoint {
+    config: UtpConfig,
+    rng: Rng,
+    epoch: Option<Instant>,
+    ts_offset: u32,
+    last_now: Option<Instant>,
+    conns: HashMap<ConnId, Connection>,
+    by_key: HashMap<(SocketAddrV4, u16), ConnId>,
+    next_id: ConnId,
+    timers: BTreeSet<(Instant, ConnId)>,
+    transmits: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    events: VecDeque<UtpEvent>,
+    ack_queue: VecDeque<ConnId>,
+    reset_memo: HashMap<ResetKey, Instant>,
+    reset_order: VecDeque<(Instant, ResetKey)>,
+    accepting: bool,
+    stats: UtpStats,
+}
+
+impl Endpoint {
+    pub fn new(config: UtpConfig, seed: u64) -> Self {
+        let mut rng = Rng(seed);
+        let ts_offset = rng.next_u64() as u32;
+        Endpoint {
+            config,
+            rng,
+            epoch: None,
+            ts_offset,
+            last_now: None,
+            conns: HashMap::new(),
+            by_key: HashMap::new(),
+            next_id: 1,
+            timers: BTreeSet::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            ack_queue: VecDeque::new(),
+            reset_memo: HashMap::new(),
+            reset_order: VecDeque::new(),
+            accepting: true,
+            stats: UtpStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &UtpConfig {
+        &self.config
+    }
+
+    /// The wire clock: microseconds, wrapping, from a random origin.
+    fn ts(&mut self, now: Instant) -> u32 {
+        let epoch = *self.epoch.get_or_insert(now);
+        self.last_now = Some(self.last_now.map_or(now, |t| t.max(now)));
+        (now.saturating_duration_since(epoch).as_micros() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Runs `f` on connection `id` with a context, then updates the
+    /// endpoint's bookkeeping for it (timer, ack queue, removal).
+    fn with_conn<R>(&mut self, now: Instant, id: ConnId, f: impl FnOnce(&mut Connection, &mut Ctx) -> R) -> Option<R> {
+        let ts = self.ts(now);
+        let conn = self.conns.get_mut(&id)?;
+        let mut ctx = Ctx {
+            now,
+            ts,
+            cfg: &self.config,
+            out: &mut self.transmits,
+            events: &mut self.events,
+            stats: &mut self.stats,
+        };
+        let r = f(conn, &mut ctx);
+        self.after(id);
+        Some(r)
+    }
+
+    fn after(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        if conn.is_dead() {
+            let conn = self.conns.remove(&id).unwrap();
+            if let Some(t) = conn.timer {
+                self.timers.remove(&(t, id));
+            }
+            if self.by_key.get(&(conn.peer, conn.recv_id)) == Some(&id) {
+                self.by_key.remove(&(conn.peer, conn.recv_id));
+            }
+            return;
+        }
+        let next = conn.next_deadline(&self.config);
+        if next != conn.timer {
+            if let Some(t) = conn.timer {
+                self.timers.remove(&(t, id));
+            }
+            if let Some(t) = next {
+                self.timers.insert((t, id));
+            }
+            conn.timer = next;
+        }
+        if conn.wants_ack() && !conn.ack_queued {
+            conn.ack_queued = true;
+            self.ack_queue.push_back(id);
+        }
+    }
+
+    fn alloc_id(&mut self) -> ConnId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Opens a connection to `to`. Over the connection limit the returned id
+    /// gets a `Closed` event with an error at once.
+    pub fn connect(&mut self, now: Instant, to: SocketAddrV4) -> ConnId {
+        let id = self.alloc_id();
+        if self.conns.len() >= self.config.max_connections {
+            self.ts(now);
+            self.events.push_back(UtpEvent::Closed { id, error: Some("too many connections".into()) });
+            return id;
+        }
+        // A recv_id no connection to this address uses (spec §2). The
+        // table holds at most max_connections entries, so this ends.
+        let recv_id = loop {
+            let r = self.rng.next_u16();
+            if !self.by_key.contains_key(&(to, r)) {
+                break r;
+            }
+        };
+        let seq = self.rng.next_u16();
+        let ts = self.ts(now);
+        let mut ctx = Ctx {
+            now,
+            ts,
+            cfg: &self.config,
+            out: &mut self.transmits,
+            events: &mut self.events,
+            stats: &mut self.stats,
+        };
+        let conn = Connection::connect(&mut ctx, id, to, recv_id, seq);
+        self.by_key.insert((to, recv_id), id);
+        self.conns.insert(id, conn);
+        self.after(id);
+        id
+    }
+
+    /// Feed a datagram that looks_like_utp(); anything malformed is dropped
+    /// and counted.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV4, bytes: &[u8]) {
+        self.stats.received += 1;
+        let ts = self.ts(now);
+        let pkt = match decode(bytes) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        let h = pkt.header;
+        match h.ptype {
+            PacketType::Syn => self.on_syn(now, ts, from, &h),
+            PacketType::Reset => {
+                // libutp's matching (spec §6): recv_id = id, or send_id = id
+                // with recv_id = id ± 1.
+                let candidates = [h.conn_id, h.conn_id.wrapping_add(1), h.conn_id.wrapping_sub(1)];
+                let found = candidates
+                    .iter()
+                    .filter_map(|cid| self.by_key.get(&(from, *cid)).copied())
+                    .find(|id| self.conns.get(id).is_some_and(|c| c.reset_matches(h.conn_id)));
+                match found {
+                    Some(id) => {
+                        self.with_conn(now, id, |c, ctx| c.on_reset(ctx, &h));
+                    }
+                    None => self.stats.unknown_conn += 1,
+                }
+            }
+            _ => match self.by_key.get(&(from, h.conn_id)).copied() {
+                Some(id) => {
+                    self.with_conn(now, id, |c, ctx| c.on_packet(ctx, &pkt));
+                }
+                None => {
+                    self.stats.unknown_conn += 1;
+                    self.send_reset(now, from, &h);
+                }
+            },
+        }
+    }
+
+    fn on_syn(&mut self, now: Instant, ts: u32, from: SocketAddrV4, h: &Header) {
+        let recv_id = h.conn_id.wrapping_add(1);
+        if let Some(id) = self.by_key.get(&(from, recv_id)).copied() {
+            // A repeated SYN (or a colliding one): the connection decides.
+            let pkt = super::packet::Packet { header: *h, sack: None, ext_bits: None, payload: &[] };
+            self.with_conn(now, id, |c, ctx| c.on_packet(ctx, &pkt));
+            return;
+        }
+        if !self.accepting {
+            self.stats.syns_refused += 1;
+            if self.config.reset_refused_syns {
+                self.send_reset(now, from, h);
+            }
+            return;
+        }
+        if self.conns.len() >= self.config.max_connections {
+            self.stats.syns_refused += 1;
+            return;
+        }
+        let id = self.alloc_id();
+        let seq = self.rng.next_u16();
+        let mut ctx = Ctx {
+            now,
+            ts,
+            cfg: &self.config,
+            out: &mut self.transmits,
+            events: &mut self.events,
+            stats: &mut self.stats,
+        };
+        ctx.events.push_back(UtpEvent::Incoming { id, from });
+        let conn = Connection::accept(&mut ctx, id, from, h, seq);
+        self.stats.accepted += 1;
+        self.by_key.insert((from, recv_id), id);
+        self.conns.insert(id, conn);
+        self.after(id);
+    }
+
+    /// RESET for a packet matching no connection (spec §6), at most once per
+    /// (address, id, seq) in 10 s and not at all with 1000 remembered.
+    fn send_reset(&mut self, now: Instant, to: SocketAddrV4, h: &Header) {
+        while let Some(&(t, key)) = self.reset_order.front() {
+            if now.saturating_duration_since(t) < RESET_MEMO_TTL {
+                break;
+            }
+            self.reset_order.pop_front();
+            if self.reset_memo.get(&key) == Some(&t) {
+                self.reset_memo.remove(&key);
+            }
+        }
+        let key = (to, h.conn_id, h.seq_nr);
+        if self.reset_memo.contains_key(&key) || self.reset_memo.len() >= RESET_MEMO_MAX {
+            self.stats.resets_suppressed += 1;
+            return;
+        }
+        self.reset_memo.insert(key, now);
+        self.reset_order.push_back((now, key));
+        let reset = Header {
+            ptype: PacketType::Reset,
+            conn_id: h.conn_id,
+            timestamp: 0,
+            timestamp_diff: 0,
+            wnd_size: 0,
+            seq_nr: self.rng.next_u16(),
+            ack_nr: h.seq_nr,
+        };
+        self.transmits.push_back((to, encode(&reset, None, &[])));
+        self.stats.packets_sent += 1;
+        self.stats.resets_sent += 1;
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ts(now);
+        while let Some(&(t, id)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.remove(&(t, id));
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.timer = None;
+            }
+            self.with_conn(now, id, |c, ctx| c.on_timeout(ctx));
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
+        if let Some(t) = self.transmits.pop_front() {
+            return Some(t);
+        }
+        let now = self.last_now?;
+        while let Some(id) = self.ack_queue.pop_front() {
+            let ts = self.ts(now);
+            let Some(c) = self.conns.get_mut(&id) else { continue };
+            c.ack_queued = false;
+            if !c.wants_ack() {
+                continue;
+            }
+            let bytes = c.make_ack(now, ts, &self.config, &mut self.stats);
+            let peer = c.peer;
+            self.after(id);
+            return Some((peer, bytes));
+        }
+        None
+    }
+
+    pub fn poll_event(&mut self) -> Option<UtpEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|&(t, _)| t)
+    }
+
+    /// Queues up to the send-buffer room (1 MiB per connection); returns
+    /// bytes accepted. 0 for unknown or closed ids and after shutdown().
+    pub fn write(&mut self, now: Instant, id: ConnId, data: &[u8]) -> usize {
+        self.with_conn(now, id, |c, ctx| c.write(ctx, data)).unwrap_or(0)
+    }
+
+    /// Moves up to `max` in-order received bytes into `out`; returns how many.
+    pub fn read(&mut self, id: ConnId, out: &mut Vec<u8>, max: usize) -> usize {
+        let Some(now) = self.last_now else { return 0 };
+        self.with_conn(now, id, |c, ctx| c.read(ctx, out, max)).unwrap_or(0)
+    }
+
+    /// Half-close: FIN after all queued data (sent right behind the last
+    /// data packet; the peer delivers everything before it first).
+    pub fn shutdown(&mut self, now: Instant, id: ConnId) {
+        self.with_conn(now, id, |c, ctx| c.shutdown(ctx));
+    }
+
+    /// Abort: RESET to the peer, Closed event.
+    pub fn close(&mut self, now: Instant, id: ConnId) {
+        self.with_conn(now, id, |c, ctx| c.abort(ctx));
+    }
+
+    /// Refuse new SYNs when false (maxConnections = -1): with a RESET, or
+    /// silently when `reset_refused_syns` is off.
+    pub fn set_accepting(&mut self, accept: bool) {
+        self.accepting = accept;
+    }
+
+    pub fn stats(&self) -> UtpStats {
+        self.stats.clone()
+    }
+
+    pub fn peer_addr(&self, id: ConnId) -> Option<SocketAddrV4> {
+        self.conns.get(&id).filter(|c| c.is_open()).map(|c| c.peer)
+    }
+
+    /// Connections held (including ones lingering after a clean close).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::utp::packet::{decode, PacketType};
+
+    fn addr(port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new([127, 0, 0, 1].into(), port)
+    }
+
+    fn drain(ep: &mut Endpoint) -> Vec<(SocketAddrV4, Vec<u8>)> {
+        std::iter::from_fn(|| ep.poll_transmit()).collect()
+    }
+
+    fn events(ep: &mut Endpoint) -> Vec<UtpEvent> {
+        std::iter::from_fn(|| ep.poll_event()).collect()
+    }
+
+    #[test]
+    fn syn_shape_and_retries() {
+        let mut ep = Endpoint::new(UtpConfig::default(), 1);
+        let t0 = Instant::now();
+        let id = ep.connect(t0, addr(2));
+        let out = drain(&mut ep);
+        assert_eq!(out.len(), 1);
+        let p = decode(&out[0].1).unwrap();
+        assert_eq!(p.header.ptype, PacketType::Syn);
+        assert_eq!(p.header.ack_nr, 0);
+        assert_eq!(p.header.timestamp_diff, 0);
+        assert_eq!(p.header.wnd_size, 1 << 20);
+        assert_eq!(out[0].1.len(), 20);
+        let (cid, seq) = (p.header.conn_id, p.header.seq_nr);
+        let mut sends = vec![0u64];
+        let mut t = t0;
+        while let Some(next) = ep.poll_timeout() {
+            t = next;
+            ep.handle_timeout(t);
+            for (_, b) in drain(&mut ep) {
+                let p = decode(&b).unwrap();
+                assert_eq!((p.header.ptype, p.header.conn_id, p.header.seq_nr), (PacketType::Syn, cid, seq));
+                sends.push((t - t0).as_secs());
+            }
+        }
+        assert_eq!(sends, vec![0, 3, 9]);
+        assert_eq!((t - t0).as_secs(), 21);
+        assert_eq!(events(&mut ep), vec![UtpEvent::Closed { id, error: Some("timed out".into()) }]);
+        assert_eq!(ep.connection_count(), 0);
+    }
+
+    #[test]
+    fn accept_replies_like_libutp() {
+        // The SYN from spec §10 (#2): the SYN-ACK is a STATE with the SYN's
+        // connection id, acking its seq.
+        let syn = [0x41, 0, 0x45, 0x67, 0xb2, 0x45, 0xd4, 0x0c, 0, 0, 0, 0, 0, 0x10, 0, 0, 0x23, 0xc6, 0, 0];
+        let mut ep = Endpoint::new(UtpConfig::default(), 7);
+        let t0 = Instant::now();
+        ep.handle_datagram(t0, addr(40002), &syn);
+        let ev = events(&mut ep);
+        assert!(matches!(ev[..], [UtpEvent::Incoming { from, .. }] if from == addr(40002)));
+        let out = drain(&mut ep);
+        assert_eq!(out.len(), 1);
+        let p = decode(&out[0].1).unwrap();
+        assert_eq!(p.header.ptype, PacketType::State);
+        assert_eq!(p.header.conn_id, 17767);
+        assert_eq!(p.header.ack_nr, 9158);
+        // A repeated SYN is answered again (libutp would ignore it).
+        ep.handle_datagram(t0, addr(40002), &syn);
+        let again = drain(&mut ep);
+        assert_eq!(again.len(), 1);
+        assert_eq!(decode(&again[0].1).unwrap().header.seq_nr, p.header.seq_nr);
+        assert!(events(&mut ep).is_empty());
+    }
+
+    #[test]
+    fn reset_for_unknown_matches_capture() {
+        // DATA with connection_id 5555, seq 7 (spec §10).
+        let data = [0x01, 0, 0x15, 0xb3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 7, 0, 0, b'x'];
+        let mut ep = Endpoint::new(UtpConfig::default(), 9);
+        let t0 = Instant::now();
+        ep.handle_datagram(t0, addr(5), &data);
+        let out = drain(&mut ep);
+        assert_eq!(out.len(), 1);
+        let b = &out[0].1;
+        assert_eq!(&b[..16], &[0x31, 0, 0x15, 0xb3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&b[18..20], &[0, 7]);
+        // The same triple within 10 s: no second RESET; after: again.
+        ep.handle_datagram(t0 + Duration::from_secs(5), addr(5), &data);
+        assert!(drain(&mut ep).is_empty());
+        ep.handle_datagram(t0 + Duration::from_secs(11), addr(5), &data);
+        assert_eq!(drain(&mut ep).len(), 1);
+        // A RESET is never answered.
+        ep.handle_datagram(t0, addr(5), b);
+        assert!(drain(&mut ep).is_empty());
+        let s = ep.stats();
+        assert_eq!((s.resets_sent, s.resets_suppressed, s.unknown_conn), (2, 1, 4));
+    }
+
+    #[test]
+    fn reset_memo_is_bounded() {
+        let mut ep = Endpoint::new(UtpConfig::default(), 9);
+        let t0 = Instant::now();
+        for i in 0..1500u16 {
+            let mut d = [0x01, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0];
+            d[2..4].copy_from_slice(&i.to_be_bytes());
+            ep.handle_datagram(t0, addr(5), &d);
+        }
+        assert_eq!(drain(&mut ep).len(), RESET_MEMO_MAX);
+    }
+
+    #[test]
+    fn refusing_and_malformed() {
+        let syn = [0x41, 0, 0x45, 0x67, 0xb2, 0x45, 0xd4, 0x0c, 0, 0, 0, 0, 0, 0x10, 0, 0, 0x23, 0xc6, 0, 0];
+        let mut ep = Endpoint::new(UtpConfig::default(), 7);
+        ep.set_accepting(false);
+        let t0 = Instant::now();
+        ep.handle_datagram(t0, addr(1), &syn);
+        let out = drain(&mut ep);
+        assert_eq!(out.len(), 1);
+        let p = decode(&out[0].1).unwrap();
+        assert_eq!((p.header.ptype, p.header.conn_id, p.header.ack_nr), (PacketType::Reset, 17767, 9158));
+        assert!(events(&mut ep).is_empty());
+        ep.handle_datagram(t0, addr(1), b"not utp at all, definitely");
+        let mut bad = syn;
+        bad[1] = 2; // extension 2 without its 8 bytes
+        ep.handle_datagram(t0, addr(1), &bad);
+        assert_eq!(ep.stats().malformed, 2);
+        assert_eq!(ep.connection_count(), 0);
+    }
+
+    #[test]
+    fn connection_cap() {
+        let cfg = UtpConfig { max_connections: 2, ..UtpConfig::default() };
+        let mut ep = Endpoint::new(cfg, 3);
+        let t0 = Instant::now();
+        for i in 0..5u16 {
+            let mut syn = [0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 1, 0, 0];
+            syn[2..4].copy_from_slice(&(i * 10).to_be_bytes());
+            ep.handle_datagram(t0, addr(1), &syn);
+        }
+        assert_eq!(ep.connection_count(), 2);
+        assert_eq!(ep.stats().syns_refused, 3);
+        let id = ep.connect(t0, addr(2));
+        let ev = events(&mut ep);
+        assert!(ev.contains(&UtpEvent::Closed { id, error: Some("too many connections".into()) }));
+    }
+}
