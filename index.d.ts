@@ -21,6 +21,11 @@ declare namespace network {
      * passing an object also turns our own LAN discovery off.)
      */
     multicast?: boolean | object
+    /**
+     * Not in the reference. `false`: dial peers over hole-punched uTP only
+     * (peers without a referrer cannot be dialled then). Default `true`.
+     */
+    tcp?: boolean
     /** mDNS domain. Default `'hyperswarm.local'`. */
     domain?: string
     /** Bind exactly this port (TCP and UDP share it). */

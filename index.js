@@ -329,6 +329,11 @@ function checkOptions (opts) {
     if (typeof opts.ephemeral !== 'boolean') throw new TypeError('options.ephemeral must be a boolean')
     out.ephemeral = opts.ephemeral
   }
+  if (opts.tcp != null) {
+    // Not in the reference: false dials peers over punched uTP only.
+    if (typeof opts.tcp !== 'boolean') throw new TypeError('options.tcp must be a boolean')
+    out.tcp = opts.tcp
+  }
   if (opts.multicast != null) {
     // The reference takes a custom multicast-dns instance here; LAN discovery
     // is then the caller's business, so ours stays off.

@@ -76,14 +76,16 @@ test('connect-test --local: verdict, a peer, a connection, then a clean Ctrl-C',
   const r = run(lab, ['--local'])
   procs.push(r)
   // The connection line and its details block may arrive in two chunks.
-  await waitOutput(r, out => VERDICT.test(out) && /New connection!/.test(out) && /^ {4}client: (true|false)$/m.test(out), 10000, 'the verdict and a connection')
+  await waitOutput(r, out => VERDICT.test(out) && /New connection!/.test(out) && /^ {4}client: (true|false)$/m.test(out) &&
+    /New connection! utp \(hole-punched\)/.test(out), 10000, 'the verdict, a connection and a hole-punched one')
   const out = r.stdout
   assert.match(out, /Hyperswarm Connect-Test/)
   assert.match(out, /▶ Joining hyperswarm under the sha256\('connect-test'\) topic c4625e4ea6b821978e8d5535651c6f1ab602eb44b4efdb06eefea867c4c0e249/)
   assert.match(out, /Testing hole-punchability\.\.\./)
   assert.ok(out.indexOf('Testing hole-punchability...') < out.search(VERDICT), 'the test is announced before its verdict')
   assert.match(out, /› New peer! 127\.0\.0\.1:\d+/)
-  assert.match(out, /› New connection! (tcp|utp) (client|server) 127\.0\.0\.1:\d+/)
+  assert.match(out, /› New connection! tcp client 127\.0\.0\.1:\d+/, 'the echo peer over TCP')
+  assert.match(out, /› New connection! utp \(hole-punched\) server 127\.0\.0\.1:\d+/, 'the punching peer over uTP')
   assert.match(out, /^ {4}client: (true|false)$/m, 'a details block follows the connection line')
   assert.match(out, /^ {4}type: '(tcp|utp)'$/m)
   await waitOutput(r, o => /Waiting for connections\.\.\./.test(o), 5000, 'Waiting for connections...')

@@ -145,7 +145,9 @@ function startSwarm (bootstrap) {
     const where = details.client && details.peer
       ? addr(details.peer.host, details.peer.port)
       : addr(socket.remoteAddress, socket.remotePort)
-    console.log(`${sym.pointerSmall} New connection! ${details.type} ${details.client ? 'client' : 'server'} ${where}`)
+    // Our uTP connections only come after a hole punch (ours or the peer's).
+    const how = details.type === 'utp' ? 'utp (hole-punched)' : details.type
+    console.log(`${sym.pointerSmall} New connection! ${how} ${details.client ? 'client' : 'server'} ${where}`)
     console.log(detailsBlock(details))
     socket.on('close', () => {
       if (!shuttingDown) console.log(`${sym.cross} Connection has been dropped ${where}`)
@@ -197,6 +199,21 @@ async function startLocal () {
   return bootstrap
 }
 
+// --local, once the CLI has announced: a second peer that may not dial TCP,
+// so its connection to the CLI is a hole punch through the testnet followed
+// by uTP (on loopback TCP would otherwise always win the race).
+function startPunchingPeer (bootstrap) {
+  const peer = network({ bootstrap, multicast: false, ephemeral: true, tcp: false })
+  swarms.push(peer)
+  peer.on('connection', socket => {
+    socket.on('error', () => {})
+    socket.resume()
+    socket.write('hello over hole-punched uTP from the local punching peer\n')
+  })
+  peer.on('error', () => {})
+  peer.join(topic, { announce: false, lookup: true })
+}
+
 function waitFor (pred, ms) {
   return new Promise(resolve => {
     const deadline = Date.now() + ms
@@ -244,7 +261,12 @@ function fatal (err) {
 
 banner()
 if (args.local) {
-  startLocal().then(bootstrap => { if (bootstrap) startSwarm(bootstrap) }).catch(fatal)
+  startLocal().then(bootstrap => {
+    if (!bootstrap) return
+    const net = startSwarm(bootstrap)
+    // After the CLI's first round has announced it, bring in the punching peer.
+    net.once('update', () => { if (!shuttingDown) startPunchingPeer(bootstrap) })
+  }).catch(fatal)
 } else {
   try {
     startSwarm(args.bootstrap.length ? args.bootstrap : null)

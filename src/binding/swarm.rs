@@ -17,6 +17,7 @@ pub struct NativeOptions {
     pub preferred_port: Option<u32>,
     pub bootstrap: Option<Vec<String>>,
     pub ephemeral: Option<bool>,
+    pub tcp: Option<bool>,
 }
 
 #[napi(object)]
@@ -195,6 +196,7 @@ impl NativeSwarm {
             preferred_port: port_opt(options.preferred_port, "preferredPort")?.unwrap_or(0),
             bootstrap: options.bootstrap,
             ephemeral: options.ephemeral,
+            dial_tcp: options.tcp.unwrap_or(true),
             ..defaults
         };
         let tsfn: EventFn = on_event

@@ -25,6 +25,10 @@ pub struct SwarmConfig {
     pub ephemeral: Option<bool>,
     /// Most automatic dials in flight at once.
     pub max_dials: usize,
+    /// Dial TCP in connect races. `false` leaves only punch-then-uTP (a
+    /// diagnostic switch: `connect-test --local` shows a punched connection
+    /// with it on a loopback network, where TCP would always win).
+    pub dial_tcp: bool,
 }
 
 impl Default for SwarmConfig {
@@ -37,6 +41,7 @@ impl Default for SwarmConfig {
             bootstrap: None,
             ephemeral: None,
             max_dials: 16,
+            dial_tcp: true,
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use super::config::{SwarmConfig, DEFAULT_BOOTSTRAP};
 use super::event::{ConnStream, SwarmEvent};
-use super::race::{DialKind, Leg, Race};
+use super::race::{DialKind, Leg, Race, UDP_LEG_DELAY};
 use super::utp_link::{LinkEvent, UtpLink};
 use super::peer::{Peer, Topic};
 
@@ -209,6 +209,7 @@ struct Driver {
     race_by_punch: HashMap<u64, u64>,
     race_by_utp: HashMap<u64, u64>,
     next_race: u64,
+    dial_tcp: bool,
     next_conn: u64,
     next_membership: Instant,
 }
@@ -255,6 +256,7 @@ impl Driver {
             race_by_punch: HashMap::new(),
             race_by_utp: HashMap::new(),
             next_race: 1,
+            dial_tcp: config.dial_tcp,
             next_conn: 1,
             next_membership: Instant::now() + MEMBERSHIP_REFRESH,
         }
@@ -271,7 +273,7 @@ impl Driver {
         let mut mbuf = vec![0u8; MAX_PACKET + 1];
         loop {
             self.flush().await;
-            let races = self.races.values().map(|r| r.deadline).min();
+            let races = self.races.values().flat_map(|r| [Some(r.deadline), r.udp_at]).flatten().min();
             let deadline = [self.discovery.poll_timeout(), self.queue.poll_timeout(), self.mdns.as_ref().map(|_| self.next_membership), self.utp.poll_timeout(), races]
                 .into_iter()
                 .flatten()
@@ -317,6 +319,10 @@ impl Driver {
                     let expired: Vec<u64> = self.races.iter().filter(|(_, r)| r.deadline <= now).map(|(id, _)| *id).collect();
                     for race in expired {
                         self.fail(now, race, "Timed out trying to connect to peer".into());
+                    }
+                    let due: Vec<u64> = self.races.iter().filter(|(_, r)| r.udp_at.is_some_and(|at| at <= now)).map(|(id, _)| *id).collect();
+                    for race in due {
+                        self.start_udp_leg(now, race);
                     }
                     if now >= self.next_membership {
                         if let Some(m) = self.mdns.as_mut() {
@@ -438,21 +444,48 @@ impl Driver {
             _ => None,
         };
         let mut r = Race::new(now, kind, peer.clone(), udp_leg.is_some());
-        let handle = self.dials.spawn(async move {
-            let result = dial_tcp(&peer).await;
-            DialDone { race, result }
-        });
-        r.tcp_task = Some(handle);
-        if let Some((target, referrer)) = udp_leg {
-            match self.discovery.holepunch(now, target, referrer) {
-                Some(req) => {
-                    r.punch = Some(req);
-                    self.race_by_punch.insert(req, race);
+        if self.dial_tcp {
+            let handle = self.dials.spawn(async move {
+                let result = dial_tcp(&peer).await;
+                DialDone { race, result }
+            });
+            r.tcp_task = Some(handle);
+        } else {
+            r.tcp = Leg::Absent;
+        }
+        if let Some(leg) = udp_leg {
+            r.udp_pending = Some(leg);
+            r.udp_at = Some(if self.dial_tcp { now + UDP_LEG_DELAY } else { now });
+        }
+        if r.lost() {
+            self.races.insert(race, r);
+            self.fail(now, race, "Could not connect to peer: no transport to try".into());
+            return;
+        }
+        let start_now = r.udp_at.is_some_and(|at| at <= now);
+        self.races.insert(race, r);
+        if start_now {
+            self.start_udp_leg(now, race);
+        }
+    }
+
+    /// Punch through the referrer; uTP follows when the punch is answered.
+    fn start_udp_leg(&mut self, now: Instant, race: u64) {
+        let Some(r) = self.races.get_mut(&race) else { return };
+        r.udp_at = None;
+        let Some((target, referrer)) = r.udp_pending.take() else { return };
+        match self.discovery.holepunch(now, target, referrer) {
+            Some(req) => {
+                r.punch = Some(req);
+                self.race_by_punch.insert(req, race);
+            }
+            None => {
+                r.utp = Leg::Failed;
+                if r.lost() {
+                    self.fail(now, race, "Could not connect to peer: no DHT to punch through".into());
                 }
-                None => r.utp = Leg::Failed,
             }
         }
-        self.races.insert(race, r);
     }
 
     fn on_punched(&mut self, now: Instant, request: u64, from: Option<std::net::SocketAddrV4>) {
@@ -661,7 +694,10 @@ impl Driver {
             }
             Err(e) => {
                 r.tcp = Leg::Failed;
-                if r.lost() {
+                if r.udp_pending.is_some() {
+                    // TCP is out: punch at once rather than wait.
+                    self.start_udp_leg(now, done.race);
+                } else if r.lost() {
                     self.fail(now, done.race, e);
                 }
             }

@@ -2,10 +2,17 @@
 //! came with a referrer, a hole punch then uTP; the first to connect wins,
 //! the others are dropped; 10 s overall.
 
-use std::time::Instant;
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
 
 use super::peer::Peer;
 use super::peer_queue::CONNECT_TIMEOUT;
+
+/// How long TCP runs alone before the punch starts. On a LAN or loopback
+/// TCP connects in well under this, and should win: it is the faster path
+/// and Node owns it. Behind a NAT the TCP SYN is dropped and the punch
+/// starts this much later than the reference's (which starts at once).
+pub const UDP_LEG_DELAY: Duration = Duration::from_millis(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leg {
@@ -32,6 +39,9 @@ pub struct Race {
     pub punch: Option<u64>,
     pub utp_id: Option<u64>,
     pub tcp_task: Option<tokio::task::AbortHandle>,
+    /// The UDP leg not started yet: (peer, referrer) and when to start it.
+    pub udp_pending: Option<(SocketAddrV4, SocketAddrV4)>,
+    pub udp_at: Option<Instant>,
 }
 
 impl Race {
@@ -45,6 +55,8 @@ impl Race {
             punch: None,
             utp_id: None,
             tcp_task: None,
+            udp_pending: None,
+            udp_at: None,
         }
     }
 

@@ -60,6 +60,8 @@ const RECV_SLACK: usize = 64 * 1024;
 /// How far behind the acceptable range a DATA's ack_nr may lag (packets)
 /// for its payload still to be taken.
 const STALE_ACK_SLACK: usize = 256;
+/// A SYN on the key of a connection silent this long replaces it.
+const SYN_SUPERSEDES_AFTER: Duration = Duration::from_secs(2);
 /// A RESET must ack one of our last this-many sequence numbers.
 const RESET_WINDOW: u16 = 2048;
 
@@ -117,6 +119,7 @@ pub(crate) struct Connection {
     pub recv_id: u16,
     pub send_id: u16,
     pub state: State,
+    initiator: bool,
     /// The endpoint's bookkeeping: deadline currently registered, and
     /// whether the id sits in the ack queue.
     pub timer: Option<Instant>,
@@ -189,6 +192,7 @@ impl Connection {
             recv_id,
             send_id,
             state,
+            initiator: state == State::SynSent,
             timer: None,
             ack_queued: false,
             seq_nr: 0,
@@ -298,6 +302,30 @@ impl Connection {
     /// Whether the application may still use this id.
     pub fn is_open(&self) -> bool {
         !matches!(self.state, State::Dead | State::TimeWait)
+    }
+
+    /// Whether a SYN with this connection's key (same address, same id)
+    /// starts a new connection that replaces this one. It does when this
+    /// one lingers after a clean close, when the SYN's seq differs from the
+    /// one we accepted during the handshake, or when the connection has
+    /// been silent a while: utp-native never seeds rand(), so a restarted
+    /// peer reuses its ids, and its seq too (spec §2). A duplicate SYN
+    /// reaching a live connection is ignored, as libutp does.
+    pub fn superseded_by_syn(&self, now: Instant, syn: &Header) -> bool {
+        if self.initiator {
+            return false;
+        }
+        match self.state {
+            State::TimeWait | State::Dead => true,
+            State::SynRecv => syn.seq_nr != self.syn_seq,
+            State::Connected => now.saturating_duration_since(self.last_recv) >= SYN_SUPERSEDES_AFTER,
+            State::SynSent => false,
+        }
+    }
+
+    /// Ends this connection because a new SYN replaced it.
+    pub fn supersede(&mut self, ctx: &mut Ctx) {
+        self.fail(ctx, "connection reset");
     }
 
     pub fn wants_ack(&self) -> bool {
@@ -466,7 +494,8 @@ impl Connection {
         match self.state {
             State::Dead => return,
             State::TimeWait => {
-                if h.ptype == PacketType::Fin {
+                // Our ack of their last data or FIN was lost: ack again.
+                if matches!(h.ptype, PacketType::Fin | PacketType::Data) {
                     self.ack_pending = true;
                 }
                 return;
@@ -1184,6 +1213,9 @@ impl Connection {
                     self.last_send = now;
                 }
                 self.flush(ctx);
+                if self.zero_wnd_until.is_some_and(|t| t <= now) {
+                    self.zero_wnd_until = Some(now + ZERO_WINDOW_PROBE);
+                }
             }
         }
     }

@@ -335,10 +335,16 @@ impl Endpoint {
     fn on_syn(&mut self, now: Instant, ts: u32, from: SocketAddrV4, h: &Header) {
         let recv_id = h.conn_id.wrapping_add(1);
         if let Some(id) = self.by_key.get(&(from, recv_id)).copied() {
-            // A repeated SYN (or a colliding one): the connection decides.
-            let pkt = super::packet::Packet { header: *h, sack: None, ext_bits: None, payload: &[] };
-            self.with_conn(now, id, |c, ctx| c.on_packet(ctx, &pkt));
-            return;
+            if self.conns.get(&id).is_some_and(|c| c.superseded_by_syn(now, h)) {
+                // The peer restarted with the same ids: the old one goes.
+                self.with_conn(now, id, |c, ctx| c.supersede(ctx));
+                self.by_key.remove(&(from, recv_id));
+            } else {
+                // A repeated SYN (or a colliding one): the connection decides.
+                let pkt = super::packet::Packet { header: *h, sack: None, ext_bits: None, payload: &[] };
+                self.with_conn(now, id, |c, ctx| c.on_packet(ctx, &pkt));
+                return;
+            }
         }
         if !self.accepting {
             self.stats.syns_refused += 1;
@@ -404,6 +410,9 @@ impl Endpoint {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ts(now);
+        // Each due connection runs once per call, so a deadline that stays
+        // due cannot loop here.
+        let mut due = Vec::new();
         while let Some(&(t, id)) = self.timers.first() {
             if t > now {
                 break;
@@ -412,6 +421,9 @@ impl Endpoint {
             if let Some(c) = self.conns.get_mut(&id) {
                 c.timer = None;
             }
+            due.push(id);
+        }
+        for id in due {
             self.with_conn(now, id, |c, ctx| c.on_timeout(ctx));
         }
     }
