@@ -22,15 +22,7 @@ const send = m => process.send && process.send(m)
 const HELLO = 'hello from '
 
 if (impl !== 'ours') {
-  const Module = require('module')
-  const { EventEmitter } = require('events')
-  const load = Module._load
-  Module._load = function (request, ...rest) {
-    if (request === 'multicast-dns') {
-      return () => Object.assign(new EventEmitter(), { query () {}, response () {}, destroy () {} })
-    }
-    return load.call(this, request, ...rest)
-  }
+  require('./silence-mdns')
 }
 
 function create () {

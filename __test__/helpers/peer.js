@@ -19,15 +19,7 @@ const send = m => process.send && process.send(m)
 // `noMdns`: the reference gets a silent stand-in for multicast-dns, so that
 // it discovers over the DHT only.
 if (opts.noMdns && impl !== 'ours') {
-  const Module = require('module')
-  const { EventEmitter } = require('events')
-  const load = Module._load
-  Module._load = function (request, ...rest) {
-    if (request === 'multicast-dns') {
-      return () => Object.assign(new EventEmitter(), { query () {}, response () {}, destroy () {} })
-    }
-    return load.call(this, request, ...rest)
-  }
+  require('./silence-mdns')
 }
 
 function create () {

@@ -22,15 +22,7 @@ const now = () => process.hrtime.bigint()
 if (impl === 'hyperswarm') {
   // LAN discovery off for the reference: multicast-dns becomes a stand-in
   // that never sends (as __test__/helpers/peer.js does with `noMdns`).
-  const Module = require('module')
-  const { EventEmitter } = require('events')
-  const load = Module._load
-  Module._load = function (request, ...rest) {
-    if (request === 'multicast-dns') {
-      return () => Object.assign(new EventEmitter(), { query () {}, response () {}, destroy () {} })
-    }
-    return load.call(this, request, ...rest)
-  }
+  require('../../__test__/helpers/silence-mdns')
 }
 
 function create () {
