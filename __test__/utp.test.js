@@ -65,13 +65,13 @@ function rustPeer (lab, args) {
 
 const mibps = (bytes, secs) => (bytes / MiB / secs).toFixed(1)
 
-function checkPair (ours, theirs, label) {
+function checkPair (ours, theirs, label, size = SIZE) {
   assert.strictEqual(ours.error, null, `${label}: our side closed with ${ours.error}`)
   assert.strictEqual(theirs.error, null, `${label}: utp-native closed with ${theirs.error}`)
-  assert.strictEqual(ours.sent, SIZE)
-  assert.strictEqual(theirs.sent, SIZE)
-  assert.strictEqual(ours.received, SIZE, `${label}: we received ${ours.received}`)
-  assert.strictEqual(theirs.received, SIZE, `${label}: utp-native received ${theirs.received}`)
+  assert.strictEqual(ours.sent, size)
+  assert.strictEqual(theirs.sent, size)
+  assert.strictEqual(ours.received, size, `${label}: we received ${ours.received}`)
+  assert.strictEqual(theirs.received, size, `${label}: utp-native received ${theirs.received}`)
   assert.strictEqual(theirs.shaRecv, ours.shaSent, `${label}: our data arrived intact`)
   assert.strictEqual(ours.shaRecv, theirs.shaSent, `${label}: their data arrived intact`)
 }
@@ -111,6 +111,32 @@ test('utp-native (client) ↔ ours (server): 64 MiB each way, clean close', { ti
   results.oursServer = ours
   console.log(`# utp-native client ↔ ours server: ${SIZE / MiB} MiB each way in ${ours.secs.toFixed(2)} s ` +
     `(${mibps(2 * SIZE, ours.secs)} MiB/s total), sha256 ${ours.shaSent.slice(0, 16)}… / ${ours.shaRecv.slice(0, 16)}…`)
+})
+
+// True half-close (what librqbit-utp got wrong): one side sends and ends;
+// the other only starts sending once it has seen that end, so all of its
+// data flows after the FIN. libutp acceptors cannot send first (spec §3),
+// so the initiator is always the one that ends first.
+const HALF = 8 * MiB
+
+test('half-close: ours ends first, utp-native sends 8 MiB after our FIN', { timeout: 60000 }, async () => {
+  const js = lab.spawn(0, JS_PEER, ['server', '0', String(HALF), 'after-end'], { timeoutMs: 50000 })
+  const { port } = await js.wait('listening')
+  const rs = rustPeer(lab, ['client', `127.0.0.1:${port}`, String(HALF), '50'])
+  const [theirs, ours] = await Promise.all([js.wait('done', 50000), rs.wait('done', 50000)])
+  checkPair(ours, theirs, 'half-close ours first', HALF)
+  assert.ok(ours.endSecs >= ours.sentAllSecs, 'utp-native finished only after we ended')
+  assert.strictEqual((await rs.exited).code, 0)
+})
+
+test('half-close: utp-native ends first, ours sends 8 MiB after its FIN', { timeout: 60000 }, async () => {
+  const rs = rustPeer(lab, ['server', '127.0.0.1:0', String(HALF), '50', '--after-end'])
+  const { listening: port } = await rs.wait('listening', 10000)
+  const js = lab.spawn(0, JS_PEER, ['client', `127.0.0.1:${port}`, String(HALF)], { timeoutMs: 50000 })
+  const [theirs, ours] = await Promise.all([js.wait('done', 50000), rs.wait('done', 50000)])
+  checkPair(ours, theirs, 'half-close utp-native first', HALF)
+  assert.ok(ours.sentAllSecs >= ours.endSecs, 'we sent only after their end')
+  assert.strictEqual((await rs.exited).code, 0)
 })
 
 test('for the record: utp-native ↔ utp-native, same transfer', { timeout: TIMEOUT_MS + 10000 }, async () => {

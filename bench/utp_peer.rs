@@ -6,9 +6,11 @@
 //! line when the connection closes.
 //!
 //! ```text
-//! utp_peer server <bind ip:port> <send bytes> [timeout s]
-//! utp_peer client <peer ip:port> <send bytes> [timeout s]
+//! utp_peer server <bind ip:port> <send bytes> [timeout s] [--after-end]
+//! utp_peer client <peer ip:port> <send bytes> [timeout s] [--after-end]
 //! ```
+//! `--after-end`: start sending only once the peer has finished sending
+//! (tests half-close: all our data flows after the peer's FIN).
 //! The server prints `{"listening":port}` first. Exit 0 on a clean close
 //! with everything sent, 1 on a connection error, 2 on timeout, 3 when the
 //! process sees a network interface other than `lo` (it only runs inside
@@ -68,6 +70,8 @@ impl Source {
 
 struct App {
     id: Option<ConnId>,
+    /// Hold our data until the peer's End.
+    hold: bool,
     src: Source,
     to_send: usize,
     sent: usize,
@@ -84,6 +88,9 @@ struct App {
 impl App {
     fn pump_writes(&mut self, ep: &mut Endpoint, now: Instant) {
         let Some(id) = self.id else { return };
+        if self.hold {
+            return;
+        }
         while self.sent < self.to_send {
             let chunk = self.src.chunk();
             let n = ep.write(now, id, chunk);
@@ -117,9 +124,11 @@ impl App {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let after_end = args.iter().any(|a| a == "--after-end");
+    args.retain(|a| a != "--after-end");
     if args.len() < 4 || !matches!(args[1].as_str(), "server" | "client") {
-        eprintln!("usage: utp_peer server|client <ip:port> <send bytes> [timeout s]");
+        eprintln!("usage: utp_peer server|client <ip:port> <send bytes> [timeout s] [--after-end]");
         std::process::exit(64);
     }
     if !only_loopback() {
@@ -154,6 +163,7 @@ async fn main() {
     let deadline = t0 + timeout;
     let mut app = App {
         id: None,
+        hold: after_end,
         src: Source::new(to_send, seed),
         to_send,
         sent: 0,
@@ -216,7 +226,11 @@ async fn main() {
                 }
                 UtpEvent::Writable { id } if Some(id) == app.id => app.pump_writes(&mut ep, now),
                 UtpEvent::Readable { id } if Some(id) == app.id => app.pump_reads(&mut ep, &mut readbuf),
-                UtpEvent::End { id } if Some(id) == app.id => app.end_at = Some(now),
+                UtpEvent::End { id } if Some(id) == app.id => {
+                    app.end_at = Some(now);
+                    app.hold = false;
+                    app.pump_writes(&mut ep, now);
+                }
                 UtpEvent::Closed { id, error } if Some(id) == app.id => {
                     app.closed = Some(error);
                     break 'main;

@@ -2,9 +2,10 @@
 // One utp-native@2.5.3 peer for __test__/utp.test.js and
 // bench/utp-throughput.js, run inside the lab.
 //   node utp-native-peer.js server <port> <sendBytes>
-//   node utp-native-peer.js client <host:port> <sendBytes>
+//   node utp-native-peer.js client <host:port> <sendBytes> [after-end]
 // One connection: sends `sendBytes` random bytes with backpressure, then
-// end()s; SHA-256s what it sends and receives. Messages: { type:
+// end()s (with `after-end`: only starts sending once the peer has ended,
+// to test half-close); SHA-256s what it sends and receives. Messages: { type:
 // 'listening', port } (server), then { type: 'done', sent, received,
 // shaSent, shaRecv, secs, endSecs, error }.
 const guard = require('./guard')
@@ -13,7 +14,8 @@ guard.child({ deadlineMs: 300000 })
 const crypto = require('crypto')
 const utp = require('utp-native')
 
-const [mode, where, sendArg] = process.argv.slice(2)
+const [mode, where, sendArg, flag] = process.argv.slice(2)
+const afterEnd = flag === 'after-end'
 const total = Number(sendArg)
 const send = m => process.send(m)
 
@@ -30,7 +32,10 @@ function run (sock, started) {
     recvHash.update(d)
     received += d.length
   })
-  sock.on('end', () => { endSecs = secs() })
+  sock.on('end', () => {
+    endSecs = secs()
+    if (afterEnd) pump()
+  })
   sock.on('error', err => { error = err.code || err.message })
   sock.on('close', () => {
     send({ type: 'done', sent, received, shaSent: sentHash.digest('hex'), shaRecv: recvHash.digest('hex'), secs: secs(), endSecs, error })
@@ -48,7 +53,7 @@ function run (sock, started) {
     }
     sock.end()
   }
-  pump()
+  if (!afterEnd) pump()
 }
 
 if (mode === 'server') {

@@ -25,6 +25,8 @@ use super::packet::{encode, seq_lt, Header, Packet, PacketType, HEADER_LEN};
 pub const MAX_PAYLOAD: usize = 1402 - HEADER_LEN;
 /// Retransmission timeout before the first RTT sample (spec §7).
 pub const INITIAL_RTO: Duration = Duration::from_secs(3);
+/// Ceiling of the retransmission timeout (doubling included).
+pub const MAX_RTO: Duration = Duration::from_secs(60);
 /// Floor of the computed retransmission timeout (spec §7).
 pub const MIN_RTO: Duration = Duration::from_millis(1000);
 /// A SYN is sent 3 times (0, 3, 9 s); the connect fails at the third
@@ -144,6 +146,9 @@ pub(crate) struct Connection {
     delivered_tx: u64,
     /// A retransmission was just acked: check what was sent before it.
     rack_check: bool,
+    /// The newest packet acked by the ack being processed: (tx_order,
+    /// transmissions, sent_at).
+    rtt_candidate: Option<(u64, u32, Instant)>,
     cc: Ledbat,
     peer_wnd: u32,
     zero_wnd_until: Option<Instant>,
@@ -206,6 +211,7 @@ impl Connection {
             tx_counter: 0,
             delivered_tx: 0,
             rack_check: false,
+            rtt_candidate: None,
             cc: Ledbat::new(cfg.max_payload + HEADER_LEN, cfg.send_buffer, cfg.target_delay),
             peer_wnd: ZERO_WINDOW_PROBE_SIZE,
             zero_wnd_until: None,
@@ -601,6 +607,12 @@ impl Connection {
         (rtt + self.rtt_var * 4).max(MIN_RESEND_GUARD)
     }
 
+    fn note_rtt_candidate(&mut self, p: &OutPacket) {
+        if self.rtt_candidate.map_or(true, |c| c.0 < p.tx_order) {
+            self.rtt_candidate = Some((p.tx_order, p.transmissions, p.sent_at));
+        }
+    }
+
     fn rtt_sample(&mut self, sample: Duration) {
         match self.rtt {
             None => {
@@ -613,7 +625,7 @@ impl Connection {
                 self.rtt = Some((rtt * 7 + sample) / 8);
             }
         }
-        self.rto = (self.rtt.unwrap_or_default() + self.rtt_var * 4).max(MIN_RTO);
+        self.rto = (self.rtt.unwrap_or_default() + self.rtt_var * 4).clamp(MIN_RTO, MAX_RTO);
     }
 
     fn process_ack(&mut self, ctx: &mut Ctx, pkt: &Packet) {
@@ -635,9 +647,7 @@ impl Connection {
                 self.rack_check |= p.transmissions > 1;
                 if !p.sacked {
                     bytes_acked += p.payload.len();
-                    if p.transmissions == 1 {
-                        self.rtt_sample(ctx.now.saturating_duration_since(p.sent_at));
-                    }
+                    self.note_rtt_candidate(&p);
                 }
                 if p.fin {
                     self.fin_acked = true;
@@ -670,6 +680,15 @@ impl Connection {
 
         if let Some(mask) = pkt.sack {
             bytes_acked += self.process_sack(ctx, h.ack_nr, mask);
+        }
+        // One RTT sample per ack, from the newest packet it acknowledged,
+        // and only if that was sent once (Karn). Older packets covered by
+        // the same ack may have lost their own acks: their age is not a
+        // round trip.
+        if let Some((_, transmissions, sent_at)) = self.rtt_candidate.take() {
+            if transmissions == 1 {
+                self.rtt_sample(ctx.now.saturating_duration_since(sent_at));
+            }
         }
         if std::mem::take(&mut self.rack_check) {
             self.rack_mark(ctx);
@@ -713,7 +732,7 @@ impl Connection {
                 let len = p.payload.len();
                 let tx = p.tx_order;
                 self.rack_check |= p.transmissions > 1;
-                let sample = (p.transmissions == 1).then(|| ctx.now.saturating_duration_since(p.sent_at));
+                let cand = (p.tx_order, p.transmissions, p.sent_at);
                 if p.need_resend {
                     p.need_resend = false;
                     self.resend_pending -= 1;
@@ -722,9 +741,10 @@ impl Connection {
                 }
                 self.delivered_tx = self.delivered_tx.max(tx);
                 acked += len;
-                if let Some(s) = sample {
-                    self.rtt_sample(s);
-                }
+                self.rtt_candidate = Some(match self.rtt_candidate {
+                    Some(c) if c.0 > cand.0 => c,
+                    _ => cand,
+                });
             }
         }
         let Some(highest) = highest else { return acked };
@@ -1186,7 +1206,7 @@ impl Connection {
                             "utp: retransmission timeout"
                         );
                         self.timeouts += 1;
-                        self.retransmit_timeout *= 2;
+                        self.retransmit_timeout = (self.retransmit_timeout * 2).min(MAX_RTO);
                         self.rto_deadline = Some(now + self.retransmit_timeout);
                         self.dup_acks = 0;
                         self.cc.on_timeout();
@@ -1205,6 +1225,17 @@ impl Connection {
                     }
                 }
                 if self.fin_seq.is_none() && now >= self.last_send + KEEPALIVE {
+                    tracing::debug!(
+                        id = self.id,
+                        queued = self.send_queue.len(),
+                        inflight = self.inflight.len(),
+                        cur_window = self.cur_window,
+                        cwnd = self.cc.window(),
+                        peer_wnd = self.peer_wnd,
+                        resend_pending = self.resend_pending,
+                        rto = ?self.rto_deadline.map(|t| t.saturating_duration_since(now)),
+                        "utp: keep-alive"
+                    );
                     // Keep-alive: a STATE acking ack_nr - 1 (spec §7).
                     let h = self.state_header(ctx.ts, ctx.cfg, self.ack_nr.wrapping_sub(1));
                     ctx.out.push_back((self.peer, encode(&h, None, &[])));

@@ -10,7 +10,55 @@
 //! Driving it: give every datagram for which `looks_like_utp` holds to
 //! [`Endpoint::handle_datagram`], call [`Endpoint::handle_timeout`] at
 //! [`Endpoint::poll_timeout`], and after each call drain
-//! [`Endpoint::poll_transmit`] and [`Endpoint::poll_event`].
+//! [`Endpoint::poll_transmit`] and [`Endpoint::poll_event`]. Acks are made
+//! in `poll_transmit`, so one ack covers all datagrams handled before it.
+//!
+//! # What a libutp peer sees
+//!
+//! The wire behaviour follows libutp where the spec marks it: random
+//! initial seq, ids per §2, SYN at 0/3/9 s and failure at 21 s, STATE
+//! carrying the next seq, the acceptor sending nothing before the first
+//! DATA/FIN arrives, RESET for unknown connections (remembered 10 s, at
+//! most 1000) and RESET matching by id ± 1, RTO max(rtt + 4·var, 1 s)
+//! starting at 3 s, death on the 5th consecutive timeout, keep-alive after
+//! 29 s, 1382-byte payloads, a 1023-packet reorder window, LEDBAT with a
+//! 100 ms target and +3000 B/RTT, halving on loss at most every 100 ms.
+//!
+//! # Where we differ from libutp, on purpose
+//!
+//! - **Advertised window** = free receive-buffer room (1 MiB buffer), so an
+//!   application that stops reading stops the peer; libutp always says
+//!   1 MiB. In-order data is still taken up to 64 KiB past a full buffer so
+//!   a zero-window probe is acked rather than retransmitted to death. We
+//!   honour the peer's window, probing a zero window after 15 s as libutp.
+//! - **Half-close** is real: a FIN only ends the direction it travels in.
+//!   `shutdown()` sends our FIN right behind the last queued data packet
+//!   (the peer delivers everything before it first); `Closed` comes once
+//!   our FIN is acked and the peer's End has been read. We then linger 5 s
+//!   to re-ack a repeated FIN, like TCP's TIME_WAIT.
+//! - **Repeated SYN** during the handshake is re-acked (libutp ignores it,
+//!   so a lost SYN-ACK kills the attempt). A SYN reusing the key of a
+//!   connection that lingers, or has been silent 2 s, replaces it:
+//!   utp-native never seeds `rand()`, so a restarted peer reuses its ids.
+//! - **Loss recovery**: selective acks of any length are sent (up to 128
+//!   bytes, the whole reorder window; libutp sends 4) and every hole they
+//!   show is resent as the window allows, not 4 at a time; the oldest
+//!   unacked packet is resent whatever the window. A tail-loss probe
+//!   (2·RTT, ≥ 30 ms) and RACK-style marking (RFC 8985) recover bursts lost
+//!   whole without waiting for the 1 s timer; the RTO itself is unchanged.
+//!   RTT samples come from the newest packet an ack covers, sent once.
+//! - **Reordering**: a DATA whose ack_nr was overtaken by a later ack keeps
+//!   its payload (libutp drops the packet); STATEs like it are ignored.
+//! - **RESET validation**: a RESET must ack one of our last 2048 sequence
+//!   numbers, so off-path forgeries must guess; libutp takes any RESET
+//!   with a matching id.
+//! - **Refusing SYNs** (`set_accepting(false)`) answers with RESET unless
+//!   `UtpConfig::reset_refused_syns` is off (libutp drops silently). Over
+//!   `max_connections` (3000) SYNs are dropped silently, as libutp.
+//! - **Half-open acceptors** that hear nothing for 60 s are dropped (libutp
+//!   keeps them forever); `UtpConfig::idle_timeout` (off by default, like
+//!   libutp) can close idle connections too.
+//! - No MTU probing: 1402-byte datagrams always.
 
 pub mod connection;
 pub mod endpoint;
