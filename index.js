@@ -233,7 +233,9 @@ DhtNode.prototype.destroy = function () {
  */
 class UtpStream extends Duplex {
   constructor (native, ev) {
-    super({ allowHalfOpen: true })
+    // Like the net.Socket users get for TCP (and the reference's uTP
+    // sockets): the end of the peer's data ends ours too.
+    super({ allowHalfOpen: false })
     this._native = native
     this._id = ev.id
     this._writes = new Map()

@@ -135,3 +135,40 @@ test('after destroy calls back, the process exits by itself', async () => {
     await lab.destroy()
   }
 })
+
+test('a punch that cannot succeed ends connect with an error within the timeout; destroy mid-punch is safe', { timeout: 30000 }, async () => {
+  const lab = Lab.loopback()
+  try {
+    const { spawn } = require('child_process')
+    const script = `
+      const network = require(${JSON.stringify(path.join(__dirname, '..'))})
+      const net = network({ multicast: false, bootstrap: [] })
+      net.join(Buffer.alloc(32, 1), { announce: true })
+      // Nothing listens on port 9, and the referrer is no DHT node.
+      const peer = { host: '127.0.0.1', port: 9, referrer: { host: '127.0.0.1', port: 7, id: null } }
+      const t0 = Date.now()
+      net.connect(peer, err => {
+        console.log(JSON.stringify({ err: err && err.message, ms: Date.now() - t0 }))
+        // A second attempt, destroyed while its punch is in flight.
+        net.connect(peer, () => {})
+        setTimeout(() => net.destroy(() => console.log('destroyed')), 200)
+      })
+    `
+    const proc = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    proc.stdout.on('data', d => { out += d })
+    proc.stderr.on('data', d => { err += d })
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 25000)
+    const { code, signal } = await new Promise(resolve => proc.on('exit', (code, signal) => resolve({ code, signal })))
+    clearTimeout(killer)
+    assert.strictEqual(signal, null, 'exits by itself: ' + out + err)
+    assert.strictEqual(code, 0, err)
+    const first = JSON.parse(out.split('\n')[0])
+    assert.ok(first.err, 'connect called back with an error')
+    assert.ok(first.ms <= 10500, `within the 10 s timeout (${first.ms} ms)`)
+    assert.match(out, /destroyed/)
+  } finally {
+    await lab.destroy()
+  }
+})

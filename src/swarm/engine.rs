@@ -34,6 +34,10 @@ const MEMBERSHIP_REFRESH: Duration = Duration::from_secs(5);
 /// decoder caps them at 4 KiB) and uTP packets are under 1.5 KiB; longer
 /// datagrams are truncated by the kernel and then dropped as malformed.
 const UDP_BUF: usize = 8192;
+/// Datagrams read per wake-up before the driver flushes.
+const UDP_BATCH: usize = 64;
+/// Longest wait between two refreshes of the counters callers can read.
+const STATS_EVERY: Duration = Duration::from_millis(100);
 
 pub type EventSink = Box<dyn Fn(SwarmEvent) + Send + Sync>;
 
@@ -212,6 +216,7 @@ struct Driver {
     dial_tcp: bool,
     next_conn: u64,
     next_membership: Instant,
+    next_stats: Instant,
 }
 
 impl Driver {
@@ -259,6 +264,7 @@ impl Driver {
             dial_tcp: config.dial_tcp,
             next_conn: 1,
             next_membership: Instant::now() + MEMBERSHIP_REFRESH,
+            next_stats: Instant::now(),
         }
     }
 
@@ -286,12 +292,17 @@ impl Driver {
                 accepted = accept(&self.bound) => self.on_accept(accepted),
                 got = recv_udp(&self.bound, &mut buf) => match got {
                     Ok((n, SocketAddr::V4(from))) => {
-                        // One socket, two protocols (wire-utp.md §5): dht-rpc
-                        // messages never pass the uTP header test.
-                        if looks_like_utp(&buf[..n]) {
-                            self.utp.handle_datagram(Instant::now(), from, &buf[..n]);
-                        } else {
-                            self.discovery.handle_udp(Instant::now(), from, &buf[..n]);
+                        let now = Instant::now();
+                        self.on_udp(now, from, &buf[..n]);
+                        // Take what else is queued before the next flush:
+                        // one flush per datagram capped uTP at ~10 MB/s.
+                        for _ in 0..UDP_BATCH {
+                            let Some(b) = &self.bound else { break };
+                            match b.udp.try_recv_from(&mut buf) {
+                                Ok((n, SocketAddr::V4(from))) => self.on_udp(now, from, &buf[..n]),
+                                Ok(_) => {}
+                                Err(_) => break,
+                            }
                         }
                     }
                     Ok(_) => {}
@@ -376,7 +387,9 @@ impl Driver {
             self.on_link(now, ev);
         }
         self.send_utp();
+        let mut discovered = false;
         while let Some(ev) = self.discovery.poll_event() {
+            discovered = true;
             match ev {
                 DiscoveryEvent::Peer(peer) => {
                     (self.sink)(SwarmEvent::Peer(peer.clone()));
@@ -402,6 +415,12 @@ impl Driver {
             }
         }
         self.send_utp();
+        // Counters and the address tally are refreshed when discovery had
+        // news, and at most every STATS_EVERY otherwise: not per uTP packet.
+        if !discovered && now < self.next_stats {
+            return;
+        }
+        self.next_stats = now + STATS_EVERY;
         let utp = self.utp.stats();
         self.stats(|s| {
             s.utp_received = utp.received;
@@ -419,6 +438,16 @@ impl Driver {
             s.holepunchable = holepunchable;
             s.remote_address = remote;
         });
+    }
+
+    /// One socket, two protocols (wire-utp.md §5): dht-rpc messages never
+    /// pass the uTP header test.
+    fn on_udp(&mut self, now: Instant, from: std::net::SocketAddrV4, bytes: &[u8]) {
+        if looks_like_utp(bytes) {
+            self.utp.handle_datagram(now, from, bytes);
+        } else {
+            self.discovery.handle_udp(now, from, bytes);
+        }
     }
 
     fn send_utp(&mut self) {
