@@ -6,53 +6,23 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::SocketAddrV4;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
+mod common;
+
+use common::fixtures::{self, hex, unhex};
 use hyperswarm_native::wire::dht::*;
 use proptest::prelude::*;
 use serde_json::Value;
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dht")
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Scenario fixtures (everything but crafted.json), name + parsed JSON.
 fn scenarios() -> &'static Vec<(String, Value)> {
     static S: OnceLock<Vec<(String, Value)>> = OnceLock::new();
-    S.get_or_init(|| {
-        let mut out = Vec::new();
-        for e in fs::read_dir(fixture_dir())
-            .expect("tests/fixtures/dht missing; run scripts/capture-dht.js")
-        {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if !name.ends_with(".json") || name == "crafted.json" {
-                continue;
-            }
-            let v: Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
-            out.push((name, v));
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        assert!(!out.is_empty(), "no scenario fixtures");
-        out
-    })
+    S.get_or_init(|| fixtures::load("dht", &["crafted.json"]))
 }
 
 fn crafted() -> Value {
-    serde_json::from_str(&fs::read_to_string(fixture_dir().join("crafted.json")).unwrap()).unwrap()
+    serde_json::from_str(&fs::read_to_string(fixtures::dir("dht").join("crafted.json")).unwrap()).unwrap()
 }
 
 /// Every captured datagram's bytes, for the mutation proptest.

@@ -5,51 +5,20 @@
 //! querier address, domain) were read from the packets by that script's own
 //! DNS reader and cross-checked there against the topics it created.
 
-use std::fs;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
+mod common;
+
+use common::fixtures::{self, hex, unhex};
 use hyperswarm_native::wire::mdns::*;
 use proptest::prelude::*;
 use serde_json::Value;
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mdns")
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Every fixture file, name + parsed JSON, sorted by name.
 fn fixtures() -> &'static Vec<(String, Value)> {
     static F: OnceLock<Vec<(String, Value)>> = OnceLock::new();
-    F.get_or_init(|| {
-        let mut out = Vec::new();
-        for e in fs::read_dir(fixture_dir())
-            .expect("tests/fixtures/mdns missing; run scripts/capture-mdns.js")
-        {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if !name.ends_with(".json") {
-                continue;
-            }
-            let v: Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
-            out.push((name, v));
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        assert!(!out.is_empty(), "no mDNS fixtures");
-        out
-    })
+    F.get_or_init(|| fixtures::load("mdns", &[]))
 }
 
 /// (fixture file, packet index, domain, packet JSON, bytes) for every packet.
