@@ -362,24 +362,6 @@ impl Driver {
 
     /// Sends what discovery queued, reports its peers, starts dials.
     async fn flush(&mut self) {
-        while let Some(t) = self.discovery.poll_transmit() {
-            match t {
-                Transmit::Multicast(payload) => {
-                    if let Some(m) = &self.mdns {
-                        let copies = m.send_all(&payload).await as u64;
-                        self.stats(|s| s.multicast_sent += copies);
-                    }
-                }
-                Transmit::Udp(to, bytes) => {
-                    if let Some(b) = &self.bound {
-                        // A full socket buffer drops the datagram, as UDP may.
-                        if let Err(e) = crate::io::send_now(&b.udp, &bytes, SocketAddr::V4(to)) {
-                            tracing::trace!(%to, "DHT send failed: {e}");
-                        }
-                    }
-                }
-            }
-        }
         let now = Instant::now();
         let mut link = Vec::new();
         self.utp.poll(now, &mut link);
@@ -408,12 +390,9 @@ impl Driver {
         while let Some(peer) = self.queue.next_dial(now) {
             self.dial(DialKind::Auto, peer);
         }
-        // Punches started above may already have datagrams to send.
-        while let Some(Transmit::Udp(to, bytes)) = self.discovery.poll_transmit() {
-            if let Some(b) = &self.bound {
-                let _ = crate::io::send_now(&b.udp, &bytes, SocketAddr::V4(to));
-            }
-        }
+        // Last, so that what the events above started (punches, queries)
+        // goes out in this same pass.
+        self.send_discovery().await;
         self.send_utp();
         // Counters and the address tally are refreshed when discovery had
         // news, and at most every STATS_EVERY otherwise: not per uTP packet.
@@ -447,6 +426,27 @@ impl Driver {
             self.utp.handle_datagram(now, from, bytes);
         } else {
             self.discovery.handle_udp(now, from, bytes);
+        }
+    }
+
+    async fn send_discovery(&mut self) {
+        while let Some(t) = self.discovery.poll_transmit() {
+            match t {
+                Transmit::Multicast(payload) => {
+                    if let Some(m) = &self.mdns {
+                        let copies = m.send_all(&payload).await as u64;
+                        self.stats(|s| s.multicast_sent += copies);
+                    }
+                }
+                Transmit::Udp(to, bytes) => {
+                    if let Some(b) = &self.bound {
+                        // A full socket buffer drops the datagram, as UDP may.
+                        if let Err(e) = crate::io::send_now(&b.udp, &bytes, SocketAddr::V4(to)) {
+                            tracing::trace!(%to, "DHT send failed: {e}");
+                        }
+                    }
+                }
+            }
         }
     }
 
