@@ -20,11 +20,7 @@ const path = require('path')
 const guard = require('./lib/guard')
 const { Lab } = require('../__test__/helpers/netns')
 
-const argv = process.argv.slice(2)
-const arg = (name, dflt) => {
-  const i = argv.indexOf('--' + name)
-  return i >= 0 ? Number(argv[i + 1]) : dflt
-}
+const arg = guard.numberArg
 const runs = arg('runs', 11)
 const timeoutMs = arg('timeout-ms', 20000)
 if (!(Number.isInteger(runs) && runs >= 1 && runs <= 50 && timeoutMs >= 1000 && timeoutMs <= 60000)) {

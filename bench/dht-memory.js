@@ -14,20 +14,15 @@ const path = require('path')
 const guard = require('./lib/guard')
 const { Lab } = require('../__test__/helpers/netns')
 
-const args = process.argv.slice(2)
-const opt = (name, def) => {
-  const i = args.indexOf(name)
-  return i >= 0 ? Number(args[i + 1]) : def
-}
-const NODES = opt('--nodes', 200)
-const RUNS = opt('--runs', 3)
+const NODES = guard.numberArg('nodes', 200)
+const RUNS = guard.numberArg('runs', 3)
 const PEER = path.join(__dirname, 'lib', 'dht-nodes-peer.js')
 
 let lab = null
 const run = guard.orchestrator({ deadlineMs: 15 * 60 * 1000, onAbort: () => lab && lab.destroy() })
 
 const rssKiB = pid => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1])
-const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const median = guard.median
 
 async function measure (impl, count) {
   const child = lab.spawn(0, PEER, [impl, String(count)], { timeoutMs: 120000 })

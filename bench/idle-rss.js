@@ -19,20 +19,16 @@ const path = require('path')
 const guard = require('./lib/guard')
 const { Lab } = require('../__test__/helpers/netns')
 
-const argv = process.argv.slice(2)
-const arg = (name, dflt) => {
-  const i = argv.indexOf('--' + name)
-  return i >= 0 ? Number(argv[i + 1]) : dflt
-}
+const arg = guard.numberArg
 const runs = arg('runs', 5)
 const settleMs = arg('settle-ms', 3000)
-const useGc = !argv.includes('--no-gc')
+const useGc = !guard.flag('no-gc')
 if (!(runs >= 1 && runs <= 20 && settleMs >= 0 && settleMs <= 30000)) {
   console.error('usage: node bench/idle-rss.js [--runs 1..20] [--settle-ms 0..30000] [--no-network004] [--no-gc]')
   process.exit(2)
 }
 const PEER = path.join(__dirname, 'lib', 'idle-peer.js')
-const IMPLS = ['bare', 'ours', 'hyperswarm', ...(argv.includes('--no-network004') ? [] : ['network004'])]
+const IMPLS = ['bare', 'ours', 'hyperswarm', ...(guard.flag('no-network004') ? [] : ['network004'])]
 const LABEL = {
   bare: 'bare node (baseline)',
   ours: 'ours (hyperswarm-native)',

@@ -18,16 +18,12 @@ const path = require('path')
 const guard = require('./lib/guard')
 const { Lab } = require('../__test__/helpers/netns')
 
-const argv = process.argv.slice(2)
-const arg = (name, dflt) => {
-  const i = argv.indexOf('--' + name)
-  return i >= 0 ? Number(argv[i + 1]) : dflt
-}
+const arg = guard.numberArg
 const MIB = 1024 * 1024
 const mib = arg('mib', 256)
 const runs = arg('runs', 7)
 const chunkKiB = arg('chunk-kib', 64)
-const withRef = !argv.includes('--no-ref')
+const withRef = !guard.flag('no-ref')
 if (!(mib >= 1 && mib <= 4096 && runs >= 1 && runs <= 20 && chunkKiB >= 1 && chunkKiB <= 16384)) {
   console.error('usage: node bench/stream-throughput.js [--mib 1..4096] [--runs 1..20] [--chunk-kib 1..16384] [--no-ref]')
   process.exit(2)

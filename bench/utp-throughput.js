@@ -16,11 +16,7 @@ const { spawn } = require('child_process')
 const guard = require('./lib/guard')
 const { Lab } = require('../__test__/helpers/netns')
 
-const argv = process.argv.slice(2)
-const arg = (name, dflt) => {
-  const i = argv.indexOf('--' + name)
-  return i >= 0 ? Number(argv[i + 1]) : dflt
-}
+const arg = guard.numberArg
 const MIB = 1024 * 1024
 const mib = arg('mib', 64)
 const runs = arg('runs', 3)

@@ -76,4 +76,16 @@ function median (xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
-module.exports = { child, orchestrator, median, interfacesSeen }
+// Command-line options of the benchmarks: `--name <number>` and `--flag`.
+const argv = process.argv.slice(2)
+
+function numberArg (name, dflt) {
+  const i = argv.indexOf('--' + name)
+  return i >= 0 ? Number(argv[i + 1]) : dflt
+}
+
+function flag (name) {
+  return argv.includes('--' + name)
+}
+
+module.exports = { child, orchestrator, median, interfacesSeen, numberArg, flag }
