@@ -18,6 +18,8 @@ pub struct NativeOptions {
     pub bootstrap: Option<Vec<String>>,
     pub ephemeral: Option<bool>,
     pub tcp: Option<bool>,
+    /// `false`: report discovered peers, dial none (network 2.x).
+    pub auto_dial: Option<bool>,
 }
 
 #[napi(object)]
@@ -34,6 +36,18 @@ pub struct NativePeer {
     pub local: bool,
     pub referrer: Option<NativeReferrer>,
     pub topic: Option<Buffer>,
+    /// Our address as the answering DHT node saw it, `host:port`.
+    pub to: Option<String>,
+}
+
+/// A bootstrap node's answer to `pingBootstrap`.
+#[napi(object)]
+pub struct NativePong {
+    pub host: String,
+    pub port: u32,
+    pub rtt: f64,
+    /// Our address as the bootstrap node saw it, `host:port`.
+    pub to: Option<String>,
 }
 
 /// One event for index.js. `kind` says which fields are set.
@@ -52,6 +66,9 @@ pub struct NativeEvent {
     pub remote_host: Option<String>,
     pub remote_port: Option<u32>,
     pub data: Option<Buffer>,
+    /// The topic of `updating`, `update` and `left`.
+    pub topic: Option<Buffer>,
+    pub pongs: Option<Vec<NativePong>>,
 }
 
 #[napi(object)]
@@ -83,6 +100,7 @@ fn peer_to_js(p: Peer) -> NativePeer {
         local: p.local,
         referrer: p.referrer.map(|r| NativeReferrer { host: r.host, port: r.port as u32, id: r.id.map(Buffer::from) }),
         topic: p.topic.map(|t| Buffer::from(t.to_vec())),
+        to: p.to.map(|a| a.to_string()),
     }
 }
 
@@ -100,7 +118,8 @@ fn peer_from_js(p: NativePeer) -> Result<Peer> {
         }),
         None => None,
     };
-    Ok(Peer { host: p.host, port, local: p.local, referrer, topic })
+    let to = p.to.and_then(|a| a.parse().ok());
+    Ok(Peer { host: p.host, port, local: p.local, referrer, topic, to })
 }
 
 fn topic_from_js(b: &Buffer, name: &str) -> Result<[u8; 32]> {
@@ -121,7 +140,13 @@ fn event(kind: &str) -> NativeEvent {
         remote_host: None,
         remote_port: None,
         data: None,
+        topic: None,
+        pongs: None,
     }
+}
+
+fn topic_event(kind: &str, topic: [u8; 32]) -> NativeEvent {
+    NativeEvent { topic: Some(Buffer::from(topic.to_vec())), ..event(kind) }
 }
 
 /// Fills in how a connection's bytes move: a descriptor for TCP (Node owns
@@ -161,7 +186,24 @@ fn to_js(ev: SwarmEvent) -> NativeEvent {
             ),
             Err(message) => NativeEvent { request: Some(request), message: Some(message), ..event("connected") },
         },
-        SwarmEvent::Update => event("update"),
+        SwarmEvent::Updating { topic } => topic_event("updating", topic),
+        SwarmEvent::Update { topic, error } => NativeEvent { message: error, ..topic_event("update", topic) },
+        SwarmEvent::Left { topic } => topic_event("left", topic),
+        SwarmEvent::Pinged { request, pongs } => NativeEvent {
+            request: Some(request),
+            pongs: Some(
+                pongs
+                    .into_iter()
+                    .map(|p| NativePong {
+                        host: p.bootstrap.ip().to_string(),
+                        port: p.bootstrap.port() as u32,
+                        rtt: p.rtt.as_secs_f64() * 1000.0,
+                        to: p.to.map(|a| a.to_string()),
+                    })
+                    .collect(),
+            ),
+            ..event("pinged")
+        },
         SwarmEvent::Data { id, data } => NativeEvent { id: Some(id as f64), data: Some(Buffer::from(data)), ..event("data") },
         SwarmEvent::Written { id, write } => NativeEvent { id: Some(id as f64), request: Some(write), ..event("written") },
         SwarmEvent::End { id } => NativeEvent { id: Some(id as f64), ..event("end") },
@@ -197,6 +239,7 @@ impl NativeSwarm {
             bootstrap: options.bootstrap,
             ephemeral: options.ephemeral,
             dial_tcp: options.tcp.unwrap_or(true),
+            auto_dial: options.auto_dial.unwrap_or(true),
             ..defaults
         };
         let tsfn: EventFn = on_event
@@ -230,6 +273,48 @@ impl NativeSwarm {
     pub fn join(&self, topic: Buffer, announce: bool, lookup: bool) -> Result<()> {
         let topic = topic_from_js(&topic, "topic")?;
         self.live()?.join(topic, announce, lookup).map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    /// Binds now (first port tried: `preferred_port`, else the configured
+    /// one) and returns the port TCP and UDP share.
+    #[napi]
+    pub fn bind(&self, preferred_port: Option<u32>) -> Result<u32> {
+        let preferred = preferred_port
+            .map(|p| u16::try_from(p).map_err(|_| Error::new(Status::InvalidArg, "preferredPort must be 0-65535")))
+            .transpose()?;
+        self.live()?.bind(preferred).map(u32::from).map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    /// Joins with explicit ports: `dht_port` goes on the DHT (0: our UDP
+    /// source port), `lan_port` in mDNS answers (default: our TCP port).
+    #[napi]
+    pub fn join_with_ports(&self, topic: Buffer, announce: bool, lookup: bool, dht_port: u32, lan_port: Option<u32>) -> Result<()> {
+        let topic = topic_from_js(&topic, "topic")?;
+        let port = |p: u32, name: &str| u16::try_from(p).map_err(|_| Error::new(Status::InvalidArg, format!("{name} must be 0-65535")));
+        let dht_port = port(dht_port, "port")?;
+        let lan_port = lan_port.map(|p| port(p, "localPort")).transpose()?;
+        self.live()?.join_with_ports(topic, announce, lookup, dht_port, lan_port).map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    /// Runs a DHT round of `topic` now unless one is running.
+    #[napi]
+    pub fn update(&self, topic: Buffer) -> Result<()> {
+        let topic = topic_from_js(&topic, "topic")?;
+        self.live()?.update(topic).map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    /// Takes new incoming connections, or refuses them.
+    #[napi]
+    pub fn set_accepting(&self, accepting: bool) {
+        if let Some(s) = &self.swarm {
+            s.set_accepting(accepting);
+        }
+    }
+
+    /// Pings every bootstrap node; a `pinged` event with `request` follows.
+    #[napi]
+    pub fn ping_bootstrap(&self, request: u32) -> Result<()> {
+        self.live()?.ping_bootstrap(request).map_err(|e| Error::new(Status::GenericFailure, e))
     }
 
     #[napi]

@@ -38,8 +38,16 @@ pub enum Transmit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DiscoveryEvent {
     Peer(Peer),
+    /// A DHT round of `topic` started (`'updating'`).
+    Updating { topic: Topic },
     /// A DHT round of `topic` ended (`'update'`).
     Update { topic: Topic, error: Option<String> },
+    /// A left topic is gone from the DHT: its unannounce ended, or there
+    /// was nothing to unannounce (the topic's `'close'`).
+    Left { topic: Topic },
+    /// A bootstrap ping batch ended: each answering bootstrap node, the
+    /// round trip, and our address as it saw us (discovery's `ping`).
+    Pinged { batch: u64, pongs: Vec<Pong> },
     /// The first DHT bootstrap ended.
     Ready { error: Option<String> },
     /// A hole punch we asked for ended: `Some(from)` is where the punched
@@ -47,7 +55,23 @@ pub enum DiscoveryEvent {
     Punched { request: RequestId, from: Option<SocketAddrV4> },
 }
 
+/// One bootstrap node's answer to a ping batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pong {
+    pub bootstrap: SocketAddrV4,
+    pub rtt: Duration,
+    pub to: Option<SocketAddrV4>,
+}
+
+struct PingBatch {
+    waiting: HashMap<RequestId, (SocketAddrV4, Instant)>,
+    pongs: Vec<Pong>,
+}
+
 struct TopicState {
+    /// DHT port to announce; 0 lets the storing node record our UDP
+    /// source port (which TCP and uTP share, wire-dht.md gotcha 10).
+    dht_port: u16,
     announce: bool,
     lookup: bool,
     round: Option<QueryId>,
@@ -66,6 +90,9 @@ pub struct Discovery {
     /// rounds wait for it rather than run against an empty network.
     awaiting_bootstrap: bool,
     events: VecDeque<DiscoveryEvent>,
+    pings: HashMap<u64, PingBatch>,
+    ping_of: HashMap<RequestId, u64>,
+    next_batch: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +118,9 @@ impl Discovery {
             bootstrap_query: None,
             awaiting_bootstrap,
             events: VecDeque::new(),
+            pings: HashMap::new(),
+            ping_of: HashMap::new(),
+            next_batch: 1,
         }
     }
 
@@ -129,14 +159,66 @@ impl Discovery {
     /// up, or both. A DHT round starts at once, as in the reference (its
     /// first requests go to the bootstrap nodes while the table is empty).
     pub fn join(&mut self, now: Instant, topic: Topic, announce: bool, lookup: bool, lan_port: u16) {
+        self.join_with_port(now, topic, announce, lookup, lan_port, 0);
+    }
+
+    /// [`Self::join`] with an explicit DHT announce port (network 2.x's
+    /// `announcePort`); 0 means "the port my datagrams come from".
+    pub fn join_with_port(&mut self, now: Instant, topic: Topic, announce: bool, lookup: bool, lan_port: u16, dht_port: u16) {
         if let Some(old) = self.topics.remove(&topic) {
             self.cancel_round(&old);
         }
         if let Some(lan) = self.lan.as_mut() {
             lan.join(now, topic, lookup, announce.then_some(lan_port));
         }
-        self.topics.insert(topic, TopicState { announce, lookup, round: None, next_round: None });
+        self.topics.insert(topic, TopicState { dht_port, announce, lookup, round: None, next_round: None });
         self.start_round(now, topic);
+    }
+
+    /// Starts a DHT round of `topic` now unless one is running, and asks
+    /// the LAN again (a topic's `update()`, spec/api-network.md §3.3).
+    pub fn update(&mut self, now: Instant, topic: &Topic) {
+        let Some(state) = self.topics.get(topic) else { return };
+        let running = state.round.is_some();
+        if let Some(lan) = self.lan.as_mut() {
+            lan.update(now, topic);
+        }
+        if !running {
+            self.start_round(now, *topic);
+        }
+    }
+
+    /// Pings every bootstrap node; [`DiscoveryEvent::Pinged`] with the
+    /// returned batch follows once all answered or timed out.
+    pub fn ping_bootstrap(&mut self, now: Instant) -> u64 {
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        let mut waiting = HashMap::new();
+        if let Some(dht) = self.dht.as_mut() {
+            for node in dht.bootstrap_nodes().to_vec() {
+                let req = dht.ping(now, node, None);
+                waiting.insert(req, (node, now));
+                self.ping_of.insert(req, batch);
+            }
+        }
+        if waiting.is_empty() {
+            self.events.push_back(DiscoveryEvent::Pinged { batch, pongs: Vec::new() });
+        } else {
+            self.pings.insert(batch, PingBatch { waiting, pongs: Vec::new() });
+        }
+        batch
+    }
+
+    fn on_ping(&mut self, now: Instant, request: RequestId, to: Option<Option<SocketAddrV4>>) {
+        let Some(batch) = self.ping_of.remove(&request) else { return };
+        let Some(b) = self.pings.get_mut(&batch) else { return };
+        if let (Some((bootstrap, sent)), Some(to)) = (b.waiting.remove(&request), to) {
+            b.pongs.push(Pong { bootstrap, rtt: now.saturating_duration_since(sent), to });
+        }
+        if b.waiting.is_empty() {
+            let b = self.pings.remove(&batch).expect("batch present");
+            self.events.push_back(DiscoveryEvent::Pinged { batch, pongs: b.pongs });
+        }
     }
 
     /// Leaves `topic`; an announcing topic is unannounced from the DHT.
@@ -148,10 +230,12 @@ impl Discovery {
         }
         if state.announce {
             if let Some(dht) = self.dht.as_mut() {
-                let q = dht.unannounce(now, *topic, 0, None);
+                let q = dht.unannounce(now, *topic, state.dht_port, None);
                 self.queries.insert(q, (*topic, QueryRole::Unannounce));
+                return;
             }
         }
+        self.events.push_back(DiscoveryEvent::Left { topic: *topic });
     }
 
     pub fn is_joined(&self, topic: &Topic) -> bool {
@@ -173,10 +257,11 @@ impl Discovery {
         let Some(state) = self.topics.get_mut(&topic) else { return };
         // Port 0: the storing node records our UDP source port, which TCP
         // and uTP share (wire-dht.md gotcha 10).
-        let q = if state.announce { dht.announce(now, topic, 0, None) } else { dht.lookup(now, topic, None) };
+        let q = if state.announce { dht.announce(now, topic, state.dht_port, None) } else { dht.lookup(now, topic, None) };
         state.round = Some(q);
         state.next_round = None;
         self.queries.insert(q, (topic, QueryRole::Round));
+        self.events.push_back(DiscoveryEvent::Updating { topic });
     }
 
     pub fn handle_mdns(&mut self, now: Instant, from: Ipv4Addr, bytes: &[u8]) {
@@ -231,7 +316,7 @@ impl Discovery {
     fn collect(&mut self, now: Instant) {
         while let Some(LanEvent::Peer { topic, host, port }) = self.lan.as_mut().and_then(Lan::poll_event) {
             if self.topics.contains_key(&topic) {
-                self.events.push_back(DiscoveryEvent::Peer(Peer { host, port, local: true, referrer: None, topic: Some(topic) }));
+                self.events.push_back(DiscoveryEvent::Peer(Peer { host, port, local: true, referrer: None, topic: Some(topic), to: None }));
             }
         }
         loop {
@@ -243,6 +328,8 @@ impl Discovery {
                     self.events.push_back(DiscoveryEvent::Punched { request, from: Some(from) })
                 }
                 DhtEvent::HolepunchFailed { request } => self.events.push_back(DiscoveryEvent::Punched { request, from: None }),
+                DhtEvent::Pong { request, to, .. } => self.on_ping(now, request, Some(to)),
+                DhtEvent::PingFailed { request } => self.on_ping(now, request, None),
                 _ => {}
             }
         }
@@ -265,6 +352,7 @@ impl Discovery {
                 local: false,
                 referrer: Some(referrer.clone()),
                 topic: Some(topic),
+                to: found.to,
             }));
         }
         for p in &found.local_peers {
@@ -274,6 +362,7 @@ impl Discovery {
                 local: true,
                 referrer: None,
                 topic: Some(topic),
+                to: found.to,
             }));
         }
     }
@@ -301,7 +390,8 @@ impl Discovery {
                     }
                 }
             }
-            QueryRole::Recheck | QueryRole::Unannounce => {}
+            QueryRole::Unannounce => self.events.push_back(DiscoveryEvent::Left { topic }),
+            QueryRole::Recheck => {}
         }
     }
 

@@ -29,6 +29,9 @@ pub struct SwarmConfig {
     /// diagnostic switch: `connect-test --local` shows a punched connection
     /// with it on a loopback network, where TCP would always win).
     pub dial_tcp: bool,
+    /// Dial discovered peers by itself (the seed's swarm). `false` only
+    /// reports them: network 2.x leaves dialling to its caller.
+    pub auto_dial: bool,
 }
 
 impl Default for SwarmConfig {
@@ -42,6 +45,7 @@ impl Default for SwarmConfig {
             ephemeral: None,
             max_dials: 16,
             dial_tcp: true,
+            auto_dial: true,
         }
     }
 }

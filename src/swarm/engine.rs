@@ -72,8 +72,11 @@ enum Command {
     /// Bootstrap nodes resolved (or not).
     Resolved(Result<Vec<std::net::SocketAddrV4>, String>),
     Bound { bound: Bound, mdns: Option<Result<MulticastSocket, String>> },
-    Join { topic: Topic, announce: bool, lookup: bool },
+    Join { topic: Topic, announce: bool, lookup: bool, dht_port: u16, lan_port: Option<u16> },
     Leave { topic: Topic },
+    Update { topic: Topic },
+    Accepting(bool),
+    PingBootstrap { request: u32 },
     Connect { request: u32, peer: Peer },
     Closed { conn: u64 },
     UtpWrite { conn: u64, write: u32, data: Vec<u8> },
@@ -104,6 +107,12 @@ impl Swarm {
     /// bind failure at once and `port()` is known when it returns (the seed
     /// binds synchronously in `join` too).
     fn ensure_bound(&self) -> Result<u16, String> {
+        self.bind(None)
+    }
+
+    /// Binds TCP and UDP now, starting at `preferred` (or the configured
+    /// preferred port); returns the port. Later calls return the same port.
+    pub fn bind(&self, preferred: Option<u16>) -> Result<u16, String> {
         let mut shared = self.shared.lock().map_err(|_| "swarm state is poisoned".to_string())?;
         if let Some(port) = shared.port {
             return Ok(port);
@@ -112,7 +121,7 @@ impl Swarm {
             return Err("swarm is destroyed".into());
         }
         let _rt = runtime::handle().enter();
-        let (udp, tcp) = bind::bind_first(self.config.port, self.config.preferred_port)
+        let (udp, tcp) = bind::bind_first(self.config.port, preferred.unwrap_or(self.config.preferred_port))
             .map_err(|e| format!("could not bind a port: {e}"))?;
         let port = tcp.local_addr().map(|a| a.port()).map_err(|e| e.to_string())?;
         let mdns = self.config.multicast.then(|| MulticastSocket::open().map_err(|e| e.to_string()));
@@ -128,7 +137,31 @@ impl Swarm {
 
     pub fn join(&self, topic: Topic, announce: bool, lookup: bool) -> Result<(), String> {
         self.ensure_bound()?;
-        self.send(Command::Join { topic, announce, lookup })
+        self.send(Command::Join { topic, announce, lookup, dht_port: 0, lan_port: None })
+    }
+
+    /// [`Self::join`] with explicit ports: `dht_port` is announced on the
+    /// DHT (0: our UDP source port), `lan_port` on mDNS (default: ours).
+    pub fn join_with_ports(&self, topic: Topic, announce: bool, lookup: bool, dht_port: u16, lan_port: Option<u16>) -> Result<(), String> {
+        self.ensure_bound()?;
+        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port })
+    }
+
+    /// Runs a DHT round of `topic` now unless one is running; asks the LAN again.
+    pub fn update(&self, topic: Topic) -> Result<(), String> {
+        self.send(Command::Update { topic })
+    }
+
+    /// Whether new incoming connections are taken (`maxConnections`): when
+    /// not, TCP connections are accepted and closed at once and uTP SYNs
+    /// are refused.
+    pub fn set_accepting(&self, accepting: bool) {
+        let _ = self.send(Command::Accepting(accepting));
+    }
+
+    /// Pings every bootstrap node; [`SwarmEvent::Pinged`] with `request` follows.
+    pub fn ping_bootstrap(&self, request: u32) -> Result<(), String> {
+        self.send(Command::PingBootstrap { request })
     }
 
     pub fn leave(&self, topic: Topic) -> Result<(), String> {
@@ -214,6 +247,9 @@ struct Driver {
     race_by_utp: HashMap<u64, u64>,
     next_race: u64,
     dial_tcp: bool,
+    auto_dial: bool,
+    accepting: bool,
+    pings: HashMap<u64, u32>,
     next_conn: u64,
     next_membership: Instant,
     next_stats: Instant,
@@ -262,6 +298,9 @@ impl Driver {
             race_by_utp: HashMap::new(),
             next_race: 1,
             dial_tcp: config.dial_tcp,
+            auto_dial: config.auto_dial,
+            accepting: true,
+            pings: HashMap::new(),
             next_conn: 1,
             next_membership: Instant::now() + MEMBERSHIP_REFRESH,
             next_stats: Instant::now(),
@@ -374,12 +413,19 @@ impl Driver {
             discovered = true;
             match ev {
                 DiscoveryEvent::Peer(peer) => {
-                    (self.sink)(SwarmEvent::Peer(peer.clone()));
-                    if peer.topic.is_some_and(|t| self.discovery.is_joined(&t)) {
-                        self.queue.discovered(now, peer);
+                    if self.auto_dial && peer.topic.is_some_and(|t| self.discovery.is_joined(&t)) {
+                        self.queue.discovered(now, peer.clone());
+                    }
+                    (self.sink)(SwarmEvent::Peer(peer));
+                }
+                DiscoveryEvent::Updating { topic } => (self.sink)(SwarmEvent::Updating { topic }),
+                DiscoveryEvent::Update { topic, error } => (self.sink)(SwarmEvent::Update { topic, error }),
+                DiscoveryEvent::Left { topic } => (self.sink)(SwarmEvent::Left { topic }),
+                DiscoveryEvent::Pinged { batch, pongs } => {
+                    if let Some(request) = self.pings.remove(&batch) {
+                        (self.sink)(SwarmEvent::Pinged { request, pongs });
                     }
                 }
-                DiscoveryEvent::Update { .. } => (self.sink)(SwarmEvent::Update),
                 DiscoveryEvent::Ready { error: Some(e) } => {
                     (self.sink)(SwarmEvent::Warning(format!("DHT bootstrap failed: {e}; LAN discovery goes on")))
                 }
@@ -655,13 +701,22 @@ impl Driver {
                 }
                 (self.sink)(SwarmEvent::Listening { port });
             }
-            Command::Join { topic, announce, lookup } => {
-                let port = self.bound.as_ref().map(|b| b.port).unwrap_or(0);
+            Command::Join { topic, announce, lookup, dht_port, lan_port } => {
+                let port = lan_port.or(self.bound.as_ref().map(|b| b.port)).unwrap_or(0);
                 // The seed looks up whenever it does not announce.
                 let lookup = lookup || !announce;
-                self.discovery.join(now, topic, announce, lookup, port);
+                self.discovery.join_with_port(now, topic, announce, lookup, port, dht_port);
             }
             Command::Leave { topic } => self.discovery.leave(now, &topic),
+            Command::Update { topic } => self.discovery.update(now, &topic),
+            Command::Accepting(accepting) => {
+                self.accepting = accepting;
+                self.utp.set_accepting(accepting);
+            }
+            Command::PingBootstrap { request } => {
+                let batch = self.discovery.ping_bootstrap(now);
+                self.pings.insert(batch, request);
+            }
             Command::Connect { request, peer } => self.dial(DialKind::Request(request), peer),
             Command::Closed { conn } => self.queue.closed(conn),
             Command::UtpWrite { conn, write, data } => {
@@ -703,6 +758,9 @@ impl Driver {
 
     fn on_accept(&mut self, accepted: std::io::Result<(TcpStream, SocketAddr)>) {
         match accepted.and_then(into_std) {
+            // Over the limit: taken and closed at once, as a Node server
+            // with `maxConnections` does.
+            Ok(stream) if !self.accepting => drop(stream),
             Ok(stream) => {
                 let id = self.conn_id();
                 self.stats(|s| s.connections_accepted += 1);

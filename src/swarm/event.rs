@@ -2,7 +2,8 @@
 
 use std::net::{SocketAddrV4, TcpStream};
 
-use super::peer::Peer;
+use super::peer::{Peer, Topic};
+use crate::discovery::Pong;
 
 /// How a connection's bytes move.
 #[derive(Debug)]
@@ -33,8 +34,14 @@ pub enum SwarmEvent {
     End { id: u64 },
     /// uTP connection `id` is gone.
     StreamClosed { id: u64, error: Option<String> },
-    /// A discovery round for some topic finished.
-    Update,
+    /// A DHT round of `topic` started.
+    Updating { topic: Topic },
+    /// A DHT round of `topic` finished.
+    Update { topic: Topic, error: Option<String> },
+    /// A left topic is off the DHT (its unannounce ended).
+    Left { topic: Topic },
+    /// The answer to [`super::Swarm::ping_bootstrap`].
+    Pinged { request: u32, pongs: Vec<Pong> },
     /// Something failed that the swarm survives (a send error, a bad packet).
     Warning(String),
     /// Binding failed; the swarm cannot announce or accept.

@@ -22,6 +22,10 @@ pub struct Peer {
     pub local: bool,
     pub referrer: Option<Referrer>,
     pub topic: Option<Topic>,
+    /// Our own address as the DHT node that answered saw it (the
+    /// reference's `peer.to`); hyperswarm gives a peer behind the same
+    /// public IP one attempt only.
+    pub to: Option<std::net::SocketAddrV4>,
 }
 
 impl Peer {
@@ -49,7 +53,7 @@ mod tests {
 
     #[test]
     fn mapped_ipv4_is_one_key() {
-        let p = |h: &str| Peer { host: h.into(), port: 1, local: true, referrer: None, topic: None };
+        let p = |h: &str| Peer { host: h.into(), port: 1, local: true, referrer: None, topic: None, to: None };
         assert_eq!(p("::ffff:10.0.0.1").address_key(), p("10.0.0.1").address_key());
         assert_eq!(p("::ffff:zz").address_key(), "::ffff:zz:1");
     }

@@ -193,7 +193,7 @@ mod tests {
     use super::*;
 
     fn peer(host: &str, local: bool) -> Peer {
-        Peer { host: host.into(), port: 9, local, referrer: None, topic: Some([0; 32]) }
+        Peer { host: host.into(), port: 9, local, referrer: None, topic: Some([0; 32]), to: None }
     }
 
     #[test]
@@ -270,7 +270,7 @@ mod tests {
         let t = Instant::now();
         let mut q = PeerQueue::new(1);
         for i in 0..(MAX_TRACKED + 100) {
-            q.discovered(t, Peer { host: format!("h{i}"), port: 1, local: false, referrer: None, topic: None });
+            q.discovered(t, Peer { host: format!("h{i}"), port: 1, local: false, referrer: None, topic: None, to: None });
         }
         assert!(q.len() <= MAX_TRACKED);
     }

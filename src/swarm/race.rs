@@ -71,7 +71,7 @@ mod tests {
     use super::*;
 
     fn peer() -> Peer {
-        Peer { host: "10.0.0.1".into(), port: 1, local: false, referrer: None, topic: None }
+        Peer { host: "10.0.0.1".into(), port: 1, local: false, referrer: None, topic: None, to: None }
     }
 
     #[test]

@@ -74,6 +74,11 @@ impl UtpLink {
     }
 
     /// Drops an attempt nobody will own (it lost a race).
+    /// Refuses new incoming connections while `false`.
+    pub fn set_accepting(&mut self, accepting: bool) {
+        self.ep.set_accepting(accepting);
+    }
+
     pub fn abandon(&mut self, now: Instant, utp: ConnId) {
         if !self.by_utp.contains_key(&utp) {
             self.ep.close(now, utp);

@@ -1,0 +1,92 @@
+'use strict'
+// Argument checks shared by every entry point. Each throws a TypeError that
+// names the argument, before anything reaches the engine.
+
+const TOPIC_LENGTH = 32
+
+/** A 32-byte Buffer (a Uint8Array is accepted and viewed as one). */
+function topic (value, name = 'topic') {
+  if (value instanceof Uint8Array && !Buffer.isBuffer(value)) value = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  if (!Buffer.isBuffer(value) || value.length !== TOPIC_LENGTH) {
+    throw new TypeError(`${name} must be a ${TOPIC_LENGTH}-byte Buffer`)
+  }
+  return value
+}
+
+function fn (value, name) {
+  if (typeof value !== 'function') throw new TypeError(`${name} must be a function`)
+  return value
+}
+
+function optionalFn (value, name) {
+  if (value != null) fn(value, name)
+  return value || null
+}
+
+function object (value, name) {
+  if (value == null) return {}
+  if (typeof value !== 'object') throw new TypeError(`${name} must be an object`)
+  return value
+}
+
+function port (value, name) {
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new TypeError(`${name} must be an integer from 0 to 65535`)
+  return value
+}
+
+/** `{ host, port }` of a peer to dial. */
+function peer (value, name = 'peer') {
+  if (!value || typeof value !== 'object') throw new TypeError(`${name} must be an object with host and port`)
+  if (typeof value.host !== 'string' || !value.host) throw new TypeError(`${name}.host must be a non-empty string`)
+  if (!Number.isInteger(value.port) || value.port < 1 || value.port > 65535) throw new TypeError(`${name}.port must be an integer from 1 to 65535`)
+  return value
+}
+
+function hostPort (entry) {
+  if (typeof entry === 'string' && /^[^\s]+:\d{1,5}$/.test(entry)) return entry
+  if (entry && typeof entry === 'object' && typeof entry.host === 'string' && Number.isInteger(entry.port)) {
+    return `${entry.host}:${entry.port}`
+  }
+  throw new TypeError(`options.bootstrap entry ${JSON.stringify(entry)} is not "host:port" or { host, port }`)
+}
+
+/**
+ * The options every entry point shares, checked and shaped for the engine.
+ * `opts` has been through `object()` already.
+ */
+function engineOptions (opts) {
+  const out = {}
+  if (opts.bootstrap != null) {
+    if (!Array.isArray(opts.bootstrap)) throw new TypeError('options.bootstrap must be an array of "host:port" strings or { host, port } objects')
+    out.bootstrap = opts.bootstrap.map(hostPort)
+  }
+  if (opts.ephemeral != null) {
+    if (typeof opts.ephemeral !== 'boolean') throw new TypeError('options.ephemeral must be a boolean')
+    out.ephemeral = opts.ephemeral
+  }
+  if (opts.tcp != null) {
+    // Not in the reference: false dials peers over punched uTP only.
+    if (typeof opts.tcp !== 'boolean') throw new TypeError('options.tcp must be a boolean')
+    out.tcp = opts.tcp
+  }
+  if (opts.multicast != null) {
+    // The reference takes a custom multicast-dns instance here; LAN discovery
+    // is then the caller's business, so ours stays off.
+    if (typeof opts.multicast === 'boolean') out.multicast = opts.multicast
+    else if (typeof opts.multicast === 'object') out.multicast = false
+    else throw new TypeError('options.multicast must be a boolean')
+  }
+  for (const name of ['port', 'preferredPort']) {
+    if (opts[name] != null) out[name] = port(opts[name], `options.${name}`)
+  }
+  if (opts.domain != null) {
+    if (typeof opts.domain !== 'string' || !opts.domain) throw new TypeError('options.domain must be a non-empty string')
+    out.domain = opts.domain
+  }
+  if (opts.socket != null && typeof opts.socket !== 'function') {
+    process.emitWarning('options.socket is ignored: hyperswarm-native owns its UDP socket', 'HyperswarmNativeWarning')
+  }
+  return out
+}
+
+module.exports = { topic, fn, optionalFn, object, port, peer, engineOptions, TOPIC_LENGTH }

@@ -1,0 +1,213 @@
+'use strict'
+// The native engine as every entry point uses it: one NativeSwarm, its
+// events turned into Node sockets, peers and callbacks. TCP connections
+// become real net.Sockets over the connected descriptor (Node owns them from
+// then on); uTP connections are UtpStreams driven by the engine.
+const net = require('net')
+const { NativeSwarm } = require('../binding')
+const UtpStream = require('./utp-stream')
+
+class Engine {
+  /**
+   * `options`: engine options (see args.engineOptions, plus autoDial).
+   * `on`: handlers, each optional: listening(port), connection(socket, ev),
+   * peer(peer), updating(topic), update(topic, err), left(topic),
+   * warning(err), error(err), close().
+   */
+  constructor (options, on) {
+    this.on = on
+    this.destroyed = false
+    this.closed = false
+    this.sockets = new Set()
+    this._utp = new Map()
+    this._requests = new Map()
+    this._nextRequest = 1
+    this._closeCallbacks = []
+    this.native = new NativeSwarm(options, ev => this._onevent(ev))
+  }
+
+  _request (entry) {
+    const id = this._nextRequest++
+    if (this._nextRequest > 0xffffffff) this._nextRequest = 1
+    this._requests.set(id, entry)
+    return id
+  }
+
+  /** Binds now; returns the port TCP and UDP share. Throws if no port binds. */
+  bind (preferredPort) {
+    return this.native.bind(preferredPort || undefined)
+  }
+
+  port () {
+    return this.closed ? null : this.native.port()
+  }
+
+  /** Dials `peer` (TCP, raced with punch-then-uTP when it has a referrer). */
+  connect (peer, cb) {
+    const id = this._request({ kind: 'connect', peer, cb })
+    this.native.connect(id, toNativePeer(peer))
+  }
+
+  /** Pings every bootstrap node: cb(null, [{ bootstrap, rtt, pong }]). */
+  pingBootstrap (cb) {
+    const id = this._request({ kind: 'ping', cb })
+    this.native.pingBootstrap(id)
+  }
+
+  holepunchable () {
+    return !this.closed && this.native.holepunchable()
+  }
+
+  remoteAddress () {
+    const a = this.closed ? null : this.native.remoteAddress()
+    return a ? parseHostPort(a) : null
+  }
+
+  stats () {
+    return this.native.stats()
+  }
+
+  /** Closes every socket and the engine; cb(null) once all is gone. */
+  destroy (cb) {
+    if (this.closed) {
+      if (cb) process.nextTick(cb, null)
+      return
+    }
+    if (cb) this._closeCallbacks.push(cb)
+    if (this.destroyed) return
+    this.destroyed = true
+    for (const socket of this.sockets) socket.destroy()
+    this.native.destroy()
+  }
+
+  _emit (name, ...args) {
+    const handler = this.on[name]
+    if (handler) handler(...args)
+  }
+
+  _onevent (ev) {
+    switch (ev.kind) {
+      case 'listening': return this._emit('listening', ev.port)
+      case 'peer': return this._emit('peer', fromNativePeer(ev.peer))
+      case 'updating': return this._emit('updating', ev.topic)
+      case 'update': return this._emit('update', ev.topic, ev.message ? new Error(ev.message) : null)
+      case 'left': return this._emit('left', ev.topic)
+      case 'connection': {
+        const socket = this._socket(ev)
+        if (socket) this._emit('connection', socket, ev)
+        return
+      }
+      case 'data':
+      case 'written':
+      case 'end':
+      case 'closed': {
+        const stream = this._utp.get(ev.id)
+        if (stream) stream._onnative(ev)
+        return
+      }
+      case 'connected': {
+        const req = this._requests.get(ev.request)
+        if (!req) return
+        this._requests.delete(ev.request)
+        if (ev.fd == null && ev.transport !== 'utp') return req.cb(new Error(ev.message || 'Could not connect to peer'))
+        const socket = this._socket(ev)
+        if (!socket) return req.cb(new Error('cannot connect: network is destroyed'))
+        req.cb(null, socket, ev)
+        return
+      }
+      case 'pinged': {
+        const req = this._requests.get(ev.request)
+        if (!req) return
+        this._requests.delete(ev.request)
+        req.cb(null, ev.pongs.map(p => ({
+          bootstrap: { host: p.host, port: p.port },
+          rtt: p.rtt,
+          pong: p.to ? parseHostPort(p.to) : null
+        })))
+        return
+      }
+      case 'warning': return this._emit('warning', new Error(ev.message))
+      case 'error': return this._emit('error', new Error(ev.message))
+      case 'close': return this._onclose()
+    }
+  }
+
+  _socket (ev) {
+    let socket
+    if (ev.transport === 'utp') {
+      socket = new UtpStream(this.native, ev)
+      this._utp.set(ev.id, socket)
+      socket.once('close', () => this._utp.delete(ev.id))
+    } else {
+      socket = new net.Socket({ fd: ev.fd, readable: true, writable: true })
+      socket.setNoDelay(true)
+      // The engine listens dual-stack, so Node would report an IPv4 peer as
+      // `::ffff:a.b.c.d` and code comparing it with the plain address that
+      // discovery gave fails (upstream hyperswarm #75). Report it plainly.
+      const mapped = socket.remoteAddress
+      if (typeof mapped === 'string' && /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(mapped)) {
+        Object.defineProperty(socket, 'remoteAddress', { value: mapped.slice(7), enumerable: true })
+        Object.defineProperty(socket, 'remoteFamily', { value: 'IPv4', enumerable: true })
+      }
+    }
+    if (this.destroyed) {
+      socket.destroy()
+      return null
+    }
+    this.sockets.add(socket)
+    // A reset or a write after the peer left must never take the process down
+    // (upstream hyperswarm #45); users still see 'error' if they listen.
+    socket.on('error', noop)
+    socket.once('close', () => {
+      this.sockets.delete(socket)
+      if (!this.destroyed) this.native.connectionClosed(ev.id)
+    })
+    return socket
+  }
+
+  _onclose () {
+    this.closed = true
+    const err = new Error('cannot connect: network is destroyed')
+    const requests = [...this._requests.values()]
+    this._requests.clear()
+    for (const req of requests) req.cb(err)
+    const cbs = this._closeCallbacks
+    this._closeCallbacks = []
+    for (const cb of cbs) cb(null)
+    this._emit('close')
+  }
+}
+
+function noop () {}
+
+function parseHostPort (s) {
+  const i = s.lastIndexOf(':')
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) }
+}
+
+function toNativePeer (peer) {
+  const out = { host: unmap(peer.host), port: peer.port, local: !!peer.local }
+  if (Buffer.isBuffer(peer.topic) && peer.topic.length === 32) out.topic = peer.topic
+  const r = peer.referrer
+  if (r && typeof r.host === 'string' && Number.isInteger(r.port)) {
+    out.referrer = { host: unmap(r.host), port: r.port }
+    if (Buffer.isBuffer(r.id)) out.referrer.id = r.id
+  }
+  return out
+}
+
+/** A discovered peer in the reference's shape (spec/api-network.md §3.4). */
+function fromNativePeer (p) {
+  const peer = { port: p.port, host: p.host, local: p.local }
+  if (p.to) peer.to = parseHostPort(p.to)
+  peer.referrer = p.referrer ? { port: p.referrer.port, host: p.referrer.host, id: p.referrer.id || null } : null
+  peer.topic = p.topic || null
+  return peer
+}
+
+/** `::ffff:a.b.c.d` → `a.b.c.d`; anything else unchanged. */
+function unmap (host) {
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host) ? host.slice(7) : host
+}
+
+module.exports = { Engine, unmap }
