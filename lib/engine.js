@@ -13,12 +13,13 @@ class Engine {
    * `on`: handlers, each optional: listening(port), connection(socket, ev),
    * peer(peer), updating(topic), update(topic, err), left(topic),
    * warning(err), error(err), close().
+   * `sockets`: the Set that live connections are kept in (the caller's own).
    */
-  constructor (options, on) {
+  constructor (options, on, sockets = new Set()) {
     this.on = on
     this.destroyed = false
     this.closed = false
-    this.sockets = new Set()
+    this.sockets = sockets
     this._utp = new Map()
     this._requests = new Map()
     this._nextRequest = 1

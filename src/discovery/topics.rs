@@ -223,7 +223,11 @@ impl Discovery {
 
     /// Leaves `topic`; an announcing topic is unannounced from the DHT.
     pub fn leave(&mut self, now: Instant, topic: &Topic) {
-        let Some(state) = self.topics.remove(topic) else { return };
+        let Some(state) = self.topics.remove(topic) else {
+            // Nothing to undo, but the caller still hears that it is done.
+            self.events.push_back(DiscoveryEvent::Left { topic: *topic });
+            return;
+        };
         self.cancel_round(&state);
         if let Some(lan) = self.lan.as_mut() {
             lan.leave(topic);

@@ -1,0 +1,199 @@
+'use strict'
+// require('hyperswarm-native/network'): the API of @hyperswarm/network 2.1.0.
+// Not an EventEmitter: a resource that binds and closes once, with the
+// option callbacks bind(), close() and socket(socket, isTCP).
+const { Engine } = require('./lib/engine')
+const { Discovery } = require('./lib/discovery')
+const args = require('./lib/args')
+
+/** How long connect() may take before it gives up (network 2.1.0's fixed 10 s). */
+const CONNECT_TIMEOUT = 10000
+
+module.exports = opts => new NetworkResource(opts)
+
+class NetworkResource {
+  constructor (opts) {
+    opts = args.object(opts, 'options')
+    this._engineOptions = { ...args.engineOptions(opts), autoDial: false }
+    if (opts.id != null && !(Buffer.isBuffer(opts.id) && opts.id.length === 32)) throw new TypeError('options.id must be a 32-byte Buffer')
+    if (opts.announcePort != null) args.port(opts.announcePort, 'options.announcePort')
+    this._onbind = args.optionalFn(opts.bind, 'options.bind') || noop
+    this._onclose = args.optionalFn(opts.close, 'options.close') || noop
+    this._onsocket = (typeof opts.socket === 'function' && opts.socket) || noop
+    this.id = opts.id || null
+    this.port = opts.port || 0
+    this.announcePort = opts.announcePort || 0
+    this.preferredPort = opts.preferredPort || 0
+    this.options = opts
+    this.discovery = null
+    this.sockets = new Set()
+    this.opening = false
+    this.opened = false
+    this.closing = false
+    this.closed = false
+    this._engine = null
+    this._accepting = true
+    this._opens = []
+    this._closes = []
+    this._bootstrapCount = Array.isArray(opts.bootstrap) ? opts.bootstrap.length : 3
+  }
+
+  /** The TCP listener's address, as net.Server#address() gives it; null before bind. */
+  address () {
+    const port = this.opened && !this.closed ? this._engine.port() : null
+    return port == null ? null : { address: '::', family: 'IPv6', port }
+  }
+
+  bind (preferredPort, cb) {
+    if (typeof preferredPort === 'function') return this.open(preferredPort)
+    if (preferredPort != null) args.port(preferredPort, 'preferredPort')
+    args.optionalFn(cb, 'bind callback')
+    this.preferredPort = preferredPort || 0
+    this.open(cb)
+  }
+
+  open (cb) {
+    args.optionalFn(cb, 'open callback')
+    cb = cb || noop
+    if (this.closed || this.closing) return process.nextTick(cb, new Error('Resource is closed'))
+    if (this.opened) return process.nextTick(cb, null)
+    this._opens.push(cb)
+    if (this.opening) return
+    this.opening = true
+    process.nextTick(() => this._open())
+  }
+
+  _open () {
+    let err = null
+    try {
+      const engine = this._ensureEngine()
+      const port = engine.bind(this.port || this.preferredPort)
+      this.discovery = new Discovery(engine, { tcpPort: port, bootstrapCount: this._bootstrapCount })
+      this.opened = true
+    } catch (e) {
+      err = e
+    }
+    this.opening = false
+    if (!err) this._onbind()
+    const cbs = this._opens
+    this._opens = []
+    for (const cb of cbs) cb(err)
+    if (this._closes.length && !this.closing) this._close()
+  }
+
+  _ensureEngine () {
+    if (this._engine) return this._engine
+    const options = { ...this._engineOptions }
+    if (this.port) options.port = this.port
+    this._engine = new Engine(options, {
+      connection: (socket, ev) => this._onincoming(socket, ev.transport !== 'utp'),
+      peer: peer => this.discovery && this.discovery._onpeer(peer),
+      updating: key => this.discovery && this.discovery._onupdating(key),
+      update: (key, err) => this.discovery && this.discovery._onupdate(key, err),
+      left: key => this.discovery && this.discovery._onleft(key)
+    }, this.sockets)
+    this._engine.native.setAccepting(this._accepting)
+    return this._engine
+  }
+
+  _onincoming (socket, isTCP) {
+    this._onsocket(socket, isTCP)
+  }
+
+  // Not in the reference (which sets maxConnections on its two servers):
+  // whether new incoming connections are taken at all.
+  _setAccepting (accepting) {
+    this._accepting = accepting
+    if (this._engine && !this._engine.destroyed) this._engine.native.setAccepting(accepting)
+  }
+
+  /**
+   * Dials `peer` ({ host, port, referrer? }): TCP at once, raced with a
+   * hole punch through `peer.referrer` then uTP. cb(err, socket, isTCP).
+   */
+  connect (peer, cb) {
+    args.peer(peer)
+    args.fn(cb, 'connect callback')
+    if (this.closed || this.closing) return process.nextTick(cb, new Error('Resource is closed'))
+    const dial = () => {
+      this._ensureEngine().connect(peer, (err, socket, ev) => {
+        if (err) return cb(connectError(err))
+        if (this.closed || this.closing) {
+          socket.destroy()
+          return cb(new Error('Resource is closed'))
+        }
+        cb(null, socket, ev.transport !== 'utp')
+      })
+    }
+    // Punching needs the bound UDP socket; a plain TCP dial does not.
+    if (peer.referrer && !this.opened) {
+      this.open(err => err ? cb(err) : dial())
+    } else {
+      dial()
+    }
+  }
+
+  announce (key, opts) {
+    if (!this.discovery) throw new Error('Bind before announcing')
+    opts = args.object(opts, 'announce options')
+    const port = opts.port == null ? this.announcePort : args.port(opts.port, 'options.port')
+    return this.discovery.announce(key, { port, localPort: port || this._engine.port(), lookup: !!opts.lookup })
+  }
+
+  lookup (key) {
+    if (!this.discovery) throw new Error('Bind before doing a lookup')
+    return this.discovery.lookup(key)
+  }
+
+  lookupOne (key, cb) {
+    if (!this.discovery) throw new Error('Bind before doing a lookup')
+    this.discovery.lookupOne(key, cb)
+  }
+
+  /** Unannounces every topic, closes every socket; opts.close() then cb(null). */
+  close (cb) {
+    args.optionalFn(cb, 'close callback')
+    cb = cb || noop
+    if (this.closed) return process.nextTick(cb, null)
+    this._closes.push(cb)
+    if (this.closing || this.opening) return
+    this._close()
+  }
+
+  _close () {
+    this.closing = true
+    const finish = (wasOpen) => {
+      this.closing = false
+      this.closed = true
+      this.discovery = null
+      if (wasOpen) this._onclose()
+      const cbs = this._closes
+      this._closes = []
+      for (const cb of cbs) cb(null)
+    }
+    const wasOpen = this.opened
+    const stopEngine = () => {
+      if (!this._engine) return finish(wasOpen)
+      this._engine.native.setAccepting(false)
+      this._engine.destroy(() => {
+        if (this.discovery) this.discovery._closed()
+        finish(wasOpen)
+      })
+    }
+    if (this.discovery) this.discovery.destroy(stopEngine)
+    else stopEngine()
+  }
+}
+
+// The reference reports a timeout as 'Timeout' and a dial where every path
+// failed as 'All sockets failed'; the engine's own reason stays as `cause`.
+function connectError (err) {
+  const out = new Error(/timed out/i.test(err.message) ? 'Timeout' : 'All sockets failed')
+  out.cause = err
+  return out
+}
+
+function noop () {}
+
+module.exports.NetworkResource = NetworkResource
+module.exports.CONNECT_TIMEOUT = CONNECT_TIMEOUT
