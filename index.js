@@ -53,7 +53,7 @@ Network.prototype.connect = function connect (peer, cb) {
   args.fn(cb, 'connect callback')
   this._live('connect')
   this._engine.connect(peer, (err, socket, ev) => {
-    if (err) return cb(err)
+    if (err) return cb(seedError(err))
     cb(null, socket, { type: ev.transport || 'tcp', client: true, peer })
   })
 }
@@ -95,6 +95,14 @@ Network.prototype._peer = function (p) {
   const peer = { port: p.port, host: p.host, local: p.local, referrer: null, topic: p.topic || null }
   if (p.referrer) peer.referrer = { port: p.referrer.port, host: p.referrer.host, id: p.referrer.id || null }
   return peer
+}
+
+// The seed's two connect errors, word for word; the engine's reason stays
+// as `cause`.
+function seedError (err) {
+  const out = new Error(/timed out/i.test(err.message) ? 'Timed out trying to connect to peer' : 'Could not connect to peer')
+  out.cause = err
+  return out
 }
 
 /**

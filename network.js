@@ -114,13 +114,15 @@ class NetworkResource {
   connect (peer, cb) {
     args.peer(peer)
     args.fn(cb, 'connect callback')
-    if (this.closed || this.closing) return process.nextTick(cb, new Error('Resource is closed'))
+    // The reference still dials, then drops the socket: the caller hears
+    // that every path failed.
+    if (this.closed || this.closing) return process.nextTick(cb, connectError(new Error('Resource is closed')))
     const dial = () => {
       this._ensureEngine().connect(peer, (err, socket, ev) => {
         if (err) return cb(connectError(err))
         if (this.closed || this.closing) {
           socket.destroy()
-          return cb(new Error('Resource is closed'))
+          return cb(connectError(new Error('Resource is closed')))
         }
         cb(null, socket, ev.transport !== 'utp')
       })

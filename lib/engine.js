@@ -4,6 +4,7 @@
 // become real net.Sockets over the connected descriptor (Node owns them from
 // then on); uTP connections are UtpStreams driven by the engine.
 const net = require('net')
+const os = require('os')
 const { NativeSwarm } = require('../binding')
 const UtpStream = require('./utp-stream')
 
@@ -36,7 +37,11 @@ class Engine {
 
   /** Binds now; returns the port TCP and UDP share. Throws if no port binds. */
   bind (preferredPort) {
-    return this.native.bind(preferredPort || undefined)
+    try {
+      return this.native.bind(preferredPort || undefined)
+    } catch (err) {
+      throw withErrno(err)
+    }
   }
 
   port () {
@@ -180,6 +185,21 @@ class Engine {
 }
 
 function noop () {}
+
+// The engine reports OS errors as "… (os error N)"; Node code looks for
+// `err.code` ('EADDRINUSE' and friends), so name it.
+function withErrno (err) {
+  const m = /os error (\d+)/.exec(err.message)
+  if (m) {
+    const errno = Number(m[1])
+    const name = Object.keys(os.constants.errno).find(k => os.constants.errno[k] === errno)
+    if (name) {
+      err.code = name
+      err.errno = -errno
+    }
+  }
+  return err
+}
 
 function parseHostPort (s) {
   const i = s.lastIndexOf(':')
