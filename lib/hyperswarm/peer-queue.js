@@ -103,8 +103,9 @@ class PeerQueue extends EventEmitter {
   }
 
   deduplicate (localId, remoteId, info) {
+    if (!Buffer.isBuffer(localId)) throw new TypeError('localId must be a Buffer')
+    if (!Buffer.isBuffer(remoteId)) throw new TypeError('remoteId must be a Buffer')
     if (!info.stream) return false
-    if (!Buffer.isBuffer(localId) || !Buffer.isBuffer(remoteId)) throw new TypeError('deduplicate needs localId and remoteId Buffers')
     const key = localId.toString('hex') + '/' + remoteId.toString('hex')
     const order = Buffer.compare(localId, remoteId)
     info._dedupKey = key
