@@ -3,8 +3,18 @@
 /// <reference types="node" />
 import { EventEmitter } from 'events'
 import { Socket } from 'net'
+import { Duplex } from 'stream'
 
 declare namespace network {
+  /** A uTP connection: a Duplex stream that also names its remote end. */
+  interface UtpSocket extends Duplex {
+    remoteAddress: string
+    remotePort: number
+  }
+
+  /** A live connection: a `net.Socket` over TCP, a `UtpSocket` over uTP. */
+  type Connection = Socket | UtpSocket
+
   interface BootstrapNode {
     host: string
     port: number
@@ -98,12 +108,12 @@ declare namespace network {
   class Network extends EventEmitter {
     constructor (options?: NetworkOptions)
     /** Live connections: accepted ones and those we dialled. */
-    readonly sockets: Set<Socket>
+    readonly sockets: Set<Connection>
     readonly destroyed: boolean
     join (topic: Buffer | Uint8Array, options?: JoinOptions): void
     leave (topic: Buffer | Uint8Array): void
     connect (peer: { host: string, port: number, local?: boolean, referrer?: Referrer | null, topic?: Buffer | null },
-      cb: (err: Error | null, socket?: Socket, details?: ConnectionDetails) => void): void
+      cb: (err: Error | null, socket?: Connection, details?: ConnectionDetails) => void): void
     /** The bound TCP address; null before the first join and after destroy. */
     address (): AddressInfo | null
     /** Engine counters (not in the reference); null after destroy. */
@@ -112,14 +122,14 @@ declare namespace network {
     destroy (cb?: (err: Error | null) => void): void
     close (cb?: (err: Error | null) => void): void
 
-    on (event: 'connection', listener: (socket: Socket, details: ConnectionDetails) => void): this
+    on (event: 'connection', listener: (socket: Connection, details: ConnectionDetails) => void): this
     on (event: 'peer', listener: (peer: Peer) => void): this
     on (event: 'update', listener: () => void): this
     on (event: 'listening', listener: () => void): this
     on (event: 'close', listener: () => void): this
     on (event: 'warning' | 'error', listener: (err: Error) => void): this
     on (event: string | symbol, listener: (...args: any[]) => void): this
-    once (event: 'connection', listener: (socket: Socket, details: ConnectionDetails) => void): this
+    once (event: 'connection', listener: (socket: Connection, details: ConnectionDetails) => void): this
     once (event: 'peer', listener: (peer: Peer) => void): this
     once (event: string | symbol, listener: (...args: any[]) => void): this
   }

@@ -1,14 +1,13 @@
 // Compiled with `tsc --noEmit` by __test__/types.test.js: the typings must
 // accept the seed's documented usage and reject misuse.
 import network = require('../..')
-import { Socket } from 'net'
 
 const net = network({ bootstrap: ['127.0.0.1:49737', { host: 'localhost', port: 1 }], ephemeral: true, multicast: false })
 const topic = Buffer.alloc(32)
 net.join(topic, { lookup: true, announce: true })
 net.join(new Uint8Array(32))
 net.leave(topic)
-net.on('connection', (socket: Socket, details: network.ConnectionDetails) => {
+net.on('connection', (socket: network.Connection, details: network.ConnectionDetails) => {
   const type: 'tcp' | 'utp' = details.type
   const client: boolean = details.client
   if (details.peer) {
