@@ -33,6 +33,7 @@ class NetworkResource {
     this.closed = false
     this._engine = null
     this._accepting = true
+    this._dialling = 0
     this._opens = []
     this._closes = []
     this._bootstrapCount = Array.isArray(opts.bootstrap) ? opts.bootstrap.length : 3
@@ -74,6 +75,7 @@ class NetworkResource {
       err = e
     }
     this.opening = false
+    this._updateRef()
     if (!err) this._onbind()
     const cbs = this._opens
     this._opens = []
@@ -93,7 +95,16 @@ class NetworkResource {
       left: key => this.discovery && this.discovery._onleft(key)
     }, this.sockets)
     this._engine.native.setAccepting(this._accepting)
+    this._updateRef()
     return this._engine
+  }
+
+  // Like an unlistening net.Server, an unbound resource does not keep the
+  // process alive: only binding (or a dial in flight) does. TCP sockets keep
+  // it alive by themselves; uTP needs a bound resource anyway.
+  _updateRef () {
+    if (!this._engine || this._engine.closed) return
+    this._engine.native.setRef((this.opened && !this.closed) || this._dialling > 0 || this.closing)
   }
 
   _onincoming (socket, isTCP) {
@@ -118,7 +129,12 @@ class NetworkResource {
     // that every path failed.
     if (this.closed || this.closing) return process.nextTick(cb, connectError(new Error('Resource is closed')))
     const dial = () => {
-      this._ensureEngine().connect(peer, (err, socket, ev) => {
+      const engine = this._ensureEngine()
+      this._dialling++
+      this._updateRef()
+      engine.connect(peer, (err, socket, ev) => {
+        this._dialling--
+        this._updateRef()
         if (err) return cb(connectError(err))
         if (this.closed || this.closing) {
           socket.destroy()
@@ -164,6 +180,7 @@ class NetworkResource {
 
   _close () {
     this.closing = true
+    this._updateRef()
     const finish = (wasOpen) => {
       this.closing = false
       this.closed = true

@@ -216,9 +216,14 @@ fn to_js(ev: SwarmEvent) -> NativeEvent {
 
 type EventFn = ThreadsafeFunction<SwarmEvent, (), NativeEvent, Status, false>;
 
+/// The event function, shared by the engine's sink (which drops it after
+/// `Closed`) and `ref`/`unref`.
+type SharedFn = std::sync::Arc<std::sync::Mutex<Option<EventFn>>>;
+
 #[napi]
 pub struct NativeSwarm {
     swarm: Option<Swarm>,
+    tsfn: SharedFn,
 }
 
 #[napi]
@@ -248,12 +253,13 @@ impl NativeSwarm {
             .build_callback(|ctx| Ok(to_js(ctx.value)))?;
         // The thread-safe function keeps Node alive while the swarm runs; the
         // engine drops it after `Closed`, which lets the process exit.
-        let tsfn = std::sync::Mutex::new(Some(tsfn));
+        let tsfn: SharedFn = std::sync::Arc::new(std::sync::Mutex::new(Some(tsfn)));
+        let sink = tsfn.clone();
         let swarm = Swarm::spawn(
             config,
             Box::new(move |ev| {
                 let closing = matches!(ev, SwarmEvent::Closed);
-                let Ok(mut guard) = tsfn.lock() else { return };
+                let Ok(mut guard) = sink.lock() else { return };
                 if let Some(f) = guard.as_ref() {
                     f.call(ev, ThreadsafeFunctionCallMode::NonBlocking);
                 }
@@ -262,7 +268,20 @@ impl NativeSwarm {
                 }
             }),
         );
-        Ok(NativeSwarm { swarm: Some(swarm) })
+        Ok(NativeSwarm { swarm: Some(swarm), tsfn })
+    }
+
+    /// Whether this swarm keeps Node's event loop alive (it does from the
+    /// start). An unbound network 2.x resource does not, as an unlistening
+    /// net.Server does not.
+    #[napi]
+    pub fn set_ref(&self, env: Env, keep_alive: bool) -> Result<()> {
+        let Ok(mut guard) = self.tsfn.lock() else { return Ok(()) };
+        match guard.as_mut() {
+            Some(f) if keep_alive => f.refer(&env),
+            Some(f) => f.unref(&env),
+            None => Ok(()),
+        }
     }
 
     fn live(&self) -> Result<&Swarm> {
