@@ -21,35 +21,12 @@
 const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert')
 const { EventEmitter } = require('events')
-const crypto = require('crypto')
 const net = require('net')
 const { surfaces, IMPLS } = require('./conformance/impls')
 const { testnet } = require('./conformance/testnet')
 const { hasNft, refuseTcp } = require('./conformance/refuse-tcp')
 
-const WAIT = 10000 // upper bound for any single thing we wait for
-
-const randomTopic = () => crypto.randomBytes(32)
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-
-/** Resolves like `promise`, or rejects once `ms` have passed. */
-function within (promise, what, ms = WAIT) {
-  let timer
-  const limit = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`gave up after ${ms} ms waiting for ${what}`)), ms)
-  })
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
-}
-
-/** Calls `start(callback)` and resolves with the callback's arguments. */
-function viaCallback (start, what, ms) {
-  return within(new Promise(resolve => start((...args) => resolve(args))), what, ms)
-}
-
-/** The arguments of the next `event` from `emitter`. */
-function nextEvent (emitter, event, what, ms) {
-  return within(new Promise(resolve => emitter.once(event, (...args) => resolve(args))), what || event, ms)
-}
+const { randomTopic, sleep, within, viaCallback, nextEvent, freePort } = require('./conformance/wait')
 
 /** The first `event` whose arguments `pred` accepts (events already recorded in `seen` count). */
 function eventWhere (emitter, event, pred, what, seen = []) {
@@ -63,22 +40,6 @@ function eventWhere (emitter, event, pred, what, seen = []) {
     }
     emitter.on(event, on)
   }), what || event)
-}
-
-/** A port nothing listens on (below the ephemeral range). */
-async function deadPort () {
-  for (;;) {
-    const port = 20000 + crypto.randomInt(10000)
-    const server = net.createServer()
-    const ok = await new Promise(resolve => {
-      server.once('error', () => resolve(false))
-      server.listen(port, () => resolve(true))
-    })
-    if (ok) {
-      await new Promise(resolve => server.close(resolve))
-      return port
-    }
-  }
 }
 
 /** Stops one network, whichever implementation it is. */
@@ -363,7 +324,7 @@ for (const impl of IMPLS) {
     it('connect to a port nobody listens on calls back with "Could not connect to peer"', async (t) => {
       const s = scope(t)
       const nw = s.network()
-      const port = await deadPort()
+      const port = await freePort()
       const args = await viaCallback(cb => nw.connect({ host: '127.0.0.1', port }, cb), 'connect to a dead port')
       assert.strictEqual(args.length, 1)
       assert.ok(args[0] instanceof Error)
