@@ -18,6 +18,25 @@ const { hasNft, refuseTcp } = require('./conformance/refuse-tcp')
 
 const { randomTopic, sleep, within, viaCallback, nextEvent, listenTcp, bindUdp, shut, freePort } = require('./conformance/wait')
 
+/**
+ * A port `take` (listenTcp or bindUdp) now holds, whose next port up is
+ * free for both TCP and UDP, so a bind that moves on has somewhere to go.
+ * The holder is released when the case ends.
+ */
+async function takenBelowFree (s, take) {
+  for (let tries = 0; tries < 20; tries++) {
+    const port = await freePort()
+    try {
+      await shut(await listenTcp(port + 1))
+      await shut(await bindUdp(port + 1))
+      const holder = await take(port)
+      s.defer(() => holder.close())
+      return port
+    } catch {}
+  }
+  throw new Error('found no free pair of ports')
+}
+
 for (const impl of IMPLS) {
   describe(`@hyperswarm/network 2.1.0 [${impl}]`, () => {
     let dht = null
@@ -150,19 +169,7 @@ for (const impl of IMPLS) {
 
     it('bind(preferredPort) moves to the next port when TCP is taken there', async (t) => {
       const s = scope(t)
-      let port, blocker
-      for (let tries = 0; !blocker; tries++) {
-        if (tries === 20) throw new Error('found no free pair of ports')
-        port = await freePort()
-        try {
-          // the next port up must be free too for the check to mean anything
-          await shut(await listenTcp(port + 1))
-          await shut(await bindUdp(port + 1))
-          blocker = await listenTcp(port)
-          break
-        } catch {}
-      }
-      s.defer(() => blocker.close())
+      const port = await takenBelowFree(s, listenTcp)
       const nw = s.network()
       const [err] = await viaCallback(cb => nw.bind(port, cb), 'bind(taken port)')
       assert.ifError(err)
@@ -171,18 +178,7 @@ for (const impl of IMPLS) {
 
     it('preferredPort option: a port whose UDP side is taken is skipped too', async (t) => {
       const s = scope(t)
-      let port, blocker
-      for (let tries = 0; !blocker; tries++) {
-        if (tries === 20) throw new Error('found no free pair of ports')
-        port = await freePort()
-        try {
-          await shut(await listenTcp(port + 1))
-          await shut(await bindUdp(port + 1))
-          blocker = await bindUdp(port)
-          break
-        } catch {}
-      }
-      s.defer(() => blocker.close())
+      const port = await takenBelowFree(s, bindUdp)
       const nw = s.network({ preferredPort: port })
       await bound(nw)
       assert.strictEqual(nw.address().port, port + 1, 'TCP and UDP always share the port number')
