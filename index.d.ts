@@ -64,6 +64,8 @@ declare namespace network {
     host: string
     /** Found on the LAN. */
     local: boolean
+    /** Our own address as the DHT node that answered saw it (DHT peers only). */
+    to?: { host: string, port: number }
     /** The DHT node that told us about the peer; null for LAN peers. */
     referrer: Referrer | null
     topic: Buffer | null
@@ -118,6 +120,10 @@ declare namespace network {
     address (): AddressInfo | null
     /** Engine counters (not in the reference); null after destroy. */
     stats (): Stats | null
+    /** True when enough DHT nodes agree on our public address and port. */
+    holepunchable (): boolean
+    /** Our public address as DHT nodes report it, or null. */
+    remoteAddress (): { host: string, port: number } | null
     /** Closes every connection and socket; `cb` runs when all are closed. */
     destroy (cb?: (err: Error | null) => void): void
     close (cb?: (err: Error | null) => void): void
@@ -132,6 +138,31 @@ declare namespace network {
     once (event: 'connection', listener: (socket: Connection, details: ConnectionDetails) => void): this
     once (event: 'peer', listener: (peer: Peer) => void): this
     once (event: string | symbol, listener: (...args: any[]) => void): this
+  }
+
+  interface DhtNodeOptions {
+    /** Address to bind. Default `'127.0.0.1'`. */
+    host?: string
+    /** UDP port; 0 (default) picks a free one. */
+    port?: number
+    /** Other nodes to join, as `'host:port'` or `{ host, port }`. Default: none. */
+    bootstrap?: Array<string | BootstrapNode>
+    /** Default `false`: a full, persistent DHT member. */
+    ephemeral?: boolean
+  }
+
+  /**
+   * Not in the reference: a standalone DHT node on its own UDP socket, for a
+   * private network's bootstrap node or a local testnet.
+   */
+  class DhtNode {
+    constructor (options?: DhtNodeOptions)
+    readonly host: string
+    readonly port: number
+    address (): { host: string, port: number }
+    /** Nodes in its routing table; null once destroyed. */
+    nodes (): number | null
+    destroy (): void
   }
 }
 

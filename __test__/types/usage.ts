@@ -35,3 +35,16 @@ net.join()
 network(42)
 // @ts-expect-error connect needs a callback
 net.connect({ host: 'h', port: 1 })
+
+// Additions: DHT-derived facts, counters, the standalone DHT node.
+const punchable: boolean = net.holepunchable()
+const remote: { host: string, port: number } | null = net.remoteAddress()
+const asClass: network.Network = new network.Network({ multicast: false })
+void punchable; void remote; void asClass
+const node = new network.DhtNode({ port: 0, bootstrap: ['127.0.0.1:49737'], ephemeral: false })
+const where: { host: string, port: number } = node.address()
+const known: number | null = node.nodes()
+node.destroy()
+void where; void known
+// @ts-expect-error DhtNode ports are numbers
+new network.DhtNode({ port: '1' })
