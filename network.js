@@ -2,6 +2,7 @@
 // require('hyperswarm-native/network'): the API of @hyperswarm/network 2.1.0.
 // Not an EventEmitter: a resource that binds and closes once, with the
 // option callbacks bind(), close() and socket(socket, isTCP).
+const os = require('os')
 const { Engine } = require('./lib/engine')
 const { Discovery } = require('./lib/discovery')
 const args = require('./lib/args')
@@ -155,17 +156,33 @@ class NetworkResource {
     if (!this.discovery) throw new Error('Bind before announcing')
     opts = args.object(opts, 'announce options')
     const port = opts.port == null ? this.announcePort : args.port(opts.port, 'options.port')
-    return this.discovery.announce(key, { port, localPort: port || this._engine.port(), lookup: !!opts.lookup })
+    const localPort = port || this._engine.port()
+    return this.discovery.announce(key, { port, localPort, localAddress: this._localAddress(), lookup: !!opts.lookup })
   }
 
   lookup (key) {
     if (!this.discovery) throw new Error('Bind before doing a lookup')
-    return this.discovery.lookup(key)
+    return this.discovery.lookup(key, { localAddress: this._localAddress() })
   }
 
   lookupOne (key, cb) {
     if (!this.discovery) throw new Error('Bind before doing a lookup')
-    this.discovery.lookupOne(key, cb)
+    this.discovery.lookupOne(key, { localAddress: this._localAddress() }, cb)
+  }
+
+  // With announceLocalAddress, DHT requests carry our LAN address (the
+  // first non-internal IPv4, as the reference picks it) and TCP port, so a
+  // peer behind the same NAT is handed back as a `local` peer.
+  _localAddress () {
+    if (!this.options.announceLocalAddress) return null
+    const port = this._engine && this._engine.port()
+    if (!port) return null
+    for (const addrs of Object.values(os.networkInterfaces())) {
+      for (const a of addrs || []) {
+        if (a.family === 'IPv4' && !a.internal) return { host: a.address, port }
+      }
+    }
+    return null
   }
 
   /** Unannounces every topic, closes every socket; opts.close() then cb(null). */

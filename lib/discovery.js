@@ -32,18 +32,22 @@ class Discovery {
     opts = args.object(opts, 'announce options')
     const port = opts.port == null ? 0 : args.port(opts.port, 'options.port')
     const localPort = opts.localPort == null ? (port || this._tcpPort) : args.port(opts.localPort, 'options.localPort')
-    return this._add(new Topic(this, key, { port, localPort, localAddress: opts.localAddress || null }, !!opts.lookup))
+    const localAddress = checkLocalAddress(opts.localAddress)
+    return this._add(new Topic(this, key, { port, localPort, localAddress }, !!opts.lookup, localAddress))
   }
 
-  lookup (key) {
+  /** `opts.localAddress`: our `{ host, port }` on the LAN, sent along to the DHT. */
+  lookup (key, opts) {
     key = args.topic(key, 'key')
-    return this._add(new Topic(this, key, null, true))
+    opts = args.object(opts, 'lookup options')
+    return this._add(new Topic(this, key, null, true, checkLocalAddress(opts.localAddress)))
   }
 
   /** The first peer found for `key`, then the lookup stops. */
-  lookupOne (key, cb) {
+  lookupOne (key, opts, cb) {
+    if (typeof opts === 'function') return this.lookupOne(key, null, opts)
     args.fn(cb, 'lookupOne callback')
-    const topic = this.lookup(key)
+    const topic = this.lookup(key, opts)
     let done = false
     topic.once('peer', peer => {
       done = true
@@ -132,13 +136,16 @@ class Discovery {
   _apply (key, set) {
     let announce = null
     let lookup = false
+    let local = null
     for (const t of set) {
       if (t.announce && !announce) announce = t.announce
       if (t.lookup) lookup = true
+      if (t._localAddress && !local) local = t._localAddress
     }
     const native = this._engine.native
-    if (announce) native.joinWithPorts(key, true, lookup, announce.port, announce.localPort)
-    else native.joinWithPorts(key, false, true, 0, undefined)
+    const localAddress = local ? `${local.host}:${local.port}` : undefined
+    if (announce) native.joinWithPorts(key, true, lookup, announce.port, announce.localPort, localAddress)
+    else native.joinWithPorts(key, false, true, 0, undefined, localAddress)
     for (const t of set) t._running = true
   }
 
@@ -188,11 +195,12 @@ class Discovery {
 
 /** One announce or lookup of a key (spec/api-network.md §3.3). */
 class Topic extends EventEmitter {
-  constructor (discovery, key, announce, lookup) {
+  constructor (discovery, key, announce, lookup, localAddress) {
     super()
     this.key = key
     this.announce = announce
     this.lookup = lookup
+    this._localAddress = localAddress || null
     this.destroyed = false
     this._discovery = discovery
     this._running = true
@@ -241,6 +249,15 @@ class Topic extends EventEmitter {
     this._closedEmitted = true
     this.emit('close')
   }
+}
+
+function checkLocalAddress (a) {
+  if (a == null) return null
+  if (typeof a !== 'object' || typeof a.host !== 'string' || !/^\d+\.\d+\.\d+\.\d+$/.test(a.host)) {
+    throw new TypeError('localAddress must be { host, port } with an IPv4 host')
+  }
+  args.port(a.port, 'localAddress.port')
+  return { host: a.host, port: a.port }
 }
 
 module.exports = { Discovery, Topic }

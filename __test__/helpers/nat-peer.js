@@ -2,7 +2,8 @@
 // A swarm peer for the NAT lab, driven over IPC; it reports how each
 // connection was made.
 //   node nat-peer.js <impl> <json options>
-// impl: 'hyperswarm' (2.15.3) or 'ours'. Options: name, swarm (passed to the
+// impl: 'hyperswarm' (2.15.3), 'ours' (the seed entry) or 'ours-hyperswarm'
+// (our ./hyperswarm entry). Options: name, swarm (passed to the
 // constructor; give it the lab's bootstrap). LAN discovery is off on our
 // side and silenced on the reference's (as in peer.js), so peers meet
 // through the DHT only.
@@ -21,12 +22,13 @@ const opts = JSON.parse(raw || '{}')
 const send = m => process.send && process.send(m)
 const HELLO = 'hello from '
 
-if (impl !== 'ours') {
+if (impl === 'hyperswarm') {
   require('./silence-mdns')
 }
 
 function create () {
   if (impl === 'ours') return require(path.join(__dirname, '..', '..'))({ ...(opts.swarm || {}), multicast: false })
+  if (impl === 'ours-hyperswarm') return require(path.join(__dirname, '..', '..', 'hyperswarm'))({ ...(opts.swarm || {}), multicast: false })
   if (impl === 'hyperswarm') return require('hyperswarm')({ bootstrap: [], ...(opts.swarm || {}) })
   throw new Error('unknown impl ' + impl)
 }
@@ -40,6 +42,7 @@ swarm.on('peer', p => send({
   type: 'peer',
   host: p.host,
   port: p.port,
+  local: !!p.local,
   referrer: p.referrer ? { host: p.referrer.host, port: p.referrer.port } : null,
   ms: Date.now() - started
 }))

@@ -18,6 +18,11 @@
 //   symmetric  endpoint-dependent mapping: `masquerade fully-random` (nft's
 //              spelling of random-fully), a fresh random port per flow;
 //              same filtering.
+//   same-nat   not a router: a second home behind the previous peer's
+//              router, on a LAN segment of its own (lan1, 10.<n>.1.0/24;
+//              the router forwards between its LANs). Both homes share one
+//              public IP, and the router does no hairpin NAT: each can reach
+//              the other only at its LAN address.
 //   cone-nofw  `cone` without the WAN input drop. A stray packet to a mapped
 //              port (the first hole-punch packet from the other side, say)
 //              then becomes a conntrack entry of its own, and the home's
@@ -41,7 +46,7 @@ const { Lab } = require('./netns')
 const PUBLIC_PREFIX = '203.0.113.'
 const BOOT_IP = PUBLIC_PREFIX + '1'
 const BOOT_PORT = 49737
-const KINDS = ['public', 'cone', 'symmetric', 'cone-nofw']
+const KINDS = ['public', 'cone', 'symmetric', 'cone-nofw', 'same-nat']
 const JS_DHT = path.join(__dirname, 'js-dht.js')
 const liveLabs = new Set() // netns Labs not yet destroyed
 
@@ -64,7 +69,8 @@ function routerRules (kind) {
     '  chain through {',
     '    type filter hook forward priority filter; policy drop;',
     '    ct state established,related accept',
-    '    iifname "lan0" oifname "wan0" accept',
+    '    iifname "lan*" oifname "wan0" accept',
+    '    iifname "lan*" oifname "lan*" accept',
     '  }',
     '  chain toself {',
     '    type filter hook input priority filter; policy accept;',
@@ -128,6 +134,7 @@ class NatLab {
     this._host('boot', this._plug(sw, 'vb', 'boot', BOOT_IP), BOOT_IP)
 
     kinds.forEach((kind, i) => {
+      if (kind === 'same-nat') return this._behindPrevious(i)
       const publicIp = PUBLIC_PREFIX + (10 + i)
       if (kind === 'public') {
         const ns = this._plug(sw, 'v' + i, 'p' + i, publicIp)
@@ -151,6 +158,24 @@ class NatLab {
       this._host('router' + i, router, publicIp)
       this.peers.push({ ns: home, kind, ip: lan + '2', publicIp, router, host: 'peer' + i })
     })
+  }
+
+  // Peer i shares peer i-1's router, on a second LAN segment.
+  _behindPrevious (i) {
+    const prev = this.peers[i - 1]
+    if (!prev || !prev.router) throw new TypeError('same-nat must follow a peer behind a router')
+    const lan = prev.ip.replace(/\.0\.2$/, '.1.')
+    const home = this.lab._ns('h' + i)
+    ipn(prev.router, 'link', 'add', 'lan1', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', home)
+    ipn(prev.router, 'addr', 'add', lan + '1/24', 'dev', 'lan1')
+    ipn(prev.router, 'link', 'set', 'lan1', 'up')
+    ipn(home, 'addr', 'add', lan + '2/24', 'dev', 'eth0')
+    ipn(home, 'link', 'set', 'eth0', 'up')
+    ipn(home, 'link', 'set', 'lo', 'up')
+    ipn(home, 'route', 'add', 'default', 'via', lan + '1')
+    this._host('peer' + i, home, lan + '2')
+    this._host('router' + i, prev.router, prev.publicIp)
+    this.peers.push({ ns: home, kind: 'same-nat', ip: lan + '2', publicIp: prev.publicIp, router: prev.router, host: 'peer' + i })
   }
 
   async _startDht (nodes) {

@@ -305,14 +305,28 @@ impl NativeSwarm {
     }
 
     /// Joins with explicit ports: `dht_port` goes on the DHT (0: our UDP
-    /// source port), `lan_port` in mDNS answers (default: our TCP port).
+    /// source port), `lan_port` in mDNS answers (default: our TCP port);
+    /// `local_address` (`"a.b.c.d:port"`) is sent with DHT requests.
     #[napi]
-    pub fn join_with_ports(&self, topic: Buffer, announce: bool, lookup: bool, dht_port: u32, lan_port: Option<u32>) -> Result<()> {
+    pub fn join_with_ports(
+        &self,
+        topic: Buffer,
+        announce: bool,
+        lookup: bool,
+        dht_port: u32,
+        lan_port: Option<u32>,
+        local_address: Option<String>,
+    ) -> Result<()> {
         let topic = topic_from_js(&topic, "topic")?;
         let port = |p: u32, name: &str| u16::try_from(p).map_err(|_| Error::new(Status::InvalidArg, format!("{name} must be 0-65535")));
         let dht_port = port(dht_port, "port")?;
         let lan_port = lan_port.map(|p| port(p, "localPort")).transpose()?;
-        self.live()?.join_with_ports(topic, announce, lookup, dht_port, lan_port).map_err(|e| Error::new(Status::GenericFailure, e))
+        let local_address = local_address
+            .map(|a| a.parse().map_err(|_| Error::new(Status::InvalidArg, "localAddress must be an IPv4 \"host:port\"")))
+            .transpose()?;
+        self.live()?
+            .join_with_ports(topic, announce, lookup, dht_port, lan_port, local_address)
+            .map_err(|e| Error::new(Status::GenericFailure, e))
     }
 
     /// Runs a DHT round of `topic` now unless one is running.

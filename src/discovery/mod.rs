@@ -3,4 +3,4 @@
 
 mod topics;
 
-pub use topics::{Discovery, DiscoveryConfig, DiscoveryEvent, Pong, Transmit, ROUND_MAX, ROUND_MIN};
+pub use topics::{Discovery, DiscoveryConfig, DiscoveryEvent, JoinSpec, Pong, Transmit, ROUND_MAX, ROUND_MIN};

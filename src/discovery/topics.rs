@@ -68,10 +68,25 @@ struct PingBatch {
     pongs: Vec<Pong>,
 }
 
+/// What a join asks of discovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinSpec {
+    pub announce: bool,
+    pub lookup: bool,
+    /// Port in mDNS answers (our TCP port).
+    pub lan_port: u16,
+    /// Port announced on the DHT; 0: our UDP source port.
+    pub dht_port: u16,
+    pub local_address: Option<SocketAddrV4>,
+}
+
 struct TopicState {
     /// DHT port to announce; 0 lets the storing node record our UDP
     /// source port (which TCP and uTP share, wire-dht.md gotcha 10).
     dht_port: u16,
+    /// Our LAN address, sent with announces and lookups so that DHT nodes
+    /// pair us with peers behind the same NAT (`announceLocalAddress`).
+    local_address: Option<SocketAddrV4>,
     announce: bool,
     lookup: bool,
     round: Option<QueryId>,
@@ -159,19 +174,21 @@ impl Discovery {
     /// up, or both. A DHT round starts at once, as in the reference (its
     /// first requests go to the bootstrap nodes while the table is empty).
     pub fn join(&mut self, now: Instant, topic: Topic, announce: bool, lookup: bool, lan_port: u16) {
-        self.join_with_port(now, topic, announce, lookup, lan_port, 0);
+        self.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port: 0, local_address: None });
     }
 
-    /// [`Self::join`] with an explicit DHT announce port (network 2.x's
-    /// `announcePort`); 0 means "the port my datagrams come from".
-    pub fn join_with_port(&mut self, now: Instant, topic: Topic, announce: bool, lookup: bool, lan_port: u16, dht_port: u16) {
+    /// [`Self::join`] with everything network 2.x can set: the DHT announce
+    /// port (`announcePort`; 0 means "the port my datagrams come from") and
+    /// the LAN address to send along (`announceLocalAddress`).
+    pub fn join_with(&mut self, now: Instant, topic: Topic, spec: JoinSpec) {
+        let JoinSpec { announce, lookup, lan_port, dht_port, local_address } = spec;
         if let Some(old) = self.topics.remove(&topic) {
             self.cancel_round(&old);
         }
         if let Some(lan) = self.lan.as_mut() {
             lan.join(now, topic, lookup, announce.then_some(lan_port));
         }
-        self.topics.insert(topic, TopicState { dht_port, announce, lookup, round: None, next_round: None });
+        self.topics.insert(topic, TopicState { dht_port, local_address, announce, lookup, round: None, next_round: None });
         self.start_round(now, topic);
     }
 
@@ -234,7 +251,7 @@ impl Discovery {
         }
         if state.announce {
             if let Some(dht) = self.dht.as_mut() {
-                let q = dht.unannounce(now, *topic, state.dht_port, None);
+                let q = dht.unannounce(now, *topic, state.dht_port, state.local_address);
                 self.queries.insert(q, (*topic, QueryRole::Unannounce));
                 return;
             }
@@ -261,7 +278,11 @@ impl Discovery {
         let Some(state) = self.topics.get_mut(&topic) else { return };
         // Port 0: the storing node records our UDP source port, which TCP
         // and uTP share (wire-dht.md gotcha 10).
-        let q = if state.announce { dht.announce(now, topic, state.dht_port, None) } else { dht.lookup(now, topic, None) };
+        let q = if state.announce {
+            dht.announce(now, topic, state.dht_port, state.local_address)
+        } else {
+            dht.lookup(now, topic, state.local_address)
+        };
         state.round = Some(q);
         state.next_round = None;
         self.queries.insert(q, (topic, QueryRole::Round));

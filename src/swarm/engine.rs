@@ -21,7 +21,7 @@ use super::peer::{Peer, Topic};
 
 use super::peer_queue::{PeerQueue, CONNECT_TIMEOUT};
 use crate::dht::{DhtConfig, DhtStats};
-use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, Transmit};
+use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, JoinSpec, Transmit};
 use crate::io::{bind, multicast::MulticastSocket, resolve, runtime};
 use crate::lan::LanStats;
 use crate::utp::looks_like_utp;
@@ -72,7 +72,7 @@ enum Command {
     /// Bootstrap nodes resolved (or not).
     Resolved(Result<Vec<std::net::SocketAddrV4>, String>),
     Bound { bound: Bound, mdns: Option<Result<MulticastSocket, String>> },
-    Join { topic: Topic, announce: bool, lookup: bool, dht_port: u16, lan_port: Option<u16> },
+    Join { topic: Topic, announce: bool, lookup: bool, dht_port: u16, lan_port: Option<u16>, local_address: Option<std::net::SocketAddrV4> },
     Leave { topic: Topic },
     Update { topic: Topic },
     Accepting(bool),
@@ -137,14 +137,23 @@ impl Swarm {
 
     pub fn join(&self, topic: Topic, announce: bool, lookup: bool) -> Result<(), String> {
         self.ensure_bound()?;
-        self.send(Command::Join { topic, announce, lookup, dht_port: 0, lan_port: None })
+        self.send(Command::Join { topic, announce, lookup, dht_port: 0, lan_port: None, local_address: None })
     }
 
     /// [`Self::join`] with explicit ports: `dht_port` is announced on the
-    /// DHT (0: our UDP source port), `lan_port` on mDNS (default: ours).
-    pub fn join_with_ports(&self, topic: Topic, announce: bool, lookup: bool, dht_port: u16, lan_port: Option<u16>) -> Result<(), String> {
+    /// DHT (0: our UDP source port), `lan_port` on mDNS (default: ours);
+    /// `local_address` goes with DHT requests (`announceLocalAddress`).
+    pub fn join_with_ports(
+        &self,
+        topic: Topic,
+        announce: bool,
+        lookup: bool,
+        dht_port: u16,
+        lan_port: Option<u16>,
+        local_address: Option<std::net::SocketAddrV4>,
+    ) -> Result<(), String> {
         self.ensure_bound()?;
-        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port })
+        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address })
     }
 
     /// Runs a DHT round of `topic` now unless one is running; asks the LAN again.
@@ -701,11 +710,11 @@ impl Driver {
                 }
                 (self.sink)(SwarmEvent::Listening { port });
             }
-            Command::Join { topic, announce, lookup, dht_port, lan_port } => {
-                let port = lan_port.or(self.bound.as_ref().map(|b| b.port)).unwrap_or(0);
+            Command::Join { topic, announce, lookup, dht_port, lan_port, local_address } => {
+                let lan_port = lan_port.or(self.bound.as_ref().map(|b| b.port)).unwrap_or(0);
                 // The seed looks up whenever it does not announce.
                 let lookup = lookup || !announce;
-                self.discovery.join_with_port(now, topic, announce, lookup, port, dht_port);
+                self.discovery.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port, local_address });
             }
             Command::Leave { topic } => self.discovery.leave(now, &topic),
             Command::Update { topic } => self.discovery.update(now, &topic),
