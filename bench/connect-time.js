@@ -7,7 +7,11 @@
 // 'connection' event on BOTH sides (the later one). Ours ↔ ours vs
 // hyperswarm 2.15.3 ↔ hyperswarm 2.15.3, in the same run, interleaved.
 //
-//   sudo node bench/connect-time.js [--runs 11] [--timeout-ms 20000]
+//   sudo node bench/connect-time.js [--runs 11] [--timeout-ms 20000] [--hyperswarm-entry]
+//
+// --hyperswarm-entry: ours runs through require('hyperswarm-native/hyperswarm')
+// (the reference's own API, its queue and PeerInfo in JS) rather than the
+// seed entry.
 //
 // Modes:
 //   staggered     the second peer joins 0.5 s after the first; time runs
@@ -30,9 +34,10 @@ if (!(Number.isInteger(runs) && runs >= 1 && runs <= 50 && timeoutMs >= 1000 && 
 
 const PEER = path.join(__dirname, 'lib', 'connect-peer.js')
 const JS_DHT = path.join(__dirname, 'lib', 'dht-nodes.js') // __test__/helpers/js-dht.js, guarded
-const IMPLS = ['ours', 'hyperswarm']
+const OURS = guard.flag('hyperswarm-entry') ? 'ours-hyperswarm' : 'ours'
+const IMPLS = [OURS, 'hyperswarm']
 const MODES = { staggered: 500, simultaneous: 0 } // delay of the second join, ms
-const LABEL = { ours: 'ours (hyperswarm-native)', hyperswarm: 'hyperswarm 2.15.3' }
+const LABEL = { ours: 'ours (hyperswarm-native)', 'ours-hyperswarm': 'ours (./hyperswarm entry)', hyperswarm: 'hyperswarm 2.15.3' }
 const LEAD_MS = 300 // joins are scheduled this far ahead, once both peers are up
 const DHT_NODES = 4
 
@@ -109,7 +114,7 @@ async function main () {
       for (const impl of order) {
         const r = await once(impl, MODES[mode], bootstrap)
         results[mode][impl].push(r)
-        console.log(`  run ${String(run + 1).padStart(2)}/${runs} ${mode.padEnd(12)} ${impl.padEnd(10)} ` +
+        console.log(`  run ${String(run + 1).padStart(2)}/${runs} ${mode.padEnd(12)} ${impl.padEnd(15)} ` +
           (r.failed ? `FAILED: ${r.failed}` : `${r.ms.toFixed(1).padStart(8)} ms`))
       }
     }
@@ -139,7 +144,7 @@ async function main () {
         `${(s.medianConnected == null ? '-' : s.medianConnected.toFixed(1)).padStart(21)}   ` +
         `${(ok.length ? s.min.toFixed(1) + '..' + s.max.toFixed(1) : '-').padStart(16)}   ${s.failures}/${all.length}`)
     }
-    const { ours, hyperswarm } = summary[mode]
+    const { [OURS]: ours, hyperswarm } = summary[mode]
     // When the reference's median is "> timeout", the ratio is an upper bound.
     if (ours.median === Infinity) summary[mode].ratio = null
     else if (hyperswarm.median === Infinity) Object.assign(summary[mode], { ratio: ours.median / timeoutMs, bound: 'upper' })
@@ -153,13 +158,13 @@ async function main () {
     const shown = r == null ? 'n/a' : (bound ? '< ' : '') + (bound ? r.toPrecision(2) : r.toFixed(3))
     const rc = summary[mode].ratioConnected
     console.log(`ratio ours/reference, ${mode}: ${shown} (target <= 0.5: ${r != null && r <= 0.5 ? 'met' : 'NOT met'})` +
-      (summary[mode].ours.failures || summary[mode].hyperswarm.failures ? `; connected runs only: ${rc == null ? 'n/a' : rc.toFixed(3)}` : ''))
+      (summary[mode][OURS].failures || summary[mode].hyperswarm.failures ? `; connected runs only: ${rc == null ? 'n/a' : rc.toFixed(3)}` : ''))
   }
   const num = x => x == null || x === Infinity ? null : Math.round(x * 10) / 10
   const r3 = x => x == null ? null : Number(x.toPrecision(3))
-  const out = { bench: 'connect-time', runs, timeout_ms: timeoutMs, testnet: `reference DHT, 1 bootstrap + ${DHT_NODES}` }
+  const out = { bench: 'connect-time', ours: OURS, runs, timeout_ms: timeoutMs, testnet: `reference DHT, 1 bootstrap + ${DHT_NODES}` }
   for (const mode of Object.keys(MODES)) {
-    const { ours, hyperswarm, ratio, bound } = summary[mode]
+    const { [OURS]: ours, hyperswarm, ratio, bound } = summary[mode]
     out[`${mode}_ours_ms`] = num(ours.median)
     out[`${mode}_ref_ms`] = num(hyperswarm.median)
     if (hyperswarm.median === Infinity) out[`${mode}_ref_ms_over`] = timeoutMs

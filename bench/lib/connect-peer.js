@@ -1,7 +1,9 @@
 'use strict'
 // One swarm peer for bench/connect-time.js, run inside the lab.
 //   node connect-peer.js <impl> <bootstrap host:port>
-// impl: 'ours' (this package, multicast: false) or 'hyperswarm' (2.15.3,
+// impl: 'ours' (this package's seed entry, multicast: false),
+// 'ours-hyperswarm' (its ./hyperswarm entry, the same API as the
+// reference's) or 'hyperswarm' (2.15.3,
 // with a silent stand-in for multicast-dns). Discovery is over the lab's
 // DHT only.
 //
@@ -27,6 +29,7 @@ if (impl === 'hyperswarm') {
 
 function create () {
   if (impl === 'ours') return require(path.join(__dirname, '..', '..'))({ bootstrap: [bootstrap], multicast: false })
+  if (impl === 'ours-hyperswarm') return require(path.join(__dirname, '..', '..', 'hyperswarm'))({ bootstrap: [bootstrap], multicast: false })
   if (impl === 'hyperswarm') return require('hyperswarm')({ bootstrap: [bootstrap] })
   throw new Error('unknown impl ' + impl)
 }
