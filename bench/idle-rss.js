@@ -28,10 +28,11 @@ if (!(runs >= 1 && runs <= 20 && settleMs >= 0 && settleMs <= 30000)) {
   process.exit(2)
 }
 const PEER = path.join(__dirname, 'lib', 'idle-peer.js')
-const IMPLS = ['bare', 'ours', 'hyperswarm', ...(guard.flag('no-network004') ? [] : ['network004'])]
+const IMPLS = ['bare', 'ours', 'ours-hyperswarm', 'hyperswarm', ...(guard.flag('no-network004') ? [] : ['network004'])]
 const LABEL = {
   bare: 'bare node (baseline)',
   ours: 'ours (hyperswarm-native)',
+  'ours-hyperswarm': 'ours (./hyperswarm entry)',
   hyperswarm: 'hyperswarm 2.15.3',
   network004: '@hyperswarm/network 0.0.4'
 }
@@ -101,6 +102,8 @@ async function main () {
       `${(i === 'bare' ? '' : `(${dAnon.toFixed(1)} / ${dFile.toFixed(1)})`).padEnd(23)}   ${med[i].threads}`)
   }
   console.log(`ratio ours/hyperswarm increment: ${ratio.toFixed(3)} (target <= 0.3: ${ratio <= 0.3 ? 'met' : 'NOT met'})`)
+  const ratioEntry = inc['ours-hyperswarm'] / inc.hyperswarm
+  console.log(`ratio ours ./hyperswarm entry/hyperswarm increment: ${ratioEntry.toFixed(3)}`)
   const r1 = x => Math.round(x * 100) / 100
   const out = {
     bench: 'idle-rss',
@@ -109,6 +112,8 @@ async function main () {
     gc: useGc,
     bare_rss_mib: r1(med.bare.rss / MiB),
     ours_inc_mib: r1(inc.ours),
+    ours_hyperswarm_entry_inc_mib: r1(inc['ours-hyperswarm']),
+    ratio_hyperswarm_entry: Math.round(ratioEntry * 1000) / 1000,
     hyperswarm_inc_mib: r1(inc.hyperswarm),
     ...(IMPLS.includes('network004') ? { network004_inc_mib: r1(inc.network004) } : {}),
     ratio: Math.round(ratio * 1000) / 1000,

@@ -2,7 +2,8 @@
 // A process holding one joined swarm (or none, for the baseline), run inside
 // the lab by bench/idle-rss.js.
 //   node idle-peer.js <impl> <settleMs> [gc|nogc]
-// impl: 'bare' (no swarm, same waits), 'ours', 'hyperswarm' (2.15.3) or
+// impl: 'bare' (no swarm, same waits), 'ours', 'ours-hyperswarm' (our
+// ./hyperswarm entry), 'hyperswarm' (2.15.3) or
 // 'network004' (@hyperswarm/network 0.0.4). References get `bootstrap: []`,
 // and so does ours, so nobody tries a public bootstrap node (there is no
 // route out of the lab anyway). Multicast is each one's default, which in
@@ -34,6 +35,7 @@ function start () {
   let swarm = null
   if (impl === 'bare') return
   if (impl === 'ours') swarm = require(path.join(__dirname, '..', '..'))({ bootstrap: [] })
+  else if (impl === 'ours-hyperswarm') swarm = require(path.join(__dirname, '..', '..', 'hyperswarm'))({ bootstrap: [] })
   else if (impl === 'hyperswarm') swarm = require('hyperswarm')({ bootstrap: [] })
   else if (impl === 'network004') swarm = require('@hyperswarm/network')({ bootstrap: [] })
   else throw new Error('unknown impl ' + impl)
