@@ -17,16 +17,15 @@
 // with the reference decoder's verdict on them.
 'use strict'
 
-const os = require('os')
 const fs = require('fs')
 const path = require('path')
 
 // --- 0. Isolation checks, before anything can open a socket -----------------
 
 {
-  const names = Object.keys(os.networkInterfaces())
-  if (names.length !== 1 || names[0] !== 'lo') {
-    console.error('capture-dht: refusing to run: interfaces are [' + names.join(', ') + '], expected only [lo].')
+  const others = require('../__test__/helpers/isolation').nonLoopback()
+  if (others.length) {
+    console.error('capture-dht: refusing to run: this process sees [' + others.join(', ') + '], expected only [lo].')
     console.error("Run as: unshare -n sh -c 'ip link set lo up && node scripts/capture-dht.js'")
     process.exit(1)
   }

@@ -24,14 +24,13 @@
 // Output: tests/fixtures/mdns/<discovery-major>_<scenario>.json.
 'use strict'
 
-const os = require('os')
 
 // --- 0. Isolation checks, before anything can open a socket -----------------
 
 {
-  const names = Object.keys(os.networkInterfaces())
-  if (names.length !== 1 || names[0] !== 'lo') {
-    console.error('capture-mdns: refusing to run: interfaces are [' + names.join(', ') + '], expected only [lo].')
+  const others = require('../__test__/helpers/isolation').nonLoopback()
+  if (others.length) {
+    console.error('capture-mdns: refusing to run: this process sees [' + others.join(', ') + '], expected only [lo].')
     console.error("Run as: unshare -n sh -c 'ip link set lo up && node scripts/capture-mdns.js'")
     process.exit(1)
   }

@@ -5,7 +5,7 @@
 // interfaces, and every namespace is deleted when the lab is (or when the
 // test process exits).
 const { spawn, execFileSync } = require('child_process')
-const os = require('os')
+const { nonLoopback } = require('./isolation')
 const path = require('path')
 
 const live = new Set()
@@ -13,7 +13,7 @@ let counter = 0
 
 /** Interfaces the test runner itself may see: loopback and lab veths. */
 function assertIsolated () {
-  const names = Object.keys(os.networkInterfaces()).filter(n => n !== 'lo')
+  const names = nonLoopback()
   if (names.length) {
     throw new Error(`refusing to run: this process sees real interfaces (${names.join(', ')}). ` +
       'Run the suite with `npm test`, which starts it inside a fresh network namespace.')

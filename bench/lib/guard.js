@@ -11,18 +11,10 @@
 //   (checked in /proc/net/dev, which lists interfaces without addresses too,
 //   and in os.networkInterfaces()). It also exits when the orchestrator goes
 //   away and after a hard deadline.
-const fs = require('fs')
-const os = require('os')
-
-function interfacesSeen () {
-  const fromProc = fs.readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2)
-    .map(l => l.split(':')[0].trim()).filter(Boolean)
-  const fromOs = Object.keys(os.networkInterfaces())
-  return [...new Set([...fromProc, ...fromOs])]
-}
+const { interfacesSeen, nonLoopback } = require('../../__test__/helpers/isolation')
 
 function child ({ deadlineMs = 120000 } = {}) {
-  const others = interfacesSeen().filter(n => n !== 'lo')
+  const others = nonLoopback()
   if (others.length) {
     process.stderr.write(`refusing to run: this process sees interfaces other than lo (${others.join(', ')}). ` +
       'Benchmark children only run inside the loopback-only lab that bench/*.js makes.\n')
