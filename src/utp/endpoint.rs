@@ -169,6 +169,15 @@ pub struct Endpoint {
     stats: UtpStats,
 }
 
+/// A connection's view of the endpoint. A macro rather than a method: it
+/// borrows only the fields it names, so a connection taken out of
+/// `self.conns` can be driven with it at the same time.
+macro_rules! ctx {
+    ($ep:ident, $now:expr, $ts:expr) => {
+        Ctx { now: $now, ts: $ts, cfg: &$ep.config, out: &mut $ep.transmits, events: &mut $ep.events, stats: &mut $ep.stats }
+    };
+}
+
 impl Endpoint {
     pub fn new(config: UtpConfig, seed: u64) -> Self {
         let mut rng = Rng(seed);
@@ -209,14 +218,7 @@ impl Endpoint {
     fn with_conn<R>(&mut self, now: Instant, id: ConnId, f: impl FnOnce(&mut Connection, &mut Ctx) -> R) -> Option<R> {
         let ts = self.ts(now);
         let conn = self.conns.get_mut(&id)?;
-        let mut ctx = Ctx {
-            now,
-            ts,
-            cfg: &self.config,
-            out: &mut self.transmits,
-            events: &mut self.events,
-            stats: &mut self.stats,
-        };
+        let mut ctx = ctx!(self, now, ts);
         let r = f(conn, &mut ctx);
         self.after(id);
         Some(r)
@@ -275,14 +277,7 @@ impl Endpoint {
         };
         let seq = self.rng.next_u16();
         let ts = self.ts(now);
-        let mut ctx = Ctx {
-            now,
-            ts,
-            cfg: &self.config,
-            out: &mut self.transmits,
-            events: &mut self.events,
-            stats: &mut self.stats,
-        };
+        let mut ctx = ctx!(self, now, ts);
         let conn = Connection::connect(&mut ctx, id, to, recv_id, seq);
         self.by_key.insert((to, recv_id), id);
         self.conns.insert(id, conn);
@@ -359,14 +354,7 @@ impl Endpoint {
         }
         let id = self.alloc_id();
         let seq = self.rng.next_u16();
-        let mut ctx = Ctx {
-            now,
-            ts,
-            cfg: &self.config,
-            out: &mut self.transmits,
-            events: &mut self.events,
-            stats: &mut self.stats,
-        };
+        let mut ctx = ctx!(self, now, ts);
         ctx.events.push_back(UtpEvent::Incoming { id, from });
         let conn = Connection::accept(&mut ctx, id, from, h, seq);
         self.stats.accepted += 1;
