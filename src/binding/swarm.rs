@@ -274,7 +274,11 @@ impl NativeSwarm {
     /// Whether this swarm keeps Node's event loop alive (it does from the
     /// start). An unbound network 2.x resource does not, as an unlistening
     /// net.Server does not.
+    // napi-rs marks refer/unref deprecated in favour of clone/drop, which
+    // count references; what is wanted here is napi_ref/unref_threadsafe_function
+    // (whether the loop waits for us), which only these two reach.
     #[napi]
+    #[allow(deprecated)]
     pub fn set_ref(&self, env: Env, keep_alive: bool) -> Result<()> {
         let Ok(mut guard) = self.tsfn.lock() else { return Ok(()) };
         match guard.as_mut() {

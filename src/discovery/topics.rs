@@ -344,8 +344,7 @@ impl Discovery {
                 self.events.push_back(DiscoveryEvent::Peer(Peer { host, port, local: true, referrer: None, topic: Some(topic), to: None }));
             }
         }
-        loop {
-            let Some(ev) = self.dht.as_mut().and_then(Dht::poll_event) else { break };
+        while let Some(ev) = self.dht.as_mut().and_then(Dht::poll_event) {
             match ev {
                 DhtEvent::Peers(found) => self.on_found(found),
                 DhtEvent::QueryDone { query, error, closest } => self.on_query_done(now, query, error, closest),
