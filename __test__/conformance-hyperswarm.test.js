@@ -659,6 +659,37 @@ for (const impl of IMPLS) {
       assert.strictEqual(a.connections.size, 1)
     }))
 
+    it('queue.multiplex: one connection per peer across topics, each topic reported on the info', () => scenario(async (kit) => {
+      const key1 = topic()
+      const key2 = topic()
+      const a = kit.swarm()
+      await joinFlushed(a, key1, { announce: true, lookup: false })
+      await joinFlushed(a, key2, { announce: true, lookup: false })
+
+      // Without multiplex a peer found under two topics is two queue
+      // entries, and so two connections.
+      const plain = kit.swarm()
+      let plainClients = 0
+      plain.on('connection', (socket, info) => { if (info.client) plainClients++ })
+      await joinFlushed(plain, key1, { lookup: true })
+      await joinFlushed(plain, key2, { lookup: true })
+      await waitUntil(() => plainClients === 2, 10000, 'two connections without multiplex')
+
+      const mux = kit.swarm({ queue: { multiplex: true } })
+      const clients = []
+      mux.on('connection', (socket, info) => { if (info.client) clients.push(info) })
+      await joinFlushed(mux, key1, { lookup: true })
+      await waitUntil(() => clients.length === 1, 10000, 'the first connection')
+      const info = clients[0]
+      assert.ok(info.topics.some((t) => t.equals(key1)), 'the info lists the first topic')
+      const announced = waitFor(info, 'topic', 10000, (t) => t.equals(key2))
+      await joinFlushed(mux, key2, { lookup: true })
+      await announced
+      assert.ok(info.topics.some((t) => t.equals(key2)), 'the info lists the second topic')
+      await sleep(1000)
+      assert.strictEqual(clients.length, 1, 'still one connection with multiplex')
+    }))
+
     it('connect(peer, cb) gives (null, socket, true) over TCP; a closed port gives an Error', () => scenario(async (kit) => {
       const a = kit.swarm()
       await viaCallback(5000, 'listen', (cb) => a.listen(0, cb))
