@@ -1,0 +1,70 @@
+'use strict'
+// The dial queue's timing and order on a mocked clock: backoff steps of
+// hyperswarm 2.x (1 s, 5 s, 15 s, each released 0.66–1.32× later by the
+// batch timer), giving up after three retries and forgetting 7.5 s later,
+// priorities, and the bound on remembered peers. No sockets.
+const test = require('node:test')
+const assert = require('node:assert')
+const { PeerQueue, MAX_INFOS } = require('../lib/hyperswarm/peer-queue')
+
+const peer = (host, extra = {}) => ({ host, port: 1000, local: false, topic: Buffer.alloc(32, 1), ...extra })
+
+// Advances the mocked clock 10 ms at a time until `check()` or `limit` ms.
+function advanceUntil (mock, check, limit) {
+  for (let t = 0; t <= limit; t += 10) {
+    if (check()) return t
+    mock.timers.tick(10)
+  }
+  return null
+}
+
+test('a failing peer is retried after ~1 s, ~5 s, ~15 s, then dropped and forgotten', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'setTimeout'] })
+  const q = new PeerQueue()
+  q.add(peer('10.0.0.1'))
+  let info = q.shift()
+  assert.ok(info, 'queued at once')
+  for (const step of [1000, 5000, 15000]) {
+    assert.strictEqual(q.requeue(info), true, 'still retried')
+    const waited = advanceUntil(t.mock, () => q.length === 1, 2 * step)
+    assert.ok(waited !== null, `released within 2× ${step} ms`)
+    assert.ok(waited >= 0.66 * step - 10 && waited <= 1.32 * step + 10, `step ${step}: waited ${waited} ms`)
+    info = q.shift()
+  }
+  assert.strictEqual(info.retries, 3)
+  // The fourth failure gives up; the peer is forgotten within 7.5 × 1.32 s.
+  assert.strictEqual(q.requeue(info), false)
+  advanceUntil(t.mock, () => false, 7500 * 1.32 + 20)
+  q.add(peer('10.0.0.1'))
+  const again = q.shift()
+  assert.ok(again && again !== info, 'forgotten: a fresh entry when found again')
+  q.destroy()
+})
+
+test('priorities: local peers first, a peer behind our own public address last and tried once', () => {
+  const q = new PeerQueue()
+  q.add(peer('203.0.113.5', { to: { host: '203.0.113.5', port: 9 } }))
+  q.add(peer('198.51.100.7'))
+  q.add(peer('10.0.0.2', { local: true }))
+  const order = [q.shift(), q.shift(), q.shift()].map(i => [i.peer.host, i.priority, i.retries])
+  assert.deepStrictEqual(order, [['10.0.0.2', 3, 0], ['198.51.100.7', 2, 0], ['203.0.113.5', 1, 3]])
+  q.destroy()
+})
+
+test('a banned peer is never requeued and stays known (not re-added when found again)', () => {
+  const q = new PeerQueue()
+  q.add(peer('10.0.0.3'))
+  const info = q.shift()
+  info.ban()
+  assert.strictEqual(q.requeue(info), false)
+  q.add(peer('10.0.0.3'))
+  assert.strictEqual(q.length, 0, 'banned peers are not queued again')
+  q.destroy()
+})
+
+test(`at most ${MAX_INFOS} peers are remembered`, () => {
+  const q = new PeerQueue()
+  for (let i = 0; i < MAX_INFOS + 500; i++) q.add(peer(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`))
+  assert.strictEqual(q.length, MAX_INFOS)
+  q.destroy()
+})
