@@ -16,7 +16,6 @@ class NetworkResource {
   constructor (opts) {
     opts = args.object(opts, 'options')
     this._engineOptions = { ...args.engineOptions(opts), autoDial: false }
-    if (opts.id != null && !(Buffer.isBuffer(opts.id) && opts.id.length === 32)) throw new TypeError('options.id must be a 32-byte Buffer')
     if (opts.announcePort != null) args.port(opts.announcePort, 'options.announcePort')
     this._onbind = args.optionalFn(opts.bind, 'options.bind') || noop
     this._onclose = args.optionalFn(opts.close, 'options.close') || noop

@@ -11,6 +11,7 @@
 const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert')
 const { EventEmitter } = require('events')
+const crypto = require('crypto')
 const net = require('net')
 const { surfaces, IMPLS } = require('./conformance/impls')
 const { testnet } = require('./conformance/testnet')
@@ -329,6 +330,16 @@ for (const impl of IMPLS) {
       assert.ifError(e2)
       assert.strictEqual(p1.port, 4567)
       assert.strictEqual(p2.port, 5678)
+    })
+
+    it('the id option is the DHT node id other nodes store (with ephemeral: false)', async (t) => {
+      const s = scope(t)
+      const id = crypto.randomBytes(32)
+      const a = await bound(s.network({ id, ephemeral: false }))
+      await announced(a, randomTopic())
+      const known = () => dht.nodes.some(node => node.getNodes().some(n => Buffer.isBuffer(n.id) && n.id.equals(id)))
+      for (let i = 0; i < 100 && !known(); i++) await sleep(50)
+      assert.ok(known(), 'a testnet node has our id in its routing table')
     })
 
     it('lookupOne calls back (null, peer) with the announcer', async (t) => {

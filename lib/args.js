@@ -64,6 +64,10 @@ function engineOptions (opts) {
     if (typeof opts.ephemeral !== 'boolean') throw new TypeError('options.ephemeral must be a boolean')
     out.ephemeral = opts.ephemeral
   }
+  if (opts.id != null) {
+    if (!Buffer.isBuffer(opts.id) || opts.id.length !== 32) throw new TypeError('options.id must be a 32-byte Buffer')
+    out.id = opts.id
+  }
   if (opts.tcp != null) {
     // Not in the reference: false dials peers over punched uTP only.
     if (typeof opts.tcp !== 'boolean') throw new TypeError('options.tcp must be a boolean')

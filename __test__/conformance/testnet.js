@@ -24,6 +24,8 @@ async function testnet (members = 3) {
   }
   return {
     bootstrap,
+    /** The reference DHT nodes themselves (bootstrap first), to look into. */
+    nodes,
     destroy () {
       for (const n of nodes) n.destroy()
     }

@@ -20,6 +20,8 @@ pub struct NativeOptions {
     pub tcp: Option<bool>,
     /// `false`: report discovered peers, dial none (network 2.x).
     pub auto_dial: Option<bool>,
+    /// The DHT node id, 32 bytes.
+    pub id: Option<Buffer>,
 }
 
 #[napi(object)]
@@ -245,6 +247,7 @@ impl NativeSwarm {
             ephemeral: options.ephemeral,
             dial_tcp: options.tcp.unwrap_or(true),
             auto_dial: options.auto_dial.unwrap_or(true),
+            id: options.id.as_ref().map(|b| topic_from_js(b, "options.id")).transpose()?,
             ..defaults
         };
         let tsfn: EventFn = on_event

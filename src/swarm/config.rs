@@ -23,6 +23,8 @@ pub struct SwarmConfig {
     pub bootstrap: Option<Vec<String>>,
     /// `None`: ephemeral and adaptive, as the reference's default.
     pub ephemeral: Option<bool>,
+    /// The DHT node id (network 2.x's `id`); `None` picks a random one.
+    pub id: Option<[u8; 32]>,
     /// Most automatic dials in flight at once.
     pub max_dials: usize,
     /// Dial TCP in connect races. `false` leaves only punch-then-uTP (a
@@ -43,6 +45,7 @@ impl Default for SwarmConfig {
             preferred_port: 0,
             bootstrap: None,
             ephemeral: None,
+            id: None,
             max_dials: 16,
             dial_tcp: true,
             auto_dial: true,

@@ -274,7 +274,7 @@ impl Driver {
     ) -> Self {
         let ephemeral = config.ephemeral.unwrap_or(true);
         let dht = DhtConfig {
-            id: None,
+            id: config.id,
             ephemeral,
             // Undefined `ephemeral` means ephemeral *and* adaptive (spec/api-network.md §3.1).
             adaptive: config.ephemeral.is_none(),
