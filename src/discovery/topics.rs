@@ -185,6 +185,9 @@ impl Discovery {
         if let Some(old) = self.topics.remove(&topic) {
             self.cancel_round(&old);
         }
+        if announce {
+            self.cancel_unannounce(&topic);
+        }
         if let Some(lan) = self.lan.as_mut() {
             lan.join(now, topic, lookup, announce.then_some(lan_port));
         }
@@ -257,6 +260,22 @@ impl Discovery {
             }
         }
         self.events.push_back(DiscoveryEvent::Left { topic: *topic });
+    }
+
+    /// A leave followed at once by an announcing join (hyperswarm re-joining
+    /// a key) would race its unannounce against the new announce, and a node
+    /// that saw them in that order would drop us. The new announce wins: the
+    /// unannounce stops here and its leave counts as done.
+    fn cancel_unannounce(&mut self, topic: &Topic) {
+        let pending: Vec<QueryId> =
+            self.queries.iter().filter(|(_, (t, role))| t == topic && *role == QueryRole::Unannounce).map(|(q, _)| *q).collect();
+        for q in pending {
+            self.queries.remove(&q);
+            if let Some(dht) = self.dht.as_mut() {
+                dht.cancel(q);
+            }
+            self.events.push_back(DiscoveryEvent::Left { topic: *topic });
+        }
     }
 
     pub fn is_joined(&self, topic: &Topic) -> bool {
@@ -436,5 +455,62 @@ impl Discovery {
     /// Topics joined, with their announce/lookup flags.
     pub fn topics(&self) -> impl Iterator<Item = (&Topic, bool, bool)> {
         self.topics.iter().map(|(t, s)| (t, s.announce, s.lookup))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn discovery(now: Instant) -> Discovery {
+        let dht = DhtConfig { bootstrap: vec!["127.0.0.1:9".parse().unwrap()], ..DhtConfig::default() };
+        Discovery::new(now, DiscoveryConfig { lan_domain: None, dht: Some(dht), seed: 7 })
+    }
+
+    fn lefts(d: &mut Discovery) -> usize {
+        std::iter::from_fn(|| d.poll_event()).filter(|e| matches!(e, DiscoveryEvent::Left { .. })).count()
+    }
+
+    #[test]
+    fn leave_reports_left_once_its_unannounce_ends_or_at_once_when_there_is_none() {
+        let now = Instant::now();
+        let mut d = discovery(now);
+        let t = [1u8; 32];
+        d.join(now, t, false, true, 1);
+        d.leave(now, &t);
+        assert_eq!(lefts(&mut d), 1, "a lookup leaves at once");
+        d.leave(now, &t);
+        assert_eq!(lefts(&mut d), 1, "leaving what is not joined still answers");
+        d.join(now, t, true, false, 1);
+        d.leave(now, &t);
+        assert_eq!(lefts(&mut d), 0, "an announcer waits for its unannounce");
+        let mut at = now;
+        for _ in 0..200 {
+            at += Duration::from_millis(250);
+            d.handle_timeout(at);
+            if lefts(&mut d) == 1 {
+                return;
+            }
+        }
+        panic!("the unannounce never ended");
+    }
+
+    #[test]
+    fn announcing_again_supersedes_a_pending_unannounce() {
+        let now = Instant::now();
+        let mut d = discovery(now);
+        let t = [2u8; 32];
+        d.join(now, t, true, false, 1);
+        d.leave(now, &t);
+        assert_eq!(lefts(&mut d), 0);
+        d.join(now, t, true, false, 1);
+        assert_eq!(lefts(&mut d), 1, "the leave is done: its unannounce was cancelled");
+        let mut at = now;
+        for _ in 0..200 {
+            at += Duration::from_millis(250);
+            d.handle_timeout(at);
+            assert_eq!(lefts(&mut d), 0, "no second Left from the cancelled query");
+        }
+        assert!(d.is_joined(&t));
     }
 }
