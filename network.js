@@ -91,6 +91,7 @@ class NetworkResource {
       connection: (socket, ev) => this._onincoming(socket, ev.transport !== 'utp'),
       peer: peer => this.discovery && this.discovery._onpeer(peer),
       updating: key => this.discovery && this.discovery._onupdating(key),
+      flushed: key => this.discovery && this.discovery._onflushed(key),
       update: (key, err) => this.discovery && this.discovery._onupdate(key, err),
       left: key => this.discovery && this.discovery._onleft(key)
     }, this.sockets)

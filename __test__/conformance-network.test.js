@@ -334,12 +334,20 @@ for (const impl of IMPLS) {
 
     it('the id option is the DHT node id other nodes store (with ephemeral: false)', async (t) => {
       const s = scope(t)
-      const id = crypto.randomBytes(32)
-      const a = await bound(s.network({ id, ephemeral: false }))
-      await announced(a, randomTopic())
-      const known = () => dht.nodes.some(node => node.getNodes().some(n => Buffer.isBuffer(n.id) && n.id.equals(id)))
-      for (let i = 0; i < 100 && !known(); i++) await sleep(50)
-      assert.ok(known(), 'a testnet node has our id in its routing table')
+      // A testnet of its own: a persistent member that then closes would
+      // stay in the shared testnet's tables and slow every later query.
+      const own = await testnet(2)
+      try {
+        const id = crypto.randomBytes(32)
+        const a = await bound(s.network({ id, ephemeral: false, bootstrap: own.bootstrap }))
+        await announced(a, randomTopic())
+        const known = () => own.nodes.some(node => node.getNodes().some(n => Buffer.isBuffer(n.id) && n.id.equals(id)))
+        for (let i = 0; i < 100 && !known(); i++) await sleep(50)
+        assert.ok(known(), 'a testnet node has our id in its routing table')
+        await within(new Promise(resolve => a.close(resolve)), 'close', 5000)
+      } finally {
+        own.destroy()
+      }
     })
 
     it('lookupOne calls back (null, peer) with the announcer', async (t) => {

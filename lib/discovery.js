@@ -146,7 +146,7 @@ class Discovery {
     const localAddress = local ? `${local.host}:${local.port}` : undefined
     if (announce) native.joinWithPorts(key, true, lookup, announce.port, announce.localPort, localAddress)
     else native.joinWithPorts(key, false, true, 0, undefined, localAddress)
-    for (const t of set) t._running = true
+    for (const t of set) t._flushPending = true
   }
 
   _remove (topic) {
@@ -174,9 +174,15 @@ class Discovery {
 
   _onupdating (key) {
     this._each(key, t => {
-      t._running = true
+      t._flushPending = true
       t.emit('updating')
     })
+  }
+
+  // The round heard enough (6 answers with the most peers seen): flush
+  // waiters go on now; the round itself continues.
+  _onflushed (key) {
+    this._each(key, t => t._flushNow())
   }
 
   _onupdate (key, err) {
@@ -203,7 +209,7 @@ class Topic extends EventEmitter {
     this._localAddress = localAddress || null
     this.destroyed = false
     this._discovery = discovery
-    this._running = true
+    this._flushPending = true
     this._flushes = []
     this._closedEmitted = false
   }
@@ -212,13 +218,16 @@ class Topic extends EventEmitter {
   update () {
     if (this.destroyed) return
     this._discovery._engine.native.update(this.key)
-    this._running = true
+    this._flushPending = true
   }
 
-  /** Calls back when the current DHT round has ended (at once if none runs). */
+  /**
+   * Calls back when the current DHT round has ended, or has heard enough to
+   * say so early (six answers with the most peers seen); at once if none runs.
+   */
   flush (cb) {
     args.fn(cb, 'flush callback')
-    if (!this._running || this.destroyed) return process.nextTick(cb, null)
+    if (!this._flushPending || this.destroyed) return process.nextTick(cb, null)
     this._flushes.push(cb)
   }
 
@@ -231,8 +240,13 @@ class Topic extends EventEmitter {
   }
 
   _roundEnded (err) {
-    this._running = false
+    this._flushPending = false
     this.emit('update', err || null)
+    this._flush()
+  }
+
+  _flushNow () {
+    this._flushPending = false
     this._flush()
   }
 

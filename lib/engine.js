@@ -12,7 +12,7 @@ class Engine {
   /**
    * `options`: engine options (see args.engineOptions, plus autoDial).
    * `on`: handlers, each optional: listening(port), connection(socket, ev),
-   * peer(peer), updating(topic), update(topic, err), left(topic),
+   * peer(peer), updating(topic), flushed(topic), update(topic, err), left(topic),
    * warning(err), error(err), close().
    * `sockets`: the Set that live connections are kept in (the caller's own).
    */
@@ -96,6 +96,7 @@ class Engine {
       case 'listening': return this._emit('listening', ev.port)
       case 'peer': return this._emit('peer', fromNativePeer(ev.peer))
       case 'updating': return this._emit('updating', ev.topic)
+      case 'flushed': return this._emit('flushed', ev.topic)
       case 'update': return this._emit('update', ev.topic, ev.message ? new Error(ev.message) : null)
       case 'left': return this._emit('left', ev.topic)
       case 'connection': {

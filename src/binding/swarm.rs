@@ -189,6 +189,7 @@ fn to_js(ev: SwarmEvent) -> NativeEvent {
             Err(message) => NativeEvent { request: Some(request), message: Some(message), ..event("connected") },
         },
         SwarmEvent::Updating { topic } => topic_event("updating", topic),
+        SwarmEvent::Flushed { topic } => topic_event("flushed", topic),
         SwarmEvent::Update { topic, error } => NativeEvent { message: error, ..topic_event("update", topic) },
         SwarmEvent::Left { topic } => topic_event("left", topic),
         SwarmEvent::Pinged { request, pongs } => NativeEvent {

@@ -40,6 +40,9 @@ pub enum DiscoveryEvent {
     Peer(Peer),
     /// A DHT round of `topic` started (`'updating'`).
     Updating { topic: Topic },
+    /// The running DHT round of `topic` has heard enough to call back
+    /// `flush` before it ends (at most once per round; `Update` flushes too).
+    Flushed { topic: Topic },
     /// A DHT round of `topic` ended (`'update'`).
     Update { topic: Topic, error: Option<String> },
     /// A left topic is gone from the DHT: its unannounce ended, or there
@@ -68,6 +71,52 @@ struct PingBatch {
     pongs: Vec<Pong>,
 }
 
+/// Responses that make a round flush early (discovery 2.0.1): this many
+/// answers carrying at least the largest peer count seen so far.
+const FLUSH_RESPONSES: u32 = 6;
+/// Peer counts from this size up no longer raise the bar (discovery 2.0.1).
+const FLUSH_BAR_CAP: usize = 16;
+
+/// Counts a round's responses towards its early flush: separately for
+/// `peers` and `localPeers`, each against its own largest count so far
+/// (the reference compares `localPeers` with the `peers` bar, a slip).
+#[derive(Debug, Clone, Copy)]
+struct FlushTally {
+    bar: usize,
+    count: u32,
+    local_bar: usize,
+    local_count: u32,
+    done: bool,
+}
+
+impl Default for FlushTally {
+    fn default() -> Self {
+        FlushTally { bar: 1, count: 0, local_bar: 1, local_count: 0, done: false }
+    }
+}
+
+impl FlushTally {
+    /// One response with `peers` and `local` records; true when this one
+    /// completes the flush.
+    fn response(&mut self, peers: usize, local: usize) -> bool {
+        fn step(n: usize, bar: &mut usize, count: &mut u32) {
+            if n > *bar && n < FLUSH_BAR_CAP {
+                *bar = n;
+                *count = 1;
+            } else if n >= *bar {
+                *count += 1;
+            }
+        }
+        step(peers, &mut self.bar, &mut self.count);
+        step(local, &mut self.local_bar, &mut self.local_count);
+        if self.done || (self.count < FLUSH_RESPONSES && self.local_count < FLUSH_RESPONSES) {
+            return false;
+        }
+        self.done = true;
+        true
+    }
+}
+
 /// What a join asks of discovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JoinSpec {
@@ -91,6 +140,8 @@ struct TopicState {
     lookup: bool,
     round: Option<QueryId>,
     next_round: Option<Instant>,
+    /// How far the running round is from its early flush.
+    tally: FlushTally,
 }
 
 pub struct Discovery {
@@ -191,7 +242,7 @@ impl Discovery {
         if let Some(lan) = self.lan.as_mut() {
             lan.join(now, topic, lookup, announce.then_some(lan_port));
         }
-        self.topics.insert(topic, TopicState { dht_port, local_address, announce, lookup, round: None, next_round: None });
+        self.topics.insert(topic, TopicState { dht_port, local_address, announce, lookup, round: None, next_round: None, tally: FlushTally::default() });
         self.start_round(now, topic);
     }
 
@@ -303,6 +354,7 @@ impl Discovery {
             dht.lookup(now, topic, state.local_address)
         };
         state.round = Some(q);
+        state.tally = FlushTally::default();
         state.next_round = None;
         self.queries.insert(q, (topic, QueryRole::Round));
         self.events.push_back(DiscoveryEvent::Updating { topic });
@@ -379,10 +431,9 @@ impl Discovery {
     }
 
     fn on_found(&mut self, found: FoundPeers) {
-        let Some(&(topic, _)) = self.queries.get(&found.query) else { return };
-        if !self.topics.contains_key(&topic) {
-            return;
-        }
+        let Some(&(topic, role)) = self.queries.get(&found.query) else { return };
+        let Some(state) = self.topics.get_mut(&topic) else { return };
+        let flushed_now = role == QueryRole::Round && state.tally.response(found.peers.len(), found.local_peers.len());
         let referrer = Referrer { host: found.node.ip().to_string(), port: found.node.port(), id: found.node_id.map(|i| i.to_vec()) };
         for p in &found.peers {
             // Our own record, as the answering node sees us.
@@ -407,6 +458,11 @@ impl Discovery {
                 topic: Some(topic),
                 to: found.to,
             }));
+        }
+        // After this response's peers, as the reference calls back after
+        // handling the response that tipped it.
+        if flushed_now {
+            self.events.push_back(DiscoveryEvent::Flushed { topic });
         }
     }
 
@@ -493,6 +549,39 @@ mod tests {
             }
         }
         panic!("the unannounce never ended");
+    }
+
+    #[test]
+    fn a_round_flushes_early_after_six_answers_with_the_most_peers_seen() {
+        let mut t = FlushTally::default();
+        for _ in 0..5 {
+            assert!(!t.response(1, 0));
+        }
+        // A bigger answer raises the bar and starts the count again.
+        assert!(!t.response(3, 0));
+        for _ in 0..4 {
+            assert!(!t.response(3, 0));
+        }
+        assert!(!t.response(2, 0), "below the bar: not counted");
+        assert!(t.response(3, 0), "the sixth answer at the bar");
+        assert!(!t.response(3, 0), "once per round");
+
+        // Counts of 16 and more do not raise the bar; they still count.
+        let mut t = FlushTally::default();
+        for _ in 0..5 {
+            assert!(!t.response(20, 0));
+        }
+        assert!(t.response(1, 0));
+
+        // localPeers have their own tally; empty answers count for nothing.
+        let mut t = FlushTally::default();
+        for _ in 0..10 {
+            assert!(!t.response(0, 0));
+        }
+        for _ in 0..5 {
+            assert!(!t.response(0, 2));
+        }
+        assert!(t.response(0, 2));
     }
 
     #[test]

@@ -428,6 +428,7 @@ impl Driver {
                     (self.sink)(SwarmEvent::Peer(peer));
                 }
                 DiscoveryEvent::Updating { topic } => (self.sink)(SwarmEvent::Updating { topic }),
+                DiscoveryEvent::Flushed { topic } => (self.sink)(SwarmEvent::Flushed { topic }),
                 DiscoveryEvent::Update { topic, error } => (self.sink)(SwarmEvent::Update { topic, error }),
                 DiscoveryEvent::Left { topic } => (self.sink)(SwarmEvent::Left { topic }),
                 DiscoveryEvent::Pinged { batch, pongs } => {

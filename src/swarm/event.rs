@@ -36,6 +36,8 @@ pub enum SwarmEvent {
     StreamClosed { id: u64, error: Option<String> },
     /// A DHT round of `topic` started.
     Updating { topic: Topic },
+    /// The running DHT round of `topic` heard enough to flush early.
+    Flushed { topic: Topic },
     /// A DHT round of `topic` finished.
     Update { topic: Topic, error: Option<String> },
     /// A left topic is off the DHT (its unannounce ended).
