@@ -9,35 +9,11 @@ const crypto = require('crypto')
 const { assertIsolated } = require('./helpers/netns')
 const { testnet } = require('./conformance/testnet')
 const { within, sleep } = require('./conformance/wait')
+const { exchangeIds } = require('./helpers/dedup')
 const reference = require('hyperswarm')
 const ours = require('../hyperswarm')
 
 assertIsolated()
-
-// Each side writes its id first, reads the other's, then deduplicates.
-function track (swarm, id) {
-  const live = new Set()
-  const dropped = []
-  swarm.on('connection', (socket, info) => {
-    socket.on('error', () => {})
-    live.add(socket)
-    socket.once('close', () => live.delete(socket))
-    info.once('duplicate', () => dropped.push(info))
-    socket.write(id)
-    let got = Buffer.alloc(0)
-    const ondata = d => {
-      got = Buffer.concat([got, d])
-      if (got.length < 32) return
-      socket.removeListener('data', ondata)
-      info.deduplicate(id, got.subarray(0, 32))
-      const rest = got.subarray(32)
-      if (rest.length) socket.emit('payload', rest)
-      socket.on('data', d => socket.emit('payload', d))
-    }
-    socket.on('data', ondata)
-  })
-  return { live, dropped }
-}
 
 const until = (check, what, ms = 15000) => within(new Promise(resolve => {
   const poll = () => check() ? resolve() : setTimeout(poll, 50)
@@ -52,8 +28,8 @@ for (const [first, second] of [['ours', 'reference'], ['reference', 'ours']]) {
     const b = make[second]({ bootstrap: net.bootstrap })
     try {
       const topic = crypto.randomBytes(32)
-      const ta = track(a, crypto.randomBytes(32))
-      const tb = track(b, crypto.randomBytes(32))
+      const ta = exchangeIds(a, crypto.randomBytes(32))
+      const tb = exchangeIds(b, crypto.randomBytes(32))
       await within(new Promise(resolve => a.join(topic, { announce: true, lookup: true }, resolve)), 'first join')
       await within(new Promise(resolve => b.join(topic, { announce: true, lookup: true }, resolve)), 'second join')
       // The second found the first; joining again makes the first look

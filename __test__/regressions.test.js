@@ -11,6 +11,7 @@ const { Lab, assertIsolated } = require('./helpers/netns')
 const { testnet } = require('./conformance/testnet')
 const hyperswarm = require('../hyperswarm')
 const { PeerQueue } = require('../lib/hyperswarm/peer-queue')
+const { exchangeIds } = require('./helpers/dedup')
 
 assertIsolated()
 
@@ -39,34 +40,12 @@ async function withNet (fn) {
   }
 }
 
-// Each side sends its 32-byte id first, then calls deduplicate with both.
-function exchangeIds (swarm, id, live) {
-  swarm.on('connection', (socket, info) => {
-    socket.on('error', () => {})
-    live.add(socket)
-    socket.once('close', () => live.delete(socket))
-    socket.write(id)
-    let got = Buffer.alloc(0)
-    const ondata = d => {
-      got = Buffer.concat([got, d])
-      if (got.length < 32) return
-      socket.removeListener('data', ondata)
-      info.deduplicate(id, got.subarray(0, 32))
-    }
-    socket.on('data', ondata)
-  })
-}
-
 test('hyperswarm #3/#44: both sides announce and look up; deduplicate leaves one connection', () => withNet(async make => {
   const topic = crypto.randomBytes(32)
   const a = make()
   const b = make()
-  const liveA = new Set()
-  const liveB = new Set()
-  const idA = crypto.randomBytes(32)
-  const idB = crypto.randomBytes(32)
-  exchangeIds(a, idA, liveA)
-  exchangeIds(b, idB, liveB)
+  const { live: liveA } = exchangeIds(a, crypto.randomBytes(32))
+  const { live: liveB } = exchangeIds(b, crypto.randomBytes(32))
   let connectionsA = 0
   a.on('connection', () => connectionsA++)
   await within(10000, 'join', ok => a.join(topic, { announce: true, lookup: true }, ok))
@@ -89,7 +68,7 @@ test('hyperswarm #3/#44: both sides announce and look up; deduplicate leaves one
   assert.strictEqual(liveB.size, 1)
   const [sa] = liveA
   const [sb] = liveB
-  const got = within(5000, 'data over the survivor', ok => sb.on('data', d => { if (d.toString() === 'after dedup') ok() }))
+  const got = within(5000, 'data over the survivor', ok => sb.on('payload', d => { if (d.toString() === 'after dedup') ok() }))
   sa.write('after dedup')
   await got
 }))
