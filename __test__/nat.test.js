@@ -250,3 +250,26 @@ test('connectivity matrix: ours and the reference behind every pair of public / 
   }
   assert.deepStrictEqual(problems, [])
 })
+
+// The ./hyperswarm entry (hyperswarm 2.x's API, its queue in JS) goes the
+// same way through NATs: punched uTP between cones, with the reference on
+// either side, and the symmetric-behind-public pair the reference misses.
+test('the ./hyperswarm entry through NATs: cone↔cone punches with the reference either side', { timeout: 120000 }, async () => {
+  const hs = 'ours-hyperswarm'
+  const list = [
+    [[hs, 'cone'], ['hyperswarm', 'cone'], 'utp'],
+    [['hyperswarm', 'cone'], [hs, 'cone'], 'utp'],
+    [[hs, 'cone'], [hs, 'cone'], 'utp'],
+    [[hs, 'public'], ['hyperswarm', 'cone'], 'tcp'],
+    [[hs, 'symmetric'], [hs, 'public'], 'utp']
+  ].map(([[ia, ka], [ib, kb], want]) => ({ a: { impl: ia, kind: ka }, b: { impl: ib, kind: kb }, want }))
+  const results = await pool(list, PARALLEL, runCase)
+  const problems = []
+  for (const r of results) {
+    const name = `${r.a.impl}/${r.a.kind} × ${r.b.impl}/${r.b.kind}`
+    if (!r.ok) problems.push(`${name}: did not connect${r.error ? ' (' + r.error + ')' : ''}`)
+    else if (r.transport !== r.want) problems.push(`${name}: connected over ${r.transport}, expected ${r.want}`)
+  }
+  console.log(results.map(r => `${r.a.impl}/${r.a.kind} × ${r.b.impl}/${r.b.kind}: ${cell(r)}`).join('\n'))
+  assert.deepStrictEqual(problems, [])
+})
