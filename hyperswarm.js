@@ -73,7 +73,6 @@ class Swarm extends EventEmitter {
 
   listen (port, cb) {
     if (this.destroyed) throw new Error(ERR_DESTROYED)
-    if (typeof port === 'function') return this.network.bind(port)
     this.network.bind(port, cb)
   }
 

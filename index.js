@@ -19,7 +19,7 @@ function Network (opts) {
   this._engine = new Engine(options, {
     listening: () => this.emit('listening'),
     peer: peer => this.emit('peer', peer),
-    connection: (socket, ev) => this.emit('connection', socket, { type: ev.transport || 'tcp', client: ev.client, peer: ev.peer ? this._peer(ev.peer) : null }),
+    connection: (socket, ev, peer) => this.emit('connection', socket, { type: ev.transport || 'tcp', client: ev.client, peer }),
     update: () => this.emit('update'),
     warning: err => { if (this.listenerCount('warning')) this.emit('warning', err) },
     error: err => {
@@ -88,13 +88,6 @@ Network.prototype.close = Network.prototype.destroy
 
 Network.prototype._live = function (method) {
   if (this.destroyed) throw new Error(`cannot ${method}: network is destroyed`)
-}
-
-// The engine's auto-dialled peers arrive in engine shape.
-Network.prototype._peer = function (p) {
-  const peer = { port: p.port, host: p.host, local: p.local, referrer: null, topic: p.topic || null }
-  if (p.referrer) peer.referrer = { port: p.referrer.port, host: p.referrer.host, id: p.referrer.id || null }
-  return peer
 }
 
 // The seed's two connect errors, word for word; the engine's reason stays

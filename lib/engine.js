@@ -11,7 +11,7 @@ const UtpStream = require('./utp-stream')
 class Engine {
   /**
    * `options`: engine options (see args.engineOptions, plus autoDial).
-   * `on`: handlers, each optional: listening(port), connection(socket, ev),
+   * `on`: handlers, each optional: listening(port), connection(socket, ev, peer),
    * peer(peer), updating(topic), flushed(topic), update(topic, err), left(topic),
    * warning(err), error(err), close().
    * `sockets`: the Set that live connections are kept in (the caller's own).
@@ -101,7 +101,7 @@ class Engine {
       case 'left': return this._emit('left', ev.topic)
       case 'connection': {
         const socket = this._socket(ev)
-        if (socket) this._emit('connection', socket, ev)
+        if (socket) this._emit('connection', socket, ev, ev.peer ? fromNativePeer(ev.peer) : null)
         return
       }
       case 'data':
