@@ -181,11 +181,4 @@ async function main () {
   console.log(JSON.stringify(out))
 }
 
-main().then(() => {
-  budget.done()
-  process.exit(0)
-}, async err => {
-  console.error(err && err.stack ? err.stack : err)
-  if (lab) await lab.destroy()
-  process.exit(1)
-})
+budget.finish(main(), () => lab && lab.destroy())

@@ -110,11 +110,4 @@ async function main () {
 
 const round = x => Math.round(x * 10) / 10
 
-main().then(() => {
-  budget.done()
-  process.exit(0)
-}, async err => {
-  console.error(err && err.stack ? err.stack : err)
-  if (lab) await lab.destroy()
-  process.exit(1)
-})
+budget.finish(main(), () => lab && lab.destroy())

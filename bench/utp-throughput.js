@@ -131,11 +131,4 @@ async function main () {
   }))
 }
 
-main().then(() => {
-  budget.done()
-  process.exit(0)
-}, async err => {
-  console.error(err.stack || err)
-  if (lab) await lab.destroy()
-  process.exit(1)
-})
+budget.finish(main(), () => lab && lab.destroy())

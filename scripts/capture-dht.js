@@ -22,20 +22,7 @@ const path = require('path')
 
 // --- 0. Isolation checks, before anything can open a socket -----------------
 
-{
-  const others = require('../__test__/helpers/isolation').nonLoopback()
-  if (others.length) {
-    console.error('capture-dht: refusing to run: this process sees [' + others.join(', ') + '], expected only [lo].')
-    console.error("Run as: unshare -n sh -c 'ip link set lo up && node scripts/capture-dht.js'")
-    process.exit(1)
-  }
-}
-
-const WATCHDOG = setTimeout(() => {
-  console.error('capture-dht: watchdog fired, giving up')
-  process.exit(2)
-}, 90000)
-WATCHDOG.unref()
+require('./capture-guard')('capture-dht', 90000)
 
 // --- 1. Deterministic randomness, so that re-running gives stable fixtures --
 // Only affects rid start values, token secrets and generated ids; the wire

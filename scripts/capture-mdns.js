@@ -27,20 +27,7 @@
 
 // --- 0. Isolation checks, before anything can open a socket -----------------
 
-{
-  const others = require('../__test__/helpers/isolation').nonLoopback()
-  if (others.length) {
-    console.error('capture-mdns: refusing to run: this process sees [' + others.join(', ') + '], expected only [lo].')
-    console.error("Run as: unshare -n sh -c 'ip link set lo up && node scripts/capture-mdns.js'")
-    process.exit(1)
-  }
-}
-
-const WATCHDOG = setTimeout(() => {
-  console.error('capture-mdns: watchdog fired, giving up')
-  process.exit(2)
-}, 20000)
-WATCHDOG.unref()
+require('./capture-guard')('capture-mdns', 20000)
 
 const fs = require('fs')
 const path = require('path')

@@ -45,7 +45,24 @@ function orchestrator ({ deadlineMs, onAbort }) {
   const timer = setTimeout(() => abort(`benchmark exceeded its ${deadlineMs / 1000} s budget, aborting`, 1), deadlineMs)
   process.once('SIGINT', () => abort('interrupted', 130))
   process.once('SIGTERM', () => abort('terminated', 143))
-  return { done: () => clearTimeout(timer) }
+  const done = () => clearTimeout(timer)
+  return {
+    done,
+    /**
+     * Ends the run with `main`'s outcome: exit 0 once it resolves; on a
+     * failure print it, run `cleanup` (tear the lab down) and exit 1.
+     */
+    finish (main, cleanup) {
+      main.then(() => {
+        done()
+        process.exit(0)
+      }, async err => {
+        console.error(err && err.stack ? err.stack : err)
+        await Promise.resolve(cleanup && cleanup()).catch(() => {})
+        process.exit(1)
+      })
+    }
+  }
 }
 
 // The orchestrator never needs a socket: make any attempt fail loudly.
