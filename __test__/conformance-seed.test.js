@@ -115,6 +115,15 @@ for (const impl of IMPLS) {
       return peers
     }
 
+    /** A announces a fresh topic; then B looks it up: the peers B's first round saw. */
+    async function announcerAndLooker (s) {
+      const topic = randomTopic()
+      const a = s.network()
+      const b = s.network()
+      await announced(a, topic)
+      return { topic, a, b, peers: await lookedUp(b, topic) }
+    }
+
     it('exports a factory that returns an EventEmitter with join, leave and connect', (t) => {
       const s = scope(t)
       const network = factory()
@@ -147,11 +156,7 @@ for (const impl of IMPLS) {
 
     it('a looker finds an announcer: peer events with host, port, local, referrer, topic', async (t) => {
       const s = scope(t)
-      const topic = randomTopic()
-      const a = s.network()
-      const b = s.network()
-      await announced(a, topic)
-      const peers = await lookedUp(b, topic)
+      const { topic, a, b, peers } = await announcerAndLooker(s)
       assert.ok(peers.length >= 1, 'the first round found the announcer')
       const ports = new Set(peers.map(p => p.port))
       assert.strictEqual(ports.size, 1, 'one announcer, one port')
@@ -169,11 +174,7 @@ for (const impl of IMPLS) {
 
     it('peer objects carry `to`: the looker as the DHT nodes saw it', async (t) => {
       const s = scope(t)
-      const topic = randomTopic()
-      const a = s.network()
-      const b = s.network()
-      await announced(a, topic)
-      const peers = await lookedUp(b, topic)
+      const { topic, a, b, peers } = await announcerAndLooker(s)
       assert.ok(peers.length >= 1)
       const tos = new Set()
       for (const peer of peers) {
@@ -204,11 +205,7 @@ for (const impl of IMPLS) {
 
     it('the looker dials the announcer once: connection(socket, details) on both sides; data flows', async (t) => {
       const s = scope(t)
-      const topic = randomTopic()
-      const a = s.network()
-      const b = s.network()
-      await announced(a, topic)
-      const peers = await lookedUp(b, topic)
+      const { topic, a, b, peers } = await announcerAndLooker(s)
       assert.ok(peers.length >= 1)
       const announcedPort = peers[0].port
 
@@ -293,11 +290,7 @@ for (const impl of IMPLS) {
 
     it('connect(peer, cb) calls back (null, socket, details); the other side emits connection', async (t) => {
       const s = scope(t)
-      const topic = randomTopic()
-      const a = s.network()
-      const b = s.network()
-      await announced(a, topic)
-      const peers = await lookedUp(b, topic)
+      const { topic, a, b, peers } = await announcerAndLooker(s)
       assert.ok(peers.length >= 1)
 
       const c = s.network() // never joins: dials by address only
