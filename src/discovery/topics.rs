@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats, FoundPeers, QueryId, RequestId};
-use crate::lan::{Lan, LanConfig, LanEvent, LanStats};
+use crate::lan::{Lan, LanConfig, LanEvent, LanStats, Link};
 use crate::swarm::{Peer, Referrer, Topic};
 
 /// A topic's next DHT round starts 5–10 min after the last one ended
@@ -29,8 +29,9 @@ pub struct DiscoveryConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transmit {
-    /// To the mDNS group, on every interface.
-    Multicast(Vec<u8>),
+    /// To the mDNS group: out of the interface with address `via`, or out
+    /// of every interface when `via` is `None`.
+    Multicast { payload: Vec<u8>, via: Option<Ipv4Addr> },
     /// A DHT datagram from the swarm's UDP socket.
     Udp(SocketAddrV4, Vec<u8>),
 }
@@ -360,9 +361,10 @@ impl Discovery {
         self.events.push_back(DiscoveryEvent::Updating { topic });
     }
 
-    pub fn handle_mdns(&mut self, now: Instant, from: Ipv4Addr, bytes: &[u8]) {
+    /// An mDNS datagram from `from` that came in on `link`.
+    pub fn handle_mdns(&mut self, now: Instant, from: Ipv4Addr, link: &Link, bytes: &[u8]) {
         if let Some(lan) = self.lan.as_mut() {
-            lan.handle_datagram(now, from, bytes);
+            lan.handle_datagram(now, from, link, bytes);
         }
         self.collect(now);
     }
@@ -399,7 +401,7 @@ impl Discovery {
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(t) = self.lan.as_mut().and_then(Lan::poll_transmit) {
-            return Some(Transmit::Multicast(t.payload));
+            return Some(Transmit::Multicast { payload: t.payload, via: t.via });
         }
         self.dht.as_mut().and_then(Dht::poll_transmit).map(|(to, bytes)| Transmit::Udp(to, bytes))
     }

@@ -3,4 +3,4 @@
 
 mod discovery;
 
-pub use discovery::{Lan, LanConfig, LanEvent, LanStats, Transmit};
+pub use discovery::{Lan, LanConfig, LanEvent, LanStats, Link, Transmit, ANSWER_INTERVAL, MAX_QUEUE, MAX_TOPICS};

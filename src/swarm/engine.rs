@@ -359,9 +359,9 @@ impl Driver {
                     Err(e) => tracing::trace!("UDP receive error: {e}"),
                 },
                 got = recv_mdns(&self.mdns, &mut mbuf) => match got {
-                    Ok((n, SocketAddr::V4(from))) => {
+                    Ok((n, SocketAddr::V4(from), link)) => {
                         let bytes = &mbuf[..n];
-                        self.discovery.handle_mdns(Instant::now(), *from.ip(), bytes);
+                        self.discovery.handle_mdns(Instant::now(), *from.ip(), &link, bytes);
                     }
                     Ok(_) => {}
                     Err(e) => tracing::debug!("mDNS receive error: {e}"),
@@ -488,9 +488,9 @@ impl Driver {
     async fn send_discovery(&mut self) {
         while let Some(t) = self.discovery.poll_transmit() {
             match t {
-                Transmit::Multicast(payload) => {
+                Transmit::Multicast { payload, via } => {
                     if let Some(m) = &self.mdns {
-                        let copies = m.send_all(&payload).await as u64;
+                        let copies = m.send_via(&payload, via).await as u64;
                         self.stats(|s| s.multicast_sent += copies);
                     }
                 }
@@ -843,9 +843,9 @@ async fn recv_udp(bound: &Option<Bound>, buf: &mut [u8]) -> std::io::Result<(usi
     }
 }
 
-async fn recv_mdns(mdns: &Option<MulticastSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+async fn recv_mdns(mdns: &Option<MulticastSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr, crate::lan::Link)> {
     match mdns {
-        Some(m) => m.recv_from(buf).await,
+        Some(m) => m.recv(buf).await,
         None => pending().await,
     }
 }
