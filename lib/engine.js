@@ -135,6 +135,7 @@ class Engine {
       }
       case 'warning': return this._emit('warning', new Error(ev.message))
       case 'error': return this._emit('error', new Error(ev.message))
+      case 'fatal': return this._onfatal(new Error(ev.message))
       case 'close': return this._onclose()
     }
   }
@@ -170,6 +171,15 @@ class Engine {
       if (!this.destroyed) this.native.connectionClosed(ev.id)
     })
     return socket
+  }
+
+  // The engine died (a bug: it panicked). Its sockets are gone already; end
+  // what lives on this side as destroy() would, report the error, and let
+  // the 'close' that follows finish the job (callbacks, requests, 'close').
+  _onfatal (err) {
+    this.destroyed = true
+    for (const socket of this.sockets) socket.destroy(err)
+    this._emit('error', err)
   }
 
   _onclose () {

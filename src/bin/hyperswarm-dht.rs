@@ -4,7 +4,10 @@
 //!
 //! Persistent by default (it stores announcements and appears in routing
 //! tables). Logs to stderr (HYPERSWARM_NATIVE_LOG=debug for more); exits
-//! cleanly on SIGINT or SIGTERM.
+//! cleanly (0) on SIGINT or SIGTERM, and with status 1 if the node task
+//! dies, so that a supervisor restarts it rather than keep a dead node.
+//! (HYPERSWARM_NATIVE_TEST_PANIC=node makes the node task panic at start:
+//! a test hook.)
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
@@ -73,7 +76,11 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let mut node = node;
         eprintln!("hyperswarm-dht listening on {}", node.local_addr());
+        if std::env::var("HYPERSWARM_NATIVE_TEST_PANIC").as_deref() == Ok("node") {
+            node.inject_panic();
+        }
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(s) => s,
             Err(e) => {
@@ -84,6 +91,10 @@ fn main() -> ExitCode {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            _ = node.died() => {
+                eprintln!("hyperswarm-dht: the DHT node task died; exiting");
+                return ExitCode::FAILURE;
+            }
         }
         let info = node.info();
         node.shutdown().await;

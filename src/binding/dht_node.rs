@@ -29,7 +29,7 @@ pub struct NativeDhtNode {
 
 #[napi]
 impl NativeDhtNode {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(options: DhtNodeOptions) -> Result<Self> {
         crate::log::init();
         let host = options.host.unwrap_or_else(|| "127.0.0.1".into());
@@ -49,18 +49,18 @@ impl NativeDhtNode {
         Ok(NativeDhtNode { node: Some(node), port })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn port(&self) -> u32 {
         self.port
     }
 
     /// Routing-table size, or null once destroyed.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn nodes(&self) -> Option<u32> {
         self.node.as_ref().map(|n| n.info().nodes as u32)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn destroy(&mut self) {
         if let Some(node) = self.node.take() {
             runtime::handle().spawn(node.shutdown());

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use crate::swarm::{ConnStream, Peer, Referrer, Swarm, SwarmConfig, SwarmEvent};
+use crate::swarm::{ConnStream, EventGate, Peer, Referrer, Swarm, SwarmConfig, SwarmEvent};
 
 #[napi(object)]
 pub struct NativeOptions {
@@ -93,6 +93,16 @@ pub struct NativeStats {
     pub connections_accepted: f64,
     pub connections_dialled: f64,
     pub dials_failed: f64,
+    pub mdns_off_link: f64,
+    pub mdns_bad_targets: f64,
+    pub mdns_repeated_questions: f64,
+    pub mdns_answers_deferred: f64,
+    /// Events handed to JS and not yet delivered.
+    pub events_pending: u32,
+    /// `peer` events merged into an identical one still waiting for JS.
+    pub peers_merged: f64,
+    /// `peer` events dropped because the queue to JS was full.
+    pub peers_dropped: f64,
 }
 
 fn peer_to_js(p: Peer) -> NativePeer {
@@ -213,6 +223,7 @@ fn to_js(ev: SwarmEvent) -> NativeEvent {
         SwarmEvent::StreamClosed { id, error } => NativeEvent { id: Some(id as f64), message: error, ..event("closed") },
         SwarmEvent::Warning(m) => NativeEvent { message: Some(m), ..event("warning") },
         SwarmEvent::Error(m) => NativeEvent { message: Some(m), ..event("error") },
+        SwarmEvent::Failed(m) => NativeEvent { message: Some(m), ..event("fatal") },
         SwarmEvent::Closed => event("close"),
     }
 }
@@ -227,12 +238,36 @@ type SharedFn = std::sync::Arc<std::sync::Mutex<Option<EventFn>>>;
 pub struct NativeSwarm {
     swarm: Option<Swarm>,
     tsfn: SharedFn,
+    gate: std::sync::Arc<EventGate>,
+}
+
+/// Set to `1` to let `_testPanic` work; unset, it throws. Tests only.
+pub const TEST_PANIC_ENV: &str = "HYPERSWARM_NATIVE_TEST_PANIC";
+
+/// Runs a method body, turning a panic into a JS `Error` so that no panic
+/// unwinds into Node (which would abort the process).
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err(Error::new(Status::GenericFailure, format!("internal error in hyperswarm-native: {what}")))
+        }
+    }
 }
 
 #[napi]
 impl NativeSwarm {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(options: NativeOptions, on_event: Function<NativeEvent, ()>) -> Result<Self> {
+        guarded(|| Self::create(options, on_event))
+    }
+
+    fn create(options: NativeOptions, on_event: Function<NativeEvent, ()>) -> Result<Self> {
         crate::log::init();
         let port_opt = |v: Option<u32>, name: &str| -> Result<Option<u16>> {
             v.map(|p| u16::try_from(p).map_err(|_| Error::new(Status::InvalidArg, format!("{name} must be 0-65535"))))
@@ -251,19 +286,30 @@ impl NativeSwarm {
             id: options.id.as_ref().map(|b| topic_from_js(b, "options.id")).transpose()?,
             ..defaults
         };
+        // The queue to JS is bounded by the gate's policy (EventGate): the
+        // engine asks it before queueing, and JS taking an event frees a place.
+        let gate = std::sync::Arc::new(EventGate::new());
+        let taken = gate.clone();
         let tsfn: EventFn = on_event
             .build_threadsafe_function::<SwarmEvent>()
             .callee_handled::<false>()
-            .build_callback(|ctx| Ok(to_js(ctx.value)))?;
+            .build_callback(move |ctx| {
+                taken.taken(&ctx.value);
+                guarded(|| Ok(to_js(ctx.value)))
+            })?;
         // The thread-safe function keeps Node alive while the swarm runs; the
         // engine drops it after `Closed`, which lets the process exit.
         let tsfn: SharedFn = std::sync::Arc::new(std::sync::Mutex::new(Some(tsfn)));
         let sink = tsfn.clone();
+        let admit = gate.clone();
         let swarm = Swarm::spawn(
             config,
             Box::new(move |ev| {
                 let closing = matches!(ev, SwarmEvent::Closed);
-                let Ok(mut guard) = sink.lock() else { return };
+                if !admit.admit(&ev) {
+                    return;
+                }
+                let mut guard = sink.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(f) = guard.as_ref() {
                     f.call(ev, ThreadsafeFunctionCallMode::NonBlocking);
                 }
@@ -272,7 +318,7 @@ impl NativeSwarm {
                 }
             }),
         );
-        Ok(NativeSwarm { swarm: Some(swarm), tsfn })
+        Ok(NativeSwarm { swarm: Some(swarm), tsfn, gate })
     }
 
     /// Whether this swarm keeps Node's event loop alive (it does from the
@@ -281,7 +327,7 @@ impl NativeSwarm {
     // napi-rs marks refer/unref deprecated in favour of clone/drop, which
     // count references; what is wanted here is napi_ref/unref_threadsafe_function
     // (whether the loop waits for us), which only these two reach.
-    #[napi]
+    #[napi(catch_unwind)]
     #[allow(deprecated)]
     pub fn set_ref(&self, env: Env, keep_alive: bool) -> Result<()> {
         let Ok(mut guard) = self.tsfn.lock() else { return Ok(()) };
@@ -296,7 +342,7 @@ impl NativeSwarm {
         self.swarm.as_ref().ok_or_else(|| Error::new(Status::GenericFailure, "swarm is destroyed"))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn join(&self, topic: Buffer, announce: bool, lookup: bool) -> Result<()> {
         let topic = topic_from_js(&topic, "topic")?;
         self.live()?.join(topic, announce, lookup).map_err(|e| Error::new(Status::GenericFailure, e))
@@ -304,7 +350,7 @@ impl NativeSwarm {
 
     /// Binds now (first port tried: `preferred_port`, else the configured
     /// one) and returns the port TCP and UDP share.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn bind(&self, preferred_port: Option<u32>) -> Result<u32> {
         let preferred = preferred_port
             .map(|p| u16::try_from(p).map_err(|_| Error::new(Status::InvalidArg, "preferredPort must be 0-65535")))
@@ -315,7 +361,7 @@ impl NativeSwarm {
     /// Joins with explicit ports: `dht_port` goes on the DHT (0: our UDP
     /// source port), `lan_port` in mDNS answers (default: our TCP port);
     /// `local_address` (`"a.b.c.d:port"`) is sent with DHT requests.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn join_with_ports(
         &self,
         topic: Buffer,
@@ -338,14 +384,14 @@ impl NativeSwarm {
     }
 
     /// Runs a DHT round of `topic` now unless one is running.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn update(&self, topic: Buffer) -> Result<()> {
         let topic = topic_from_js(&topic, "topic")?;
         self.live()?.update(topic).map_err(|e| Error::new(Status::GenericFailure, e))
     }
 
     /// Takes new incoming connections, or refuses them.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_accepting(&self, accepting: bool) {
         if let Some(s) = &self.swarm {
             s.set_accepting(accepting);
@@ -353,38 +399,39 @@ impl NativeSwarm {
     }
 
     /// Pings every bootstrap node; a `pinged` event with `request` follows.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn ping_bootstrap(&self, request: u32) -> Result<()> {
         self.live()?.ping_bootstrap(request).map_err(|e| Error::new(Status::GenericFailure, e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn leave(&self, topic: Buffer) -> Result<()> {
         let topic = topic_from_js(&topic, "topic")?;
         self.live()?.leave(topic).map_err(|e| Error::new(Status::GenericFailure, e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn connect(&self, request: u32, peer: NativePeer) -> Result<()> {
         let peer = peer_from_js(peer)?;
         self.live()?.connect(request, peer).map_err(|e| Error::new(Status::GenericFailure, e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn connection_closed(&self, id: f64) {
         if let Some(s) = &self.swarm {
             s.connection_closed(id as u64);
         }
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn port(&self) -> Option<u32> {
         self.swarm.as_ref().and_then(|s| s.port()).map(u32::from)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> Option<NativeStats> {
         let s = self.swarm.as_ref()?.stats();
+        let gate = self.gate.stats();
         Some(NativeStats {
             mdns_received: s.lan.received as f64,
             mdns_malformed: s.lan.malformed as f64,
@@ -404,18 +451,25 @@ impl NativeSwarm {
             connections_accepted: s.connections_accepted as f64,
             connections_dialled: s.connections_dialled as f64,
             dials_failed: s.dials_failed as f64,
+            mdns_off_link: s.lan.off_link as f64,
+            mdns_bad_targets: s.lan.bad_targets as f64,
+            mdns_repeated_questions: s.lan.repeated_questions as f64,
+            mdns_answers_deferred: s.lan.answers_deferred as f64,
+            events_pending: gate.pending as u32,
+            peers_merged: gate.peers_merged as f64,
+            peers_dropped: gate.peers_dropped as f64,
         })
     }
 
     /// Queues bytes on uTP connection `id`; a `written` event with `write` follows.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn utp_write(&self, id: f64, write: u32, data: Buffer) -> Result<()> {
         self.live()?.utp_write(id as u64, write, data.to_vec());
         Ok(())
     }
 
     /// Grants the next batch of received bytes of uTP connection `id`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn utp_read(&self, id: f64) {
         if let Some(s) = &self.swarm {
             s.utp_read(id as u64);
@@ -423,7 +477,7 @@ impl NativeSwarm {
     }
 
     /// Half-closes uTP connection `id`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn utp_shutdown(&self, id: f64) {
         if let Some(s) = &self.swarm {
             s.utp_shutdown(id as u64);
@@ -431,7 +485,7 @@ impl NativeSwarm {
     }
 
     /// Aborts uTP connection `id`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn utp_close(&self, id: f64) {
         if let Some(s) = &self.swarm {
             s.utp_close(id as u64);
@@ -439,19 +493,38 @@ impl NativeSwarm {
     }
 
     /// Whether enough DHT nodes agree on our address and port (spec §7).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn holepunchable(&self) -> bool {
         self.swarm.as_ref().is_some_and(|s| s.stats().holepunchable)
     }
 
     /// Our public `host:port` as DHT nodes report it, if they agree.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remote_address(&self) -> Option<String> {
         self.swarm.as_ref().and_then(|s| s.stats().remote_address).map(|a| a.to_string())
     }
 
+    /// Test hook, hidden from the typings: `"engine"` makes the engine task
+    /// panic (JS then gets `fatal` and `close`), `"method"` panics inside
+    /// this method (JS gets an Error). Throws unless the environment has
+    /// HYPERSWARM_NATIVE_TEST_PANIC=1.
+    #[napi(js_name = "_testPanic", catch_unwind)]
+    pub fn test_panic(&self, target: String) -> Result<()> {
+        if std::env::var(TEST_PANIC_ENV).as_deref() != Ok("1") {
+            return Err(Error::new(Status::GenericFailure, format!("_testPanic needs {TEST_PANIC_ENV}=1")));
+        }
+        match target.as_str() {
+            "engine" => {
+                self.live()?.inject_panic();
+                Ok(())
+            }
+            "method" => panic!("injected test panic in a napi method"),
+            other => Err(Error::new(Status::InvalidArg, format!("unknown panic target {other:?}"))),
+        }
+    }
+
     /// Starts shutdown; a `close` event follows once every socket is closed.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn destroy(&mut self) {
         if let Some(s) = self.swarm.take() {
             s.destroy();

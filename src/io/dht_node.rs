@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats};
 use crate::wire::dht::MAX_MESSAGE_LEN;
@@ -22,6 +22,8 @@ pub struct NodeInfo {
 pub struct DhtNode {
     stop: Option<oneshot::Sender<()>>,
     done: Option<oneshot::Receiver<()>>,
+    /// Test hook: wakes the node task into a panic.
+    panic: Arc<Notify>,
     info: Arc<Mutex<NodeInfo>>,
     addr: SocketAddrV4,
 }
@@ -44,8 +46,9 @@ impl DhtNode {
         if !dht.bootstrap_nodes().is_empty() {
             dht.bootstrap(Instant::now());
         }
-        tokio::spawn(run(socket, dht, stopped, info.clone(), done_tx));
-        Ok(DhtNode { stop: Some(stop), done: Some(done), info, addr })
+        let panic = Arc::new(Notify::new());
+        tokio::spawn(run(socket, dht, stopped, info.clone(), done_tx, panic.clone()));
+        Ok(DhtNode { stop: Some(stop), done: Some(done), info, addr, panic })
     }
 
     pub fn local_addr(&self) -> SocketAddrV4 {
@@ -54,6 +57,29 @@ impl DhtNode {
 
     pub fn info(&self) -> NodeInfo {
         self.info.lock().map(|i| *i).unwrap_or_default()
+    }
+
+    /// Resolves if the node task ends without being stopped: it died (a
+    /// panic). Never resolves while the node runs.
+    pub async fn died(&mut self) {
+        match self.done.as_mut() {
+            Some(done) => {
+                if done.await.is_err() {
+                    self.done = None;
+                    return;
+                }
+                self.done = None;
+                std::future::pending().await
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Test hook: makes the node task panic (the binary's
+    /// HYPERSWARM_NATIVE_TEST_PANIC=node).
+    #[doc(hidden)]
+    pub fn inject_panic(&self) {
+        self.panic.notify_one();
     }
 
     /// Stops the node and waits until its socket is closed.
@@ -73,6 +99,7 @@ async fn run(
     mut stop: oneshot::Receiver<()>,
     info: Arc<Mutex<NodeInfo>>,
     done: oneshot::Sender<()>,
+    panic: Arc<Notify>,
 ) {
     let mut buf = vec![0u8; MAX_MESSAGE_LEN + 1];
     loop {
@@ -93,6 +120,7 @@ async fn run(
         let deadline = dht.poll_timeout();
         tokio::select! {
             _ = &mut stop => break,
+            _ = panic.notified() => panic!("injected test panic in the DHT node task"),
             got = socket.recv_from(&mut buf) => match got {
                 Ok((n, SocketAddr::V4(from))) => dht.handle_datagram(Instant::now(), from, &buf[..n]),
                 Ok(_) => {}

@@ -17,6 +17,8 @@ pub fn handle() -> Handle {
         .get_or_init(|| {
             Builder::new_multi_thread()
                 .worker_threads(WORKER_THREADS)
+                // Nothing of ours blocks: name lookups have their own
+                // pool (io::resolve), so this pool stays small.
                 .max_blocking_threads(2)
                 .thread_name("hyperswarm-native")
                 .enable_all()

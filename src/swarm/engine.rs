@@ -40,6 +40,8 @@ const UDP_BATCH: usize = 64;
 const STATS_EVERY: Duration = Duration::from_millis(100);
 
 pub type EventSink = Box<dyn Fn(SwarmEvent) + Send + Sync>;
+/// The sink, shared by the engine task and its supervisor.
+type SharedSink = Arc<dyn Fn(SwarmEvent) + Send + Sync>;
 
 /// Counters a caller can read at any time.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,6 +85,8 @@ enum Command {
     UtpRead { conn: u64 },
     UtpShutdown { conn: u64 },
     UtpClose { conn: u64 },
+    /// Test hook: the engine task panics (see [`Swarm::inject_panic`]).
+    Panic,
     Destroy,
 }
 
@@ -95,12 +99,37 @@ pub struct Swarm {
 
 impl Swarm {
     /// Starts a swarm on the shared runtime. Sockets bind on the first `join`.
+    ///
+    /// A supervisor task watches the engine task: if it dies (a panic: a
+    /// bug), its sockets are already closed by the unwind, and the owner
+    /// hears [`SwarmEvent::Failed`] then [`SwarmEvent::Closed`], so that
+    /// nothing waits for an engine that is gone.
     pub fn spawn(config: SwarmConfig, sink: EventSink) -> Swarm {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let driver = Driver::new(config.clone(), sink, rx, tx.clone(), shared.clone());
-        runtime::handle().spawn(driver.run());
+        let sink: SharedSink = Arc::from(sink);
+        let driver = Driver::new(config.clone(), sink.clone(), rx, tx.clone(), shared.clone());
+        let rt = runtime::handle();
+        let task = rt.spawn(driver.run());
+        let watched = shared.clone();
+        rt.spawn(async move {
+            let Err(e) = task.await else { return };
+            let reason = if e.is_panic() { panic_message(e.into_panic()) } else { "engine task cancelled".to_string() };
+            tracing::error!("swarm engine died: {reason}");
+            // The panic may have poisoned the lock; the port is gone either way.
+            watched.lock().unwrap_or_else(|p| p.into_inner()).port = None;
+            sink(SwarmEvent::Failed(format!("swarm engine failed: {reason}")));
+            sink(SwarmEvent::Closed);
+        });
         Swarm { tx, shared, config }
+    }
+
+    /// Test hook: makes the engine task panic, to check that the failure
+    /// reaches the owner. Only the binding's gated test method and Rust
+    /// tests call it.
+    #[doc(hidden)]
+    pub fn inject_panic(&self) {
+        let _ = self.send(Command::Panic);
     }
 
     /// Binds on first use, on the caller's thread, so that `join` reports a
@@ -239,7 +268,7 @@ struct DialDone {
 }
 
 struct Driver {
-    sink: EventSink,
+    sink: SharedSink,
     rx: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Mutex<Shared>>,
     bound: Option<Bound>,
@@ -267,7 +296,7 @@ struct Driver {
 impl Driver {
     fn new(
         config: SwarmConfig,
-        sink: EventSink,
+        sink: SharedSink,
         rx: mpsc::UnboundedReceiver<Command>,
         tx: mpsc::UnboundedSender<Command>,
         shared: Arc<Mutex<Shared>>,
@@ -739,6 +768,7 @@ impl Driver {
             Command::UtpRead { conn } => self.utp.grant(conn),
             Command::UtpShutdown { conn } => self.utp.shutdown(now, conn),
             Command::UtpClose { conn } => self.utp.close(now, conn),
+            Command::Panic => panic!("injected test panic in the swarm engine"),
             Command::Destroy => {}
         }
     }
@@ -808,6 +838,14 @@ impl Driver {
     }
 }
 
+/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_else(|| "panic".into()),
+    }
+}
+
 fn into_std((stream, _): (TcpStream, SocketAddr)) -> std::io::Result<std::net::TcpStream> {
     stream.set_nodelay(true)?;
     stream.into_std()
@@ -815,9 +853,17 @@ fn into_std((stream, _): (TcpStream, SocketAddr)) -> std::io::Result<std::net::T
 
 async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, String> {
     let connect = async {
+        // A host name here came from the user's own `connect` (discovery
+        // reports addresses only); it resolves on the bounded resolver pool.
         let stream = match peer.host.parse::<IpAddr>() {
             Ok(ip) => TcpStream::connect((ip, peer.port)).await,
-            Err(_) => TcpStream::connect((peer.host.as_str(), peer.port)).await,
+            Err(_) => {
+                let addrs = resolve::shared()
+                    .lookup(&format!("{}:{}", peer.host, peer.port))
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("cannot resolve {}: {e}", peer.host)))?;
+                TcpStream::connect(addrs.as_slice().iter().map(|a| SocketAddr::V4(*a)).collect::<Vec<_>>().as_slice()).await
+            }
         }?;
         let addr = stream.peer_addr()?;
         into_std((stream, addr))

@@ -11,6 +11,6 @@ mod utp_link;
 
 pub use config::SwarmConfig;
 pub use engine::{Swarm, SwarmStats};
-pub use event::{ConnStream, SwarmEvent};
+pub use event::{ConnStream, EventGate, GateStats, SwarmEvent, EVENT_QUEUE_BOUND};
 pub use peer::{Peer, Referrer, Topic};
 pub use peer_queue::{PeerQueue, CONNECT_TIMEOUT};
