@@ -77,19 +77,22 @@ fn main() -> ExitCode {
             }
         };
         let mut node = node;
+        // Signal handlers go in before the line that says we run, so that a
+        // supervisor that stops us as soon as it reads it gets a clean exit.
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut int, mut term) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(i), Ok(t)) => (i, t),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("cannot watch SIGINT/SIGTERM: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         eprintln!("hyperswarm-dht listening on {}", node.local_addr());
         if std::env::var("HYPERSWARM_NATIVE_TEST_PANIC").as_deref() == Ok("node") {
             node.inject_panic();
         }
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("cannot watch SIGTERM: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
             _ = node.died() => {
                 eprintln!("hyperswarm-dht: the DHT node task died; exiting");
