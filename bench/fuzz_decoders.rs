@@ -216,7 +216,7 @@ fn utp_corpus() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut pair = UtpPair::establish(Instant::now(), 7);
     out.extend(pair.templates.iter().cloned());
-    out.extend(pair.server_sent.drain(..));
+    out.append(&mut pair.server_sent);
     out
 }
 

@@ -179,7 +179,9 @@ class Engine {
   _onfatal (err) {
     this.destroyed = true
     for (const socket of this.sockets) socket.destroy(err)
-    this._emit('error', err)
+    // Entries without an 'error' handler still hear it, as a process warning.
+    if (this.on.error) this._emit('error', err)
+    else process.emitWarning(err.message, 'HyperswarmNativeWarning')
   }
 
   _onclose () {
