@@ -33,6 +33,25 @@ function attack (lab, i, opts) {
   return JSON.parse(out.trim().split('\n').pop())
 }
 
+// Counts DNS queries host `i` sends. The lab host gets a route to the
+// system's nameserver through its lab LAN, so that a lookup there is a
+// packet the counter sees (it goes no further than the lab's bridge).
+function countDnsQueries (lab, i) {
+  const ns = require('fs').readFileSync('/etc/resolv.conf', 'utf8').match(/^nameserver\s+(\d+\.\d+\.\d+\.\d+)/m)
+  if (ns && !ns[1].startsWith('127.')) lab.exec(i, ['ip', 'route', 'add', ns[1] + '/32', 'dev', 'eth0'])
+  const rules = [
+    'table inet hsndns {',
+    '  counter dns { }',
+    '  chain out { type filter hook output priority 0; udp dport 53 counter name dns; tcp dport 53 counter name dns; }',
+    '}', ''
+  ].join('\n')
+  lab.exec(i, ['nft', '-f', '-'], { input: rules })
+  return () => {
+    const out = JSON.parse(lab.exec(i, ['nft', '-j', 'list', 'counter', 'inet', 'hsndns', 'dns']))
+    return out.nftables.find(e => e.counter).counter.packets
+  }
+}
+
 async function stats (child) {
   child.messages = child.messages.filter(m => m.type !== 'stats')
   child.send({ cmd: 'stats' })
@@ -41,6 +60,11 @@ async function stats (child) {
 
 test('an mDNS answer naming a host is ignored; the same answer naming an address is used', () => withLan(async lab => {
   const t = topic('hostile mdns hostname')
+  const dnsQueries = countDnsQueries(lab, 0)
+  // Control for the counter: a lookup on that host is seen.
+  lab.exec(0, [process.execPath, '-e', "require('dns').lookup('control.example.com', () => {}); setTimeout(() => process.exit(0), 500)"])
+  const afterControl = dnsQueries()
+  assert.ok(afterControl > 0, 'control: a name lookup on the host sends DNS queries the counter sees')
   const looker = await ours(lab, 0)
   looker.send({ cmd: 'join', topic: t, opts: { announce: false, lookup: true } })
   await looker.wait('joined')
@@ -58,6 +82,8 @@ test('an mDNS answer naming a host is ignored; the same answer naming an address
   assert.deepStrictEqual(named, [])
   const s = await stats(looker)
   assert.strictEqual(s.mdnsBadTargets, 2)
+  // And the names were never looked up.
+  assert.strictEqual(dnsQueries(), afterControl, 'a name from an mDNS answer was resolved')
 }))
 
 test('an mDNS query from off the link is not answered; one from the link is', () => withLan(async lab => {
