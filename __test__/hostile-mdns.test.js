@@ -22,11 +22,13 @@ async function withLan (fn) {
   }
 }
 
-async function ours (lab, i, swarm = {}) {
-  const child = lab.spawn(i, PEER, ['ours', JSON.stringify({ name: 'ours', swarm: { bootstrap: [], ...swarm } })])
+async function start (lab, i, impl, swarm = {}) {
+  const child = lab.spawn(i, PEER, [impl, JSON.stringify({ name: impl, swarm: { bootstrap: [], ...swarm } })])
   await child.wait('ready')
   return child
 }
+
+const ours = (lab, i, swarm) => start(lab, i, 'ours', swarm)
 
 function attack (lab, i, opts) {
   const out = lab.exec(i, [process.execPath, ATTACKER, JSON.stringify(opts)], { timeout: 25000 })
@@ -124,4 +126,21 @@ test('repeated mDNS questions are rate-limited (bytes out vs in)', () => withLan
   assert.ok(out * 50 < r.sentBytes, `${out} B out for ${r.sentBytes} B in`)
   const s = await stats(announcer)
   assert.strictEqual(s.mdnsRepeatedQuestions, 100 * 32)
+}))
+
+test('for comparison: the reference (hyperswarm 2.15.3) answers off-link and repeated questions in full', () => withLan(async lab => {
+  const t = topic('hostile mdns reference')
+  const ref = await start(lab, 0, 'hyperswarm')
+  ref.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
+  await ref.wait('joined')
+  lab.exec(1, ['ip', 'addr', 'add', '192.168.77.2/24', 'dev', 'eth0'])
+  const off = attack(lab, 1, { cmd: 'query', topic: t, from: '192.168.77.2', count: 3, gapMs: 50, listenMs: 1500 })
+  const offAnswers = off.heard.filter(h => h.referrer === '192.168.77.2').length
+  const r = attack(lab, 1, { cmd: 'query', topic: t, repeat: 33, count: 100, gapMs: 10, listenMs: 2500 })
+  const answers = r.heard.filter(h => h.referrer !== null)
+  const out = answers.reduce((n, h) => n + h.bytes, 0)
+  console.log(`# reference: ${offAnswers} of 3 off-link queries answered; repeated questions: ${r.sentBytes} B in, ` +
+    `${answers.length} answers = ${out} B out (ratio ${(out / r.sentBytes).toFixed(2)})`)
+  assert.strictEqual(offAnswers, 3)
+  assert.ok(out > r.sentBytes, 'the reference amplifies repeated questions')
 }))
