@@ -105,6 +105,20 @@ declare namespace network {
     connectionsAccepted: number
     connectionsDialled: number
     dialsFailed: number
+    /** mDNS packets from outside the receiving interface's link, dropped. */
+    mdnsOffLink: number
+    /** mDNS answers naming a host (or an address off the link), ignored. */
+    mdnsBadTargets: number
+    /** mDNS questions repeated within one query, answered once. */
+    mdnsRepeatedQuestions: number
+    /** mDNS answers held back by the once-a-second-per-interface limit. */
+    mdnsAnswersDeferred: number
+    /** Events waiting for JS. */
+    eventsPending: number
+    /** `peer` events merged into an identical one still waiting for JS. */
+    peersMerged: number
+    /** `peer` events dropped because 1024 events were waiting for JS. */
+    peersDropped: number
   }
 
   class Network extends EventEmitter {
