@@ -197,8 +197,10 @@ test('spoofed SYN flood: no JS connections, connect() and dialling go on, idle c
     cleanup.push(() => honest.destroy())
     const honestConns = []
     honest.on('connection', (socket, details) => honestConns.push({ socket, details }))
+    const announced = new Promise(resolve => honest.once('update', resolve))
     honest.join(topic, { announce: true, lookup: false })
     const honestPort = honest.address().port
+    await within(announced, 'the honest peer\'s first announce')
 
     // The seed swarm under attack: uTP only, so every connection it makes
     // goes through the endpoint the flood hits.
@@ -233,8 +235,9 @@ test('spoofed SYN flood: no JS connections, connect() and dialling go on, idle c
       else swarmIncoming.push(info)
     })
 
-    // Bind both before the flood starts, so it has its targets.
-    seed.join(topic, { lookup: true, announce: false })
+    // Bind both before the flood starts, so it has its targets (the seed
+    // binds on its first join: a topic nobody announces).
+    seed.join(crypto.randomBytes(32), { lookup: true, announce: false })
     const seedPort = seed.address().port
     await new Promise((resolve, reject) => swarm.listen(0, err => err ? reject(err) : resolve()))
     const swarmPort = swarm.address().port
@@ -250,6 +253,7 @@ test('spoofed SYN flood: no JS connections, connect() and dialling go on, idle c
     await flood.next('progress', 5000)
 
     // 1. The seed's own dial queue connects to the honest peer over uTP.
+    seed.join(topic, { lookup: true, announce: false })
     const first = await within(seedOut, 'the seed swarm dialling the honest peer during the flood', 30000)
     assert.strictEqual(first.details.type, 'utp')
     first.socket.write('hello')
