@@ -49,6 +49,7 @@ async function expect (child, type, timeout) {
 }
 
 async function ask (child, cmd, type) {
+  child.proc.setMaxListeners(0) // each wait adds an 'exit' listener
   const seen = child.messages.length
   child.send({ cmd })
   return child.wait(m => m.type === type && child.messages.indexOf(m) >= seen, 10000, type)

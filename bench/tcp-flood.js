@@ -3,13 +3,15 @@
 // 1,000 idle TCP connections from one IP against one swarm: how many stay
 // open? Ours caps incoming connections per IP (`maxIncomingPerIp`, default
 // 128: a hyperswarm swarm keeps at most `maxPeers` = 24 connections, so no
-// honest host comes near it) and closes the rest at once; the reference
-// hyperswarm 2.15.3 keeps them all (its `maxServerSockets` is Infinity).
+// honest host comes near it) and closes the rest at once. The reference
+// seed (@hyperswarm/network 0.0.4) keeps them all; hyperswarm 2.15.3 (and
+// our ./hyperswarm entry) closes what is over `maxPeers` in JS, after the
+// descriptor was taken.
 //
 //   sudo node bench/tcp-flood.js [--connections 1000] [--settle-ms 3000] [--no-ref]
 //
-// Rows: ours (seed entry), ours through the ./hyperswarm entry, and the
-// reference. Every process that opens a socket runs inside one
+// Rows: ours (seed entry) beside the reference seed, and our ./hyperswarm
+// entry beside hyperswarm 2.15.3. Every process that opens a socket runs inside one
 // loopback-only network namespace; this one only orchestrates over IPC
 // (bench/lib/guard.js).
 const path = require('path')
@@ -22,7 +24,7 @@ if (!(Number.isInteger(connections) && connections >= 1 && connections <= 10000 
   console.error('usage: node bench/tcp-flood.js [--connections 1..10000] [--settle-ms 0..60000] [--no-ref]')
   process.exit(2)
 }
-const IMPLS = guard.flag('no-ref') ? ['ours', 'ours-hyperswarm'] : ['ours', 'ours-hyperswarm', 'hyperswarm']
+const IMPLS = guard.flag('no-ref') ? ['ours', 'ours-hyperswarm'] : ['ours', 'network004', 'ours-hyperswarm', 'hyperswarm']
 const CAP = 128 // src/utp/endpoint.rs MAX_INCOMING_PER_IP, SwarmConfig's default
 const TARGET = path.join(__dirname, 'lib', 'flood-target.js')
 const FLOODER = path.join(__dirname, 'lib', 'tcp-flooder.js')
@@ -40,6 +42,7 @@ async function expect (child, type, timeout) {
 
 // Asks `child` with `cmd` and waits for the next reply of `type`.
 async function ask (child, cmd, type) {
+  child.proc.setMaxListeners(0) // each wait adds an 'exit' listener
   const seen = child.messages.length
   child.send({ cmd })
   return child.wait(m => m.type === type && child.messages.indexOf(m) >= seen, 10000, type)
@@ -95,9 +98,9 @@ async function main () {
   for (const r of rows) {
     console.log(`${r.impl.padEnd(18)}${pad(r.connected, 11)}${pad(r.stillOpen, 12)}${pad(r.heldByApp, 13)}${pad(r.refusedPerIp == null ? '-' : r.refusedPerIp, 9)}`)
   }
-  const ours = rows.filter(r => r.impl !== 'hyperswarm')
+  const ours = rows.filter(r => r.impl.startsWith('ours'))
   const ok = ours.every(r => r.stillOpen <= CAP && r.heldByApp <= CAP && r.connected >= CAP)
-  const ref = rows.find(r => r.impl === 'hyperswarm')
+  const ref = rows.find(r => r.impl === 'network004')
   console.log(ok ? `ours: at most the cap (${CAP}) stay open` : `FAIL: more than the cap (${CAP}) stayed open, or fewer than the cap connected`)
   console.log(JSON.stringify({
     bench: 'tcp-flood',
@@ -106,6 +109,7 @@ async function main () {
     ours: rows.find(r => r.impl === 'ours'),
     oursHyperswarm: rows.find(r => r.impl === 'ours-hyperswarm'),
     reference: ref || null,
+    referenceHyperswarm: rows.find(r => r.impl === 'hyperswarm') || null,
     ok
   }))
   await lab.destroy()

@@ -3,7 +3,8 @@
 // inside the lab.
 //   node flood-target.js <impl>
 // impl: 'ours' (the seed entry), 'ours-hyperswarm' (our ./hyperswarm
-// entry) or 'hyperswarm' (the reference, 2.15.3). Discovery is off or silent (`bootstrap: []`, no multicast), so
+// entry), or the references 'network004' (@hyperswarm/network 0.0.4, the
+// seed) and 'hyperswarm' (2.15.3). Discovery is off or silent (`bootstrap: []`, no multicast), so
 // the only traffic is the flood. The swarm joins one topic to bind, and
 // holds every incoming connection open without reading or writing.
 //
@@ -20,7 +21,7 @@ const send = m => process.send(m)
 const TOPIC = Buffer.alloc(32, 0x42)
 const ROOT = path.join(__dirname, '..', '..')
 
-if (impl === 'hyperswarm') require('../../__test__/helpers/silence-mdns')
+if (impl === 'hyperswarm' || impl === 'network004') require('../../__test__/helpers/silence-mdns')
 
 function fail (err) {
   send({ type: 'error', message: err && err.stack ? err.stack : String(err) })
@@ -46,6 +47,13 @@ async function start () {
     swarm.join(TOPIC, { announce: true, lookup: false })
     port = swarm.address().port
     stats = () => swarm.stats()
+  } else if (impl === 'network004') {
+    swarm = require('@hyperswarm/network')({ bootstrap: [] })
+    swarm.on('connection', onConnection)
+    swarm.join(TOPIC, { announce: true, lookup: false })
+    if (!swarm.server.listening) await new Promise(resolve => swarm.server.once('listening', resolve))
+    port = swarm.server.address().port
+    stats = () => null
   } else {
     const hs = impl === 'ours-hyperswarm' ? require(path.join(ROOT, 'hyperswarm')) : require('hyperswarm')
     swarm = hs({ bootstrap: [], multicast: false })
