@@ -324,3 +324,41 @@ test('spoofed SYN flood: no JS connections, connect() and dialling go on, idle c
     }
   }
 })
+
+test('maxIncomingPerIp caps incoming TCP connections from one IP; a closed one frees its place', { timeout: 30000 }, async () => {
+  const netMod = require('net')
+  assert.throws(() => network({ maxIncomingPerIp: -1 }), { name: 'TypeError', message: /maxIncomingPerIp/ })
+  const swarm = network({ bootstrap: [], multicast: false, maxIncomingPerIp: 4 })
+  const held = []
+  swarm.on('connection', (socket, details) => { if (!details.client) held.push(socket) })
+  swarm.join(crypto.randomBytes(32), { announce: true, lookup: false })
+  const port = swarm.address().port
+  const clients = []
+  try {
+    const open = () => clients.filter(c => !c.closed).length
+    for (let i = 0; i < 10; i++) {
+      const c = netMod.connect({ host: '127.0.0.1', port })
+      c.on('error', () => {})
+      c.closed = false
+      c.once('close', () => { c.closed = true })
+      clients.push(c)
+    }
+    // Positive control: all ten reached the listener and six were refused.
+    await until(() => swarm.stats().tcpRefusedPerIp, n => n === 6, 'six refused connections')
+    await until(open, n => n === 4, 'four connections left open')
+    await until(() => held.length, n => n === 4, 'four connections in JS')
+    // One closes: the next one from that IP is taken.
+    held[0].destroy()
+    const c = netMod.connect({ host: '127.0.0.1', port })
+    c.on('error', () => {})
+    c.closed = false
+    c.once('close', () => { c.closed = true })
+    clients.push(c)
+    await until(() => held.length, n => n === 5, 'the fifth connection in JS after one closed')
+    assert.strictEqual(swarm.stats().tcpRefusedPerIp, 6)
+    assert.strictEqual(swarm.stats().connectionsAccepted, 5)
+  } finally {
+    for (const c of clients) c.destroy()
+    await new Promise(resolve => swarm.destroy(resolve))
+  }
+})
