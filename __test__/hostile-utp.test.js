@@ -334,26 +334,26 @@ test('maxIncomingPerIp caps incoming TCP connections from one IP; a closed one f
   swarm.join(crypto.randomBytes(32), { announce: true, lookup: false })
   const port = swarm.address().port
   const clients = []
+  const gone = new WeakSet()
+  const dial = () => {
+    const c = netMod.connect({ host: '127.0.0.1', port })
+    c.on('error', () => {})
+    c.once('close', () => gone.add(c))
+    clients.push(c)
+  }
   try {
-    const open = () => clients.filter(c => !c.closed).length
-    for (let i = 0; i < 10; i++) {
-      const c = netMod.connect({ host: '127.0.0.1', port })
-      c.on('error', () => {})
-      c.closed = false
-      c.once('close', () => { c.closed = true })
-      clients.push(c)
-    }
+    const open = () => clients.filter(c => !gone.has(c)).length
+    for (let i = 0; i < 10; i++) dial()
     // Positive control: all ten reached the listener and six were refused.
     await until(() => swarm.stats().tcpRefusedPerIp, n => n === 6, 'six refused connections')
     await until(open, n => n === 4, 'four connections left open')
     await until(() => held.length, n => n === 4, 'four connections in JS')
     // One closes: the next one from that IP is taken.
+    const freed = new Promise(resolve => held[0].once('close', resolve))
     held[0].destroy()
-    const c = netMod.connect({ host: '127.0.0.1', port })
-    c.on('error', () => {})
-    c.closed = false
-    c.once('close', () => { c.closed = true })
-    clients.push(c)
+    await within(freed, 'the held connection to close')
+    dial()
+    await until(() => swarm.stats().tcpRefusedPerIp + held.length, n => n >= 11, 'the next connection to be taken or refused')
     await until(() => held.length, n => n === 5, 'the fifth connection in JS after one closed')
     assert.strictEqual(swarm.stats().tcpRefusedPerIp, 6)
     assert.strictEqual(swarm.stats().connectionsAccepted, 5)
