@@ -132,3 +132,44 @@ fn spoofed_syn_flood_yields_nothing_and_blocks_nothing() {
     assert_eq!(outgoing_connected, outgoing.len(), "every connect() of ours succeeded");
     assert_eq!(outgoing.len(), 12);
 }
+
+#[test]
+fn blind_syn_then_data_must_guess_our_sequence_number() {
+    // A forger that cannot see our SYN-ACK follows each SYN with the DATA
+    // a dialler would send, guessing the ack_nr: only an exact ack of our
+    // random 16-bit seq makes the connection real, so ~1 in 65,536 pairs.
+    let mut rng = StdRng::seed_from_u64(11);
+    let t0 = Instant::now();
+    let mut target = Endpoint::new(UtpConfig::default(), 3);
+    let pairs = 65_536u32;
+    let mut incoming = 0;
+    for i in 0..pairs {
+        let now = t0 + Duration::from_micros(u64::from(i) * 100);
+        let (from, syn) = spoofed_syn(&mut rng);
+        target.handle_datagram(now, from, &syn);
+        let conn_id = u16::from_be_bytes([syn[2], syn[3]]);
+        let seq = u16::from_be_bytes([syn[16], syn[17]]);
+        let data = Header {
+            ptype: PacketType::Data,
+            conn_id: conn_id.wrapping_add(1),
+            timestamp: 1,
+            timestamp_diff: 0,
+            wnd_size: 1 << 20,
+            seq_nr: seq.wrapping_add(1),
+            ack_nr: rng.random(),
+        };
+        target.handle_datagram(now, from, &encode(&data, None, b"GET"));
+        while target.poll_transmit().is_some() {}
+        while let Some(ev) = target.poll_event() {
+            if matches!(ev, UtpEvent::Incoming { .. }) {
+                incoming += 1;
+            }
+        }
+    }
+    let s = target.stats();
+    println!("{{\"test\":\"blind_syn_then_data\",\"pairs\":{pairs},\"incoming\":{incoming},\"invalid\":{}}}", s.invalid);
+    // Positive control: every DATA reached its half-open connection and
+    // was judged (dropped as invalid unless it guessed right).
+    assert_eq!(s.invalid + incoming, u64::from(pairs));
+    assert!(incoming <= 4, "{incoming} blind forgeries got through");
+}
