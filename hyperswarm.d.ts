@@ -69,6 +69,12 @@ declare namespace hyperswarm {
      * (peers without a referrer cannot be dialled then). Default `true`.
      */
     tcp?: boolean
+    /**
+     * Not in the reference. Incoming connections from one IP at most, per
+     * transport (TCP; uTP half-open plus established); more are closed at
+     * once. 0: no cap. Default 128.
+     */
+    maxIncomingPerIp?: number
   }
 
   interface JoinOptions {

@@ -36,6 +36,12 @@ declare namespace network {
      * (peers without a referrer cannot be dialled then). Default `true`.
      */
     tcp?: boolean
+    /**
+     * Not in the reference. Incoming connections from one IP at most, per
+     * transport (TCP; uTP half-open plus established); more are closed at
+     * once. 0: no cap. Default 128.
+     */
+    maxIncomingPerIp?: number
     /** mDNS domain. Default `'hyperswarm.local'`. */
     domain?: string
     /** Bind exactly this port (TCP and UDP share it). */
@@ -102,7 +108,20 @@ declare namespace network {
     utpMalformed: number
     utpUnknown: number
     utpInvalid: number
+    /** uTP SYNs refused: not accepting, over a limit (incl. per IP). */
+    utpSynsRefused: number
+    utpRefusedPerIp: number
+    /** SYNs that opened half-open state; half-open entries evicted for newer ones; held now. */
+    utpHalfOpened: number
+    utpHalfOpenEvicted: number
+    utpHalfOpen: number
+    /** SYNs on an established connection's key: ignored, never a replacement. */
+    utpSynCollisions: number
     connectionsAccepted: number
+    /** Incoming TCP connections closed at once for the per-IP cap. */
+    tcpRefusedPerIp: number
+    /** Failed accept() calls (EMFILE …), each followed by a pause. */
+    acceptErrors: number
     connectionsDialled: number
     dialsFailed: number
     /** mDNS packets from outside the receiving interface's link, dropped. */
@@ -119,6 +138,8 @@ declare namespace network {
     peersMerged: number
     /** `peer` events dropped because 1024 events were waiting for JS. */
     peersDropped: number
+    /** Discovered peers the dial queue refused (their IP, /24 or referrer at its cap). */
+    dialQueueRefused: number
   }
 
   class Network extends EventEmitter {

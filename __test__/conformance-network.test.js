@@ -463,12 +463,15 @@ for (const impl of IMPLS) {
       assert.ok(!(socket instanceof net.Socket), 'a uTP socket, not a net.Socket')
       assert.ok(b.sockets.has(socket))
 
+      // The dialer speaks first: as with libutp the acceptor cannot send
+      // before it does, and ours reports the connection only then (a SYN
+      // alone may be spoofed).
+      socket.write('over utp')
       await within(gotIncoming, 'the socket option on the announcer')
       const [remote, remoteIsTCP] = incoming
       assert.strictEqual(remoteIsTCP, false)
       assert.ok(a.sockets.has(remote))
 
-      socket.write('over utp')
       const [got] = await nextEvent(remote, 'data', 'data at a')
       assert.strictEqual(got.toString(), 'over utp')
       remote.write('and back')

@@ -250,6 +250,10 @@ for (const impl of IMPLS) {
       const found = await lookedUp(b, topic)
       assert.ok(found.length >= 1)
       const [bSocket, bDetails] = await eventWhere(b, 'connection', () => true, 'the dialer\'s connection', s.connections(b))
+      // The dialer speaks first: as with libutp the acceptor cannot send
+      // before it does, and ours reports the connection only then (a SYN
+      // alone may be spoofed).
+      bSocket.write('over utp')
       const [aSocket, aDetails] = await eventWhere(a, 'connection', (sock, d) => d.type === 'utp', 'the announcer\'s uTP connection', s.connections(a))
       assert.strictEqual(bDetails.type, 'utp')
       assert.strictEqual(bDetails.client, true)
@@ -257,7 +261,6 @@ for (const impl of IMPLS) {
       assert.ok(!(bSocket instanceof net.Socket), 'a uTP socket, not a net.Socket')
       assert.deepStrictEqual(aDetails, { type: 'utp', client: false, peer: null })
 
-      bSocket.write('over utp')
       const [got] = await nextEvent(aSocket, 'data', 'data at the announcer')
       assert.strictEqual(got.toString(), 'over utp')
       aSocket.write('and back')

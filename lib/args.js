@@ -83,6 +83,13 @@ function engineOptions (opts) {
   for (const name of ['port', 'preferredPort']) {
     if (opts[name] != null) out[name] = port(opts[name], `options.${name}`)
   }
+  if (opts.maxIncomingPerIp != null) {
+    // Not in the reference: incoming connections per IP and transport at
+    // most (0: no cap); more are closed at once. Default 128.
+    const n = opts.maxIncomingPerIp
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new TypeError('options.maxIncomingPerIp must be a non-negative integer')
+    out.maxIncomingPerIp = n
+  }
   if (opts.domain != null) {
     if (typeof opts.domain !== 'string' || !opts.domain) throw new TypeError('options.domain must be a non-empty string')
     out.domain = opts.domain

@@ -22,6 +22,8 @@ pub struct NativeOptions {
     pub auto_dial: Option<bool>,
     /// The DHT node id, 32 bytes.
     pub id: Option<Buffer>,
+    /// Incoming connections per IP and transport at most (0: no cap).
+    pub max_incoming_per_ip: Option<u32>,
 }
 
 #[napi(object)]
@@ -90,6 +92,14 @@ pub struct NativeStats {
     pub utp_malformed: f64,
     pub utp_unknown: f64,
     pub utp_invalid: f64,
+    pub utp_syns_refused: f64,
+    pub utp_refused_per_ip: f64,
+    pub utp_half_opened: f64,
+    pub utp_half_open_evicted: f64,
+    pub utp_syn_collisions: f64,
+    pub utp_half_open: f64,
+    pub tcp_refused_per_ip: f64,
+    pub accept_errors: f64,
     pub connections_accepted: f64,
     pub connections_dialled: f64,
     pub dials_failed: f64,
@@ -103,6 +113,7 @@ pub struct NativeStats {
     pub peers_merged: f64,
     /// `peer` events dropped because the queue to JS was full.
     pub peers_dropped: f64,
+    pub dial_queue_refused: f64,
 }
 
 fn peer_to_js(p: Peer) -> NativePeer {
@@ -284,6 +295,7 @@ impl NativeSwarm {
             dial_tcp: options.tcp.unwrap_or(true),
             auto_dial: options.auto_dial.unwrap_or(true),
             id: options.id.as_ref().map(|b| topic_from_js(b, "options.id")).transpose()?,
+            max_incoming_per_ip: options.max_incoming_per_ip.map_or(defaults.max_incoming_per_ip, |n| n as usize),
             ..defaults
         };
         // The queue to JS is bounded by the gate's policy (EventGate): the
@@ -448,6 +460,14 @@ impl NativeSwarm {
             utp_malformed: s.utp_malformed as f64,
             utp_unknown: s.utp_unknown as f64,
             utp_invalid: s.utp_invalid as f64,
+            utp_syns_refused: s.utp_syns_refused as f64,
+            utp_refused_per_ip: s.utp_refused_per_ip as f64,
+            utp_half_opened: s.utp_half_opened as f64,
+            utp_half_open_evicted: s.utp_half_open_evicted as f64,
+            utp_syn_collisions: s.utp_syn_collisions as f64,
+            utp_half_open: s.utp_half_open as f64,
+            tcp_refused_per_ip: s.tcp_refused_per_ip as f64,
+            accept_errors: s.accept_errors as f64,
             connections_accepted: s.connections_accepted as f64,
             connections_dialled: s.connections_dialled as f64,
             dials_failed: s.dials_failed as f64,
@@ -458,6 +478,7 @@ impl NativeSwarm {
             events_pending: gate.pending as u32,
             peers_merged: gate.peers_merged as f64,
             peers_dropped: gate.peers_dropped as f64,
+            dial_queue_refused: s.dial_queue_refused as f64,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Options of a swarm, as `network(opts)` accepts them after index.js has
 //! checked their types.
 
+use crate::utp::endpoint::MAX_INCOMING_PER_IP;
 use crate::wire::mdns::DEFAULT_DOMAIN;
 
 /// The reference's public bootstrap nodes (@hyperswarm/dht 4.0.1, spec
@@ -34,6 +35,13 @@ pub struct SwarmConfig {
     /// Dial discovered peers by itself (the seed's swarm). `false` only
     /// reports them: network 2.x leaves dialling to its caller.
     pub auto_dial: bool,
+    /// Incoming connections from one IP at most, per transport (TCP, and
+    /// uTP half-open plus established); more are closed at once (TCP) or
+    /// their SYNs dropped (uTP). Default [`MAX_INCOMING_PER_IP`] (128): a
+    /// hyperswarm 2.x swarm holds at most `maxPeers` (24) connections and
+    /// dials a peer once at a time, so one host, or a few swarms behind one
+    /// NAT, stays far below it; so does a loopback testnet. 0: no cap.
+    pub max_incoming_per_ip: usize,
 }
 
 impl Default for SwarmConfig {
@@ -49,6 +57,7 @@ impl Default for SwarmConfig {
             max_dials: 16,
             dial_tcp: true,
             auto_dial: true,
+            max_incoming_per_ip: MAX_INCOMING_PER_IP,
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::dht::{DhtConfig, DhtStats};
 use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, JoinSpec, Transmit};
 use crate::io::{bind, multicast::MulticastSocket, resolve, runtime};
 use crate::lan::LanStats;
-use crate::utp::looks_like_utp;
+use crate::utp::{looks_like_utp, UtpConfig};
 use crate::wire::mdns::MAX_PACKET;
 
 /// How often new interfaces are joined to the mDNS group (the reference
@@ -38,6 +38,15 @@ const UDP_BUF: usize = 8192;
 const UDP_BATCH: usize = 64;
 /// Longest wait between two refreshes of the counters callers can read.
 const STATS_EVERY: Duration = Duration::from_millis(100);
+/// First pause after a failed `accept` (EMFILE, ENFILE, ENOBUFS, …). The
+/// listener stays readable while the error lasts, so retrying at once
+/// spins a core; the pause doubles per failure up to
+/// [`ACCEPT_BACKOFF_MAX`] and ends at the first success.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(20);
+/// Longest pause between two `accept` attempts while they fail: 1 s keeps
+/// a starved process idle and still takes connections again within a
+/// second once descriptors are free (pending ones wait in the backlog).
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 pub type EventSink = Box<dyn Fn(SwarmEvent) + Send + Sync>;
 /// The sink, shared by the engine task and its supervisor.
@@ -58,9 +67,26 @@ pub struct SwarmStats {
     pub utp_malformed: u64,
     pub utp_unknown: u64,
     pub utp_invalid: u64,
+    /// uTP SYNs refused (not accepting, over a limit), those refused by
+    /// the per-IP caps, SYNs that opened half-open state, half-open
+    /// connections evicted for newer ones, SYNs ignored on an established
+    /// connection's key, and half-open connections held now.
+    pub utp_syns_refused: u64,
+    pub utp_refused_per_ip: u64,
+    pub utp_half_opened: u64,
+    pub utp_half_open_evicted: u64,
+    pub utp_syn_collisions: u64,
+    pub utp_half_open: u64,
     pub connections_accepted: u64,
+    /// Incoming TCP connections closed at once for the per-IP cap.
+    pub tcp_refused_per_ip: u64,
+    /// Failed `accept` calls (each followed by a pause).
+    pub accept_errors: u64,
     pub connections_dialled: u64,
     pub dials_failed: u64,
+    /// Discovered peers the dial queue refused (their IP, /24 or referrer
+    /// at its cap).
+    pub dial_queue_refused: u64,
     pub multicast_sent: u64,
 }
 
@@ -211,7 +237,9 @@ impl Swarm {
         self.send(Command::Connect { request, peer })
     }
 
-    /// The owner is done with connection `conn`; its peer may be dialled again.
+    /// The owner is done with connection `conn`; its peer may be dialled
+    /// again, and an incoming one frees its place under the per-IP cap
+    /// (so every connection handed out must be reported closed).
     pub fn connection_closed(&self, conn: u64) {
         let _ = self.send(Command::Closed { conn });
     }
@@ -288,6 +316,13 @@ struct Driver {
     auto_dial: bool,
     accepting: bool,
     pings: HashMap<u64, u32>,
+    /// Incoming TCP connections open per peer IP, and each one's IP.
+    tcp_per_ip: HashMap<IpAddr, usize>,
+    tcp_conn_ip: HashMap<u64, IpAddr>,
+    max_incoming_per_ip: usize,
+    /// While `accept` fails: no new attempt before this instant.
+    accept_resume: Option<Instant>,
+    accept_backoff: Duration,
     next_conn: u64,
     next_membership: Instant,
     next_stats: Instant,
@@ -330,7 +365,13 @@ impl Driver {
             tx,
             queue,
             dials: JoinSet::new(),
-            utp: UtpLink::new(rand::random()),
+            utp: UtpLink::new(
+                UtpConfig {
+                    max_incoming_per_ip: if config.max_incoming_per_ip == 0 { usize::MAX } else { config.max_incoming_per_ip },
+                    ..UtpConfig::default()
+                },
+                rand::random(),
+            ),
             races: HashMap::new(),
             race_by_punch: HashMap::new(),
             race_by_utp: HashMap::new(),
@@ -339,6 +380,11 @@ impl Driver {
             auto_dial: config.auto_dial,
             accepting: true,
             pings: HashMap::new(),
+            tcp_per_ip: HashMap::new(),
+            tcp_conn_ip: HashMap::new(),
+            max_incoming_per_ip: if config.max_incoming_per_ip == 0 { usize::MAX } else { config.max_incoming_per_ip },
+            accept_resume: None,
+            accept_backoff: ACCEPT_BACKOFF_MIN,
             next_conn: 1,
             next_membership: Instant::now() + MEMBERSHIP_REFRESH,
             next_stats: Instant::now(),
@@ -366,7 +412,7 @@ impl Driver {
                     None | Some(Command::Destroy) => break,
                     Some(cmd) => self.on_command(cmd),
                 },
-                accepted = accept(&self.bound) => self.on_accept(accepted),
+                accepted = accept(&self.bound, self.accept_resume) => self.on_accept(accepted),
                 got = recv_udp(&self.bound, &mut buf) => match got {
                     Ok((n, SocketAddr::V4(from))) => {
                         let now = Instant::now();
@@ -491,6 +537,16 @@ impl Driver {
             s.utp_malformed = utp.malformed;
             s.utp_unknown = utp.unknown_conn;
             s.utp_invalid = utp.invalid;
+            s.utp_syns_refused = utp.syns_refused;
+            s.utp_refused_per_ip = utp.refused_per_ip;
+            s.utp_half_opened = utp.half_opened;
+            s.utp_half_open_evicted = utp.half_open_evicted;
+            s.utp_syn_collisions = utp.syn_collisions;
+        });
+        let (half_open, refused) = (self.utp.half_open() as u64, self.queue.refused());
+        self.stats(|s| {
+            s.utp_half_open = half_open;
+            s.dial_queue_refused = refused;
         });
         let (lan, dht) = (self.discovery.lan_stats(), self.discovery.dht_stats());
         let dht_nodes = self.discovery.dht().map(|d| d.table().len()).unwrap_or(0);
@@ -757,7 +813,17 @@ impl Driver {
                 self.pings.insert(batch, request);
             }
             Command::Connect { request, peer } => self.dial(DialKind::Request(request), peer),
-            Command::Closed { conn } => self.queue.closed(conn),
+            Command::Closed { conn } => {
+                self.queue.closed(conn);
+                if let Some(ip) = self.tcp_conn_ip.remove(&conn) {
+                    if let Some(n) = self.tcp_per_ip.get_mut(&ip) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.tcp_per_ip.remove(&ip);
+                        }
+                    }
+                }
+            }
             Command::UtpWrite { conn, write, data } => {
                 let mut out = Vec::new();
                 self.utp.write(now, conn, write, data, &mut out);
@@ -797,16 +863,46 @@ impl Driver {
     }
 
     fn on_accept(&mut self, accepted: std::io::Result<(TcpStream, SocketAddr)>) {
-        match accepted.and_then(into_std) {
-            // Over the limit: taken and closed at once, as a Node server
-            // with `maxConnections` does.
-            Ok(stream) if !self.accepting => drop(stream),
+        let (stream, from) = match accepted {
+            Ok(a) => {
+                self.accept_resume = None;
+                self.accept_backoff = ACCEPT_BACKOFF_MIN;
+                a
+            }
+            Err(e) => {
+                // EMFILE and friends: pause instead of spinning on a
+                // listener that stays readable.
+                tracing::debug!("accept failed: {e}; pausing {:?}", self.accept_backoff);
+                self.accept_resume = Some(Instant::now() + self.accept_backoff);
+                self.accept_backoff = (self.accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                self.stats(|s| s.accept_errors += 1);
+                return;
+            }
+        };
+        // Over the limit: taken and closed at once, as a Node server
+        // with `maxConnections` does.
+        if !self.accepting {
+            return drop(stream);
+        }
+        let ip = match from.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        let open = self.tcp_per_ip.get(&ip).copied().unwrap_or(0);
+        if open >= self.max_incoming_per_ip {
+            tracing::debug!(%ip, open, "incoming TCP over the per-IP cap: closed");
+            self.stats(|s| s.tcp_refused_per_ip += 1);
+            return drop(stream);
+        }
+        match into_std((stream, from)) {
             Ok(stream) => {
                 let id = self.conn_id();
+                *self.tcp_per_ip.entry(ip).or_default() += 1;
+                self.tcp_conn_ip.insert(id, ip);
                 self.stats(|s| s.connections_accepted += 1);
                 (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Tcp(stream), client: false, peer: None });
             }
-            Err(e) => tracing::debug!("accept failed: {e}"),
+            Err(e) => tracing::debug!("accepted socket unusable: {e}"),
         }
     }
 
@@ -875,7 +971,10 @@ async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, String> {
     }
 }
 
-async fn accept(bound: &Option<Bound>) -> std::io::Result<(TcpStream, SocketAddr)> {
+async fn accept(bound: &Option<Bound>, resume: Option<Instant>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    if let Some(at) = resume {
+        tokio::time::sleep_until(at.into()).await;
+    }
     match bound {
         Some(b) => b.tcp.accept().await,
         None => pending().await,

@@ -6,6 +6,12 @@
 //! entry per address (so repeats from discovery do not pile up dials), retry
 //! failures on hyperswarm 2.x's schedule, and allow a redial once a
 //! connection has closed.
+//!
+//! Discovery input comes from the network: one DHT reply may name 128 peers
+//! that do not exist. Entries not yet proven by a connection are therefore
+//! capped per IP, per IPv4 /24 and per referrer IP, so that no one party can
+//! fill the queue (and have real peers refused) or put more than a few dozen
+//! dead addresses ahead of them.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -22,6 +28,20 @@ pub const FORGET_UNRESPONSIVE: Duration = Duration::from_millis(7500);
 /// Addresses remembered at once. Discovery input comes from the network, so
 /// the table is capped; idle entries are evicted first.
 pub const MAX_TRACKED: usize = 4096;
+/// Unproven entries (not connected yet) per host IP. Ours: one host runs a
+/// few swarms at most, each on its own port; a loopback testnet of a few
+/// dozen swarms on 127.0.0.1 stays under it. A fake reply's 128 ports on
+/// one IP get 32 entries.
+pub const MAX_PER_IP: usize = 32;
+/// Unproven entries per IPv4 /24 (other hosts: per host). Ours: twice the
+/// per-IP cap, so a LAN or a testnet of several hosts fits, and a party
+/// holding a /24 still gets only 64 of the 4096.
+pub const MAX_PER_SUBNET: usize = 64;
+/// Unproven entries per referrer IP (the DHT node that named the peer; its
+/// port does not count, so one host running many nodes is one referrer).
+/// Ours: one honest node names the same peers others do; 128 is one full
+/// fake reply, so one referrer can never hold more than 1/32 of the table.
+pub const MAX_PER_REFERRER: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -36,11 +56,54 @@ enum State {
     Idle,
 }
 
+impl State {
+    /// Counted against the per-party caps: not (yet, or any longer)
+    /// backed by a connection we made.
+    fn unproven(self) -> bool {
+        !matches!(self, State::Connected(_) | State::Idle)
+    }
+}
+
+/// Who stands behind an entry, for the caps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Party {
+    Ip(String),
+    Subnet(String),
+    Referrer(String),
+}
+
+impl Party {
+    fn cap(&self) -> usize {
+        match self {
+            Party::Ip(_) => MAX_PER_IP,
+            Party::Subnet(_) => MAX_PER_SUBNET,
+            Party::Referrer(_) => MAX_PER_REFERRER,
+        }
+    }
+
+    fn of(peer: &Peer) -> Vec<Party> {
+        let host = super::peer::unmap(&peer.host).to_string();
+        let subnet = match host.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) => {
+                let o = ip.octets();
+                format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+            }
+            Err(_) => host.clone(),
+        };
+        let mut parties = vec![Party::Ip(host), Party::Subnet(subnet)];
+        if let Some(r) = &peer.referrer {
+            parties.push(Party::Referrer(super::peer::unmap(&r.host).to_string()));
+        }
+        parties
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     peer: Peer,
     state: State,
     retries: usize,
+    parties: Vec<Party>,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +113,9 @@ pub struct PeerQueue {
     remote: VecDeque<String>,
     dialing: usize,
     max_dials: usize,
+    /// Unproven entries per party.
+    unproven: HashMap<Party, usize>,
+    refused: u64,
 }
 
 impl PeerQueue {
@@ -65,6 +131,37 @@ impl PeerQueue {
         self.entries.is_empty()
     }
 
+    /// Peers refused because their IP, /24 or referrer was at its cap.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Keeps the per-party counts as an entry moves between states.
+    fn count(unproven: &mut HashMap<Party, usize>, parties: &[Party], from: Option<State>, to: Option<State>) {
+        let was = from.is_some_and(State::unproven);
+        let now = to.is_some_and(State::unproven);
+        if was == now {
+            return;
+        }
+        for p in parties {
+            if now {
+                *unproven.entry(p.clone()).or_default() += 1;
+            } else if let Some(n) = unproven.get_mut(p) {
+                *n -= 1;
+                if *n == 0 {
+                    unproven.remove(p);
+                }
+            }
+        }
+    }
+
+    fn set_state(&mut self, key: &str, state: State) {
+        if let Some(e) = self.entries.get_mut(key) {
+            Self::count(&mut self.unproven, &e.parties, Some(e.state), Some(state));
+            e.state = state;
+        }
+    }
+
     /// Discovery reported `peer`. Returns true if it was queued for a dial.
     pub fn discovered(&mut self, now: Instant, peer: Peer) -> bool {
         let key = peer.address_key();
@@ -74,15 +171,25 @@ impl PeerQueue {
                 State::Exhausted(until) if now >= until => e.retries = 0,
                 _ => return false,
             }
+            // Its parties stay those that first named it: a later reply
+            // cannot move it into another's quota.
             e.peer = peer;
-            e.state = State::Queued;
+            self.set_state(&key, State::Queued);
             self.enqueue(key);
             return true;
         }
-        if self.entries.len() >= MAX_TRACKED && !self.evict_one() {
+        let parties = Party::of(&peer);
+        if parties.iter().any(|p| self.unproven.get(p).copied().unwrap_or(0) >= p.cap()) {
+            self.refused += 1;
+            tracing::trace!(peer = %peer, "dial queue: party at its cap, peer refused");
             return false;
         }
-        self.entries.insert(key.clone(), Entry { peer, state: State::Queued, retries: 0 });
+        if self.entries.len() >= MAX_TRACKED && !self.evict_one() {
+            self.refused += 1;
+            return false;
+        }
+        Self::count(&mut self.unproven, &parties, None, Some(State::Queued));
+        self.entries.insert(key.clone(), Entry { peer, state: State::Queued, retries: 0, parties });
         self.enqueue(key);
         true
     }
@@ -104,7 +211,9 @@ impl PeerQueue {
             .map(|(k, _)| k.clone());
         match victim {
             Some(k) => {
-                self.entries.remove(&k);
+                if let Some(e) = self.entries.remove(&k) {
+                    Self::count(&mut self.unproven, &e.parties, Some(e.state), None);
+                }
                 true
             }
             None => false,
@@ -120,7 +229,7 @@ impl PeerQueue {
             if e.state != State::Queued {
                 continue;
             }
-            e.state = State::Dialing;
+            e.state = State::Dialing; // unproven either way
             self.dialing += 1;
             return Some(e.peer.clone());
         }
@@ -129,13 +238,17 @@ impl PeerQueue {
 
     fn promote_due(&mut self, now: Instant) {
         let mut due = Vec::new();
+        let unproven = &mut self.unproven;
         self.entries.retain(|k, e| match e.state {
             State::Waiting(at) if at <= now => {
                 e.state = State::Queued;
                 due.push(k.clone());
                 true
             }
-            State::Exhausted(until) => until > now,
+            State::Exhausted(until) if until <= now => {
+                Self::count(unproven, &e.parties, Some(e.state), None);
+                false
+            }
             _ => true,
         });
         for k in due {
@@ -152,9 +265,10 @@ impl PeerQueue {
     }
 
     pub fn dial_succeeded(&mut self, peer: &Peer, conn: u64) {
-        if let Some(e) = self.finish_dial(&peer.address_key()) {
-            e.state = State::Connected(conn);
+        let key = peer.address_key();
+        if let Some(e) = self.finish_dial(&key) {
             e.retries = 0;
+            self.set_state(&key, State::Connected(conn));
         }
     }
 
@@ -172,6 +286,7 @@ impl PeerQueue {
     pub fn closed(&mut self, conn: u64) {
         for e in self.entries.values_mut() {
             if e.state == State::Connected(conn) {
+                Self::count(&mut self.unproven, &e.parties, Some(e.state), Some(State::Idle));
                 e.state = State::Idle;
             }
         }
@@ -273,5 +388,150 @@ mod tests {
             q.discovered(t, Peer { host: format!("h{i}"), port: 1, local: false, referrer: None, topic: None, to: None });
         }
         assert!(q.len() <= MAX_TRACKED);
+    }
+
+    fn fake(host: String, port: u16, referrer: &str) -> Peer {
+        let referrer = Some(crate::swarm::peer::Referrer { host: referrer.into(), port: 49737, id: None });
+        Peer { host, port, local: false, referrer, topic: Some([0; 32]), to: None }
+    }
+
+    /// Dials like the engine would, with every fake address timing out
+    /// (10 s) and honest ones connecting; returns the virtual time at which
+    /// each honest peer was connected.
+    fn run_dials(q: &mut PeerQueue, t0: Instant, honest: &[Peer]) -> Vec<Option<Duration>> {
+        let mut connected = vec![None; honest.len()];
+        let mut now = t0;
+        let mut conn = 0;
+        for _ in 0..100 {
+            let mut started = Vec::new();
+            while let Some(p) = q.next_dial(now) {
+                started.push(p);
+            }
+            now += CONNECT_TIMEOUT;
+            for p in started {
+                match honest.iter().position(|h| h.address_key() == p.address_key()) {
+                    Some(i) => {
+                        conn += 1;
+                        q.dial_succeeded(&p, conn);
+                        connected[i].get_or_insert(now - t0);
+                    }
+                    None => q.dial_failed(now, &p),
+                }
+            }
+            if connected.iter().all(Option::is_some) {
+                break;
+            }
+        }
+        connected
+    }
+
+    fn honest_peers() -> Vec<Peer> {
+        (1..=5).map(|i| fake(format!("198.51.{i}.7"), 4000 + i, &format!("203.0.113.{i}"))).collect()
+    }
+
+    #[test]
+    fn poisoning_from_one_ip_leaves_honest_peers_dialled() {
+        let t0 = Instant::now();
+        let mut q = PeerQueue::new(16);
+        // Eight fake replies of 128 peers, all on one IP, one referrer each.
+        let mut queued = 0;
+        for reply in 0..8u16 {
+            for i in 0..128u16 {
+                queued += q.discovered(t0, fake("6.6.6.6".into(), 1 + reply * 128 + i, &format!("7.7.{reply}.1"))) as usize;
+            }
+        }
+        assert_eq!(queued, MAX_PER_IP);
+        assert_eq!(q.refused(), 1024 - MAX_PER_IP as u64);
+        let honest = honest_peers();
+        for p in &honest {
+            assert!(q.discovered(t0, p.clone()), "honest {p} refused");
+        }
+        let at = run_dials(&mut q, t0, &honest);
+        // The 32 fakes ahead take two rounds of 16 dials at most.
+        assert!(at.iter().all(|t| t.is_some_and(|t| t <= CONNECT_TIMEOUT * 3)), "{at:?}");
+    }
+
+    #[test]
+    fn poisoning_from_one_subnet_leaves_honest_peers_dialled() {
+        let t0 = Instant::now();
+        let mut q = PeerQueue::new(16);
+        let mut queued = 0;
+        for host in 1..=250u16 {
+            for port in 0..4 {
+                queued += q.discovered(t0, fake(format!("6.6.6.{host}"), 1000 + port, "7.7.7.7")) as usize;
+            }
+        }
+        assert_eq!(queued, MAX_PER_SUBNET);
+        let honest = honest_peers();
+        for p in &honest {
+            assert!(q.discovered(t0, p.clone()), "honest {p} refused");
+        }
+        let at = run_dials(&mut q, t0, &honest);
+        assert!(at.iter().all(|t| t.is_some_and(|t| t <= CONNECT_TIMEOUT * 5)), "{at:?}");
+    }
+
+    #[test]
+    fn poisoning_from_one_referrer_is_capped() {
+        let t0 = Instant::now();
+        let mut q = PeerQueue::new(16);
+        // One referrer host (any port) naming peers all over the map.
+        let mut queued = 0;
+        for i in 0..2000u32 {
+            let ip = std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8) + 1);
+            let mut p = fake(ip.to_string(), 1, "9.9.9.9");
+            p.referrer.as_mut().unwrap().port = i as u16;
+            queued += q.discovered(t0, p) as usize;
+        }
+        assert_eq!(queued, MAX_PER_REFERRER);
+        let honest = honest_peers();
+        for p in &honest {
+            assert!(q.discovered(t0, p.clone()));
+        }
+        assert!(run_dials(&mut q, t0, &honest).iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn connected_peers_do_not_count_against_the_caps() {
+        // A loopback testnet: many real peers on 127.0.0.1.
+        let t = Instant::now();
+        let mut q = PeerQueue::new(64);
+        for round in 0..3u16 {
+            for i in 0..MAX_PER_IP as u16 {
+                let p = fake("127.0.0.1".into(), 10_000 + round * 100 + i, "127.0.0.1");
+                assert!(q.discovered(t, p.clone()));
+                q.next_dial(t).unwrap();
+                q.dial_succeeded(&p, (round * 100 + i) as u64);
+            }
+        }
+        assert_eq!(q.refused(), 0);
+        // Unproven ones are capped; a closed connection's entry is proven.
+        for i in 0..MAX_PER_IP as u16 {
+            assert!(q.discovered(t, fake("127.0.0.1".into(), 20_000 + i, "127.0.0.1")));
+        }
+        assert!(!q.discovered(t, fake("127.0.0.1".into(), 30_000, "127.0.0.1")));
+        q.closed(5);
+        assert!(q.discovered(t, fake("127.0.0.1".into(), 10_005, "127.0.0.1")));
+    }
+
+    #[test]
+    fn forgotten_entries_free_their_quota() {
+        let t0 = Instant::now();
+        let mut q = PeerQueue::new(64);
+        for i in 0..MAX_PER_IP as u16 {
+            q.discovered(t0, fake("6.6.6.6".into(), i + 1, "7.7.7.7"));
+        }
+        assert!(!q.discovered(t0, fake("6.6.6.6".into(), 999, "7.7.7.7")));
+        // Every one fails all its retries and is forgotten.
+        let mut now = t0;
+        for _ in 0..=REQUEUE.len() {
+            while let Some(p) = q.next_dial(now) {
+                q.dial_failed(now, &p);
+            }
+            now += Duration::from_secs(20);
+        }
+        now += FORGET_UNRESPONSIVE;
+        assert!(q.next_dial(now).is_none());
+        assert!(q.is_empty());
+        assert!(q.discovered(now, fake("6.6.6.6".into(), 999, "7.7.7.7")));
     }
 }

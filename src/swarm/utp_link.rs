@@ -27,7 +27,7 @@ struct Link {
 
 #[derive(Debug)]
 pub enum LinkEvent {
-    /// A peer's SYN made a connection nobody owns yet.
+    /// A dialler's connection carried its first data; nobody owns it yet.
     Incoming { utp: ConnId, from: SocketAddrV4 },
     /// An outgoing attempt (not yet adopted) connected or failed.
     Connected { utp: ConnId },
@@ -45,8 +45,13 @@ pub struct UtpLink {
 }
 
 impl UtpLink {
-    pub fn new(seed: u64) -> Self {
-        UtpLink { ep: Endpoint::new(UtpConfig::default(), seed), conns: HashMap::new(), by_utp: HashMap::new() }
+    pub fn new(config: UtpConfig, seed: u64) -> Self {
+        UtpLink { ep: Endpoint::new(config, seed), conns: HashMap::new(), by_utp: HashMap::new() }
+    }
+
+    /// Half-open connections held (SYN acked, no data yet).
+    pub fn half_open(&self) -> usize {
+        self.ep.half_open_count()
     }
 
     pub fn stats(&self) -> UtpStats {

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use super::endpoint::{ConnId, UtpConfig, UtpEvent, UtpStats};
+use super::endpoint::{ConnId, Slot, UtpConfig, UtpEvent, UtpStats};
 use super::ledbat::Ledbat;
 use super::packet::{encode, seq_lt, Header, Packet, PacketType, HEADER_LEN};
 
@@ -62,8 +62,6 @@ const RECV_SLACK: usize = 64 * 1024;
 /// How far behind the acceptable range a DATA's ack_nr may lag (packets)
 /// for its payload still to be taken.
 const STALE_ACK_SLACK: usize = 256;
-/// A SYN on the key of a connection silent this long replaces it.
-const SYN_SUPERSEDES_AFTER: Duration = Duration::from_secs(2);
 /// A RESET must ack one of our last this-many sequence numbers.
 const RESET_WINDOW: u16 = 2048;
 
@@ -122,6 +120,8 @@ pub(crate) struct Connection {
     pub send_id: u16,
     pub state: State,
     initiator: bool,
+    /// Which of the endpoint's budgets this connection counts against.
+    pub slot: Slot,
     /// The endpoint's bookkeeping: deadline currently registered, and
     /// whether the id sits in the ack queue.
     pub timer: Option<Instant>,
@@ -198,6 +198,7 @@ impl Connection {
             send_id,
             state,
             initiator: state == State::SynSent,
+            slot: if state == State::SynSent { Slot::Outgoing } else { Slot::HalfOpen },
             timer: None,
             ack_queued: false,
             seq_nr: 0,
@@ -310,23 +311,36 @@ impl Connection {
         !matches!(self.state, State::Dead | State::TimeWait)
     }
 
+    /// An accepted connection whose dialler has not sent DATA or FIN yet:
+    /// nobody outside the endpoint knows of it.
+    pub fn is_half_open(&self) -> bool {
+        !self.initiator && self.state == State::SynRecv
+    }
+
     /// Whether a SYN with this connection's key (same address, same id)
-    /// starts a new connection that replaces this one. It does when this
-    /// one lingers after a clean close, when the SYN's seq differs from the
-    /// one we accepted during the handshake, or when the connection has
-    /// been silent a while: utp-native never seeds rand(), so a restarted
-    /// peer reuses its ids, and its seq too (spec §2). A duplicate SYN
-    /// reaching a live connection is ignored, as libutp does.
-    pub fn superseded_by_syn(&self, now: Instant, syn: &Header) -> bool {
+    /// starts a new connection that replaces this one. Only when nothing
+    /// established is lost by it: this one lingers after a clean close, or
+    /// it is half-open and the SYN's seq differs from the one we acked
+    /// (utp-native never seeds rand(), so a restarted peer reuses its ids
+    /// and its seq, spec §2). An established connection is never replaced:
+    /// a SYN can be spoofed, and replacing on silence let anyone close an
+    /// idle connection. A restarted peer whose old connection is still
+    /// established fails that one connect (its next one uses new ids).
+    pub fn superseded_by_syn(&self, syn: &Header) -> bool {
         if self.initiator {
             return false;
         }
         match self.state {
             State::TimeWait | State::Dead => true,
             State::SynRecv => syn.seq_nr != self.syn_seq,
-            State::Connected => now.saturating_duration_since(self.last_recv) >= SYN_SUPERSEDES_AFTER,
-            State::SynSent => false,
+            State::Connected | State::SynSent => false,
         }
+    }
+
+    /// Drops a half-open connection without a word (the endpoint needs its
+    /// slot; the dialler's next packet gets a RESET).
+    pub fn discard(&mut self) {
+        self.die();
     }
 
     /// Ends this connection because a new SYN replaced it.
@@ -472,7 +486,8 @@ impl Connection {
     }
 
     fn fail(&mut self, ctx: &mut Ctx, why: &str) {
-        if self.is_open() {
+        // A half-open connection was never reported: it goes silently.
+        if self.is_open() && !self.is_half_open() {
             ctx.events.push_back(UtpEvent::Closed { id: self.id, error: Some(why.to_string()) });
         }
         self.die();
@@ -559,6 +574,13 @@ impl Connection {
             ctx.stats.stale_acks += 1;
             return;
         }
+        // The dialler's first DATA/FIN acks our SYN-ACK exactly (spec §3
+        // step 3). Only that makes a half-open connection real, so a blind
+        // forger must guess our random 16-bit seq.
+        if self.state == State::SynRecv && is_data && h.ack_nr != newest {
+            ctx.stats.invalid += 1;
+            return;
+        }
 
         self.last_recv = ctx.now;
         self.reply_micro = ctx.ts.wrapping_sub(h.timestamp);
@@ -572,7 +594,10 @@ impl Connection {
 
         if matches!(h.ptype, PacketType::Data | PacketType::Fin) {
             if self.state == State::SynRecv {
+                // The dialler proved its address: the connection is
+                // reported now, before its first data.
                 self.state = State::Connected;
+                ctx.events.push_back(UtpEvent::Incoming { id: self.id, from: self.peer });
             }
             self.receive(ctx, pkt);
         }
@@ -1354,7 +1379,8 @@ mod tests {
         t.feed(&mut c, hdr(PacketType::State, 1001, 101, 17765), &[]);
         assert!(t.sent().is_empty());
         t.feed(&mut c, hdr(PacketType::Data, 1001, 101, 17766), b"hello");
-        assert_eq!(t.events(), vec![UtpEvent::Readable { id: 1 }]);
+        // Reported only now, with its first data.
+        assert_eq!(t.events(), vec![UtpEvent::Incoming { id: 1, from: peer() }, UtpEvent::Readable { id: 1 }]);
         let out = t.sent();
         let p = decode(&out[0]).unwrap();
         assert_eq!((p.header.ptype, p.header.seq_nr, p.header.ack_nr, p.payload), (PacketType::Data, 17767, 101, &b"world"[..]));
@@ -1400,7 +1426,7 @@ mod tests {
         // Data past the FIN is void.
         t.feed(&mut c, hdr(PacketType::Data, 1001, 104, 17766), b"zzz");
         assert_eq!(t.stats.invalid, 1);
-        assert_eq!(t.events(), vec![UtpEvent::Readable { id: 1 }]);
+        assert_eq!(t.events(), vec![UtpEvent::Incoming { id: 1, from: peer() }, UtpEvent::Readable { id: 1 }]);
         t.feed(&mut c, hdr(PacketType::Data, 1001, 102, 17766), b"b");
         assert!(t.events().is_empty(), "End before the data was read");
         let mut got = Vec::new();

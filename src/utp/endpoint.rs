@@ -9,7 +9,7 @@
 //! last drain.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::connection::{Connection, Ctx, MAX_PAYLOAD};
@@ -18,9 +18,26 @@ use super::packet::{decode, encode, Header, PacketType};
 /// Endpoint-local connection handle (not the wire id).
 pub type ConnId = u64;
 
-/// Most connections (live and lingering); SYNs beyond it are dropped
-/// silently, as libutp does past 3000 sockets (spec §3).
+/// Most established incoming connections (live and lingering), and
+/// separately most outgoing ones: libutp stops at 3000 sockets (spec §3).
+/// SYNs beyond it are dropped silently, as libutp does.
 pub const MAX_CONNECTIONS: usize = 3000;
+/// Most half-open connections (a SYN acked, no DATA from the dialler yet).
+/// Ours, not libutp's: a SYN's source may be spoofed, so it only gets a
+/// slot here, and a full table evicts its oldest entry. Under a flood of
+/// R SYNs/s an honest dialler has 1024/R seconds between its SYN and its
+/// first data (2 s at 500/s; a hyperswarm dialler writes at once).
+pub const MAX_HALF_OPEN: usize = 1024;
+/// Most half-open connections from one IP. Ours: one host (or one NAT)
+/// dialling us at the same instant from more sockets than this is not a
+/// hyperswarm peer (it dials one peer once per race).
+pub const MAX_HALF_OPEN_PER_IP: usize = 32;
+/// Most incoming connections (half-open and established) from one IP.
+/// Ours: a hyperswarm 2.x swarm keeps at most `maxPeers` (24) connections
+/// and dials any one peer once at a time (each race holds one TCP and one
+/// uTP attempt), so even several swarms behind one NAT stay far below
+/// 128; a loopback testnet of a few dozen swarms on 127.0.0.1 does too.
+pub const MAX_INCOMING_PER_IP: usize = 128;
 /// Remembered RESETs (spec §6): a repeat gets no second RESET…
 pub const RESET_MEMO_TTL: Duration = Duration::from_secs(10);
 /// …and beyond this many remembered, no RESET is sent at all.
@@ -28,8 +45,17 @@ pub const RESET_MEMO_MAX: usize = 1000;
 
 #[derive(Debug, Clone)]
 pub struct UtpConfig {
-    /// Connections at most (spec §3: libutp refuses beyond 3000).
+    /// Established incoming connections at most, and outgoing ones at most
+    /// (spec §3: libutp refuses beyond 3000). Half-open ones do not count:
+    /// a SYN flood cannot take the room our own `connect` needs.
     pub max_connections: usize,
+    /// Half-open connections at most; the oldest goes for a new one.
+    pub max_half_open: usize,
+    /// Half-open connections from one IP at most; more SYNs are dropped.
+    pub max_half_open_per_ip: usize,
+    /// Incoming connections (half-open and established) from one IP at
+    /// most; more SYNs are dropped.
+    pub max_incoming_per_ip: usize,
     /// Receive buffer per connection; the advertised window is what is
     /// free of it (spec §4: 1 MiB).
     pub recv_buffer: usize,
@@ -58,6 +84,9 @@ impl Default for UtpConfig {
     fn default() -> Self {
         UtpConfig {
             max_connections: MAX_CONNECTIONS,
+            max_half_open: MAX_HALF_OPEN,
+            max_half_open_per_ip: MAX_HALF_OPEN_PER_IP,
+            max_incoming_per_ip: MAX_INCOMING_PER_IP,
             recv_buffer: 1 << 20,
             send_buffer: 1 << 20,
             max_payload: MAX_PAYLOAD,
@@ -72,8 +101,9 @@ impl Default for UtpConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UtpEvent {
-    /// A peer's SYN created a connection (server side). Emitted at SYN time
-    /// as libutp does.
+    /// A dialler's connection became real (server side): its first DATA or
+    /// FIN acked our SYN-ACK. libutp reports at SYN time; we wait, so a
+    /// spoofed SYN never reaches the application.
     Incoming { id: ConnId, from: SocketAddrV4 },
     /// Our connect() completed (SYN acked).
     Connected { id: ConnId },
@@ -110,8 +140,19 @@ pub struct UtpStats {
     pub resets_ignored: u64,
     /// RESETs not sent because of the memo (repeat, or memo full).
     pub resets_suppressed: u64,
-    /// SYNs refused (not accepting, or too many connections).
+    /// SYNs refused (not accepting, too many connections, or over a
+    /// per-IP cap).
     pub syns_refused: u64,
+    /// Of those, refused by `max_half_open_per_ip` / `max_incoming_per_ip`.
+    pub refused_per_ip: u64,
+    /// SYNs that opened half-open state.
+    pub half_opened: u64,
+    /// Half-open connections dropped to make room for a newer SYN.
+    pub half_open_evicted: u64,
+    /// SYNs on the key of an established connection: ignored (never a
+    /// replacement).
+    pub syn_collisions: u64,
+    /// Half-open connections that became real (reported as `Incoming`).
     pub accepted: u64,
     pub packets_sent: u64,
     pub retransmits: u64,
@@ -167,6 +208,26 @@ pub struct Endpoint {
     reset_order: VecDeque<(Instant, ResetKey)>,
     accepting: bool,
     stats: UtpStats,
+    /// Connections per slot (see [`Slot`]).
+    half_open: usize,
+    incoming: usize,
+    outgoing: usize,
+    /// Per source IP: (half-open, incoming including half-open).
+    per_ip: HashMap<Ipv4Addr, (usize, usize)>,
+    /// Half-open ids, oldest first; entries that left the slot are skipped
+    /// lazily and swept when the queue grows past twice the table.
+    half_open_order: VecDeque<ConnId>,
+}
+
+/// Which budget a connection counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Ours (`connect`): up to `max_connections`, whatever arrives.
+    Outgoing,
+    /// A SYN was acked, nothing more: `max_half_open`, invisible to users.
+    HalfOpen,
+    /// The dialler sent data: up to `max_connections`.
+    Incoming,
 }
 
 /// A connection's view of the endpoint. A macro rather than a method: it
@@ -199,6 +260,11 @@ impl Endpoint {
             reset_order: VecDeque::new(),
             accepting: true,
             stats: UtpStats::default(),
+            half_open: 0,
+            incoming: 0,
+            outgoing: 0,
+            per_ip: HashMap::new(),
+            half_open_order: VecDeque::new(),
         }
     }
 
@@ -226,6 +292,16 @@ impl Endpoint {
 
     fn after(&mut self, id: ConnId) {
         let Some(conn) = self.conns.get_mut(&id) else { return };
+        if conn.slot == Slot::HalfOpen && !conn.is_half_open() && !conn.is_dead() {
+            // Promoted by the dialler's first DATA/FIN.
+            conn.slot = Slot::Incoming;
+            self.half_open -= 1;
+            self.incoming += 1;
+            self.stats.accepted += 1;
+            if let Some(e) = self.per_ip.get_mut(conn.peer.ip()) {
+                e.0 -= 1;
+            }
+        }
         if conn.is_dead() {
             let conn = self.conns.remove(&id).unwrap();
             if let Some(t) = conn.timer {
@@ -234,6 +310,7 @@ impl Endpoint {
             if self.by_key.get(&(conn.peer, conn.recv_id)) == Some(&id) {
                 self.by_key.remove(&(conn.peer, conn.recv_id));
             }
+            self.release(conn.slot, *conn.peer.ip());
             return;
         }
         let next = conn.next_deadline(&self.config);
@@ -252,6 +329,45 @@ impl Endpoint {
         }
     }
 
+    /// A connection left the table: its slot is free.
+    fn release(&mut self, slot: Slot, ip: Ipv4Addr) {
+        let incoming = match slot {
+            Slot::Outgoing => {
+                self.outgoing -= 1;
+                return;
+            }
+            Slot::HalfOpen => {
+                self.half_open -= 1;
+                true
+            }
+            Slot::Incoming => {
+                self.incoming -= 1;
+                false
+            }
+        };
+        if let Some(e) = self.per_ip.get_mut(&ip) {
+            if incoming {
+                e.0 -= 1;
+            }
+            e.1 -= 1;
+            if e.1 == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Drops the oldest half-open connection, silently; false if none.
+    fn evict_half_open(&mut self, now: Instant) -> bool {
+        while let Some(id) = self.half_open_order.pop_front() {
+            if self.conns.get(&id).is_some_and(|c| c.slot == Slot::HalfOpen) {
+                self.stats.half_open_evicted += 1;
+                self.with_conn(now, id, |c, _| c.discard());
+                return true;
+            }
+        }
+        false
+    }
+
     fn alloc_id(&mut self) -> ConnId {
         let id = self.next_id;
         self.next_id += 1;
@@ -262,13 +378,16 @@ impl Endpoint {
     /// gets a `Closed` event with an error at once.
     pub fn connect(&mut self, now: Instant, to: SocketAddrV4) -> ConnId {
         let id = self.alloc_id();
-        if self.conns.len() >= self.config.max_connections {
+        // Outgoing connections have their own budget: no SYN flood and no
+        // incoming connection can take it.
+        if self.outgoing >= self.config.max_connections {
             self.ts(now);
             self.events.push_back(UtpEvent::Closed { id, error: Some("too many connections".into()) });
             return id;
         }
         // A recv_id no connection to this address uses (spec §2). The
-        // table holds at most max_connections entries, so this ends.
+        // table holds at most 2 × max_connections + max_half_open
+        // entries, far below 65536, so this ends.
         let recv_id = loop {
             let r = self.rng.next_u16();
             if !self.by_key.contains_key(&(to, r)) {
@@ -279,6 +398,7 @@ impl Endpoint {
         let ts = self.ts(now);
         let mut ctx = ctx!(self, now, ts);
         let conn = Connection::connect(&mut ctx, id, to, recv_id, seq);
+        self.outgoing += 1;
         self.by_key.insert((to, recv_id), id);
         self.conns.insert(id, conn);
         self.after(id);
@@ -317,6 +437,16 @@ impl Endpoint {
             }
             _ => match self.by_key.get(&(from, h.conn_id)).copied() {
                 Some(id) => {
+                    let promotes = matches!(h.ptype, PacketType::Data | PacketType::Fin)
+                        && self.conns.get(&id).is_some_and(|c| c.is_half_open());
+                    if promotes && self.incoming >= self.config.max_connections {
+                        // No room for another established connection: the
+                        // half-open one goes, and the dialler's next packet
+                        // gets a RESET.
+                        self.stats.syns_refused += 1;
+                        self.with_conn(now, id, |c, _| c.discard());
+                        return;
+                    }
                     self.with_conn(now, id, |c, ctx| c.on_packet(ctx, &pkt));
                 }
                 None => {
@@ -330,12 +460,17 @@ impl Endpoint {
     fn on_syn(&mut self, now: Instant, ts: u32, from: SocketAddrV4, h: &Header) {
         let recv_id = h.conn_id.wrapping_add(1);
         if let Some(id) = self.by_key.get(&(from, recv_id)).copied() {
-            if self.conns.get(&id).is_some_and(|c| c.superseded_by_syn(now, h)) {
-                // The peer restarted with the same ids: the old one goes.
+            if self.conns.get(&id).is_some_and(|c| c.superseded_by_syn(h)) {
+                // Lingering or half-open, and the peer restarted with the
+                // same ids: the old one goes.
                 self.with_conn(now, id, |c, ctx| c.supersede(ctx));
                 self.by_key.remove(&(from, recv_id));
             } else {
-                // A repeated SYN (or a colliding one): the connection decides.
+                // A repeated SYN, or one on an established connection's
+                // key (which it never replaces): the connection decides.
+                if self.conns.get(&id).is_some_and(|c| !c.is_half_open()) {
+                    self.stats.syn_collisions += 1;
+                }
                 let pkt = super::packet::Packet { header: *h, sack: None, ext_bits: None, payload: &[] };
                 self.with_conn(now, id, |c, ctx| c.on_packet(ctx, &pkt));
                 return;
@@ -348,16 +483,36 @@ impl Endpoint {
             }
             return;
         }
-        if self.conns.len() >= self.config.max_connections {
+        if self.incoming >= self.config.max_connections {
             self.stats.syns_refused += 1;
             return;
+        }
+        let (ip_half, ip_all) = self.per_ip.get(from.ip()).copied().unwrap_or((0, 0));
+        if ip_half >= self.config.max_half_open_per_ip || ip_all >= self.config.max_incoming_per_ip {
+            self.stats.syns_refused += 1;
+            self.stats.refused_per_ip += 1;
+            return;
+        }
+        while self.half_open >= self.config.max_half_open {
+            if !self.evict_half_open(now) {
+                self.stats.syns_refused += 1;
+                return;
+            }
         }
         let id = self.alloc_id();
         let seq = self.rng.next_u16();
         let mut ctx = ctx!(self, now, ts);
-        ctx.events.push_back(UtpEvent::Incoming { id, from });
         let conn = Connection::accept(&mut ctx, id, from, h, seq);
-        self.stats.accepted += 1;
+        self.stats.half_opened += 1;
+        self.half_open += 1;
+        let e = self.per_ip.entry(*from.ip()).or_default();
+        e.0 += 1;
+        e.1 += 1;
+        self.half_open_order.push_back(id);
+        if self.half_open_order.len() > 2 * self.config.max_half_open + 16 {
+            let conns = &self.conns;
+            self.half_open_order.retain(|id| conns.get(id).is_some_and(|c| c.slot == Slot::HalfOpen));
+        }
         self.by_key.insert((from, recv_id), id);
         self.conns.insert(id, conn);
         self.after(id);
@@ -481,16 +636,22 @@ impl Endpoint {
         self.conns.get(&id).filter(|c| c.is_open()).map(|c| c.peer)
     }
 
-    /// Connections held (including ones lingering after a clean close).
+    /// Connections held (including half-open ones and ones lingering
+    /// after a clean close).
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Half-open connections held (a SYN acked, no data from the dialler).
+    pub fn half_open_count(&self) -> usize {
+        self.half_open
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::utp::packet::{decode, PacketType};
+    use crate::utp::packet::{decode, encode, PacketType};
 
     fn addr(port: u16) -> SocketAddrV4 {
         SocketAddrV4::new([127, 0, 0, 1].into(), port)
@@ -543,8 +704,9 @@ mod tests {
         let mut ep = Endpoint::new(UtpConfig::default(), 7);
         let t0 = Instant::now();
         ep.handle_datagram(t0, addr(40002), &syn);
-        let ev = events(&mut ep);
-        assert!(matches!(ev[..], [UtpEvent::Incoming { from, .. }] if from == addr(40002)));
+        // Half-open: nobody hears of it yet.
+        assert!(events(&mut ep).is_empty());
+        assert_eq!(ep.half_open_count(), 1);
         let out = drain(&mut ep);
         assert_eq!(out.len(), 1);
         let p = decode(&out[0].1).unwrap();
@@ -557,6 +719,11 @@ mod tests {
         assert_eq!(again.len(), 1);
         assert_eq!(decode(&again[0].1).unwrap().header.seq_nr, p.header.seq_nr);
         assert!(events(&mut ep).is_empty());
+        // The dialler's first DATA, acking the SYN-ACK: now it is real.
+        ep.handle_datagram(t0, addr(40002), &data(17768, 9159, p.header.seq_nr.wrapping_sub(1), b"hi"));
+        let ev = events(&mut ep);
+        assert!(matches!(ev[..], [UtpEvent::Incoming { from, .. }, UtpEvent::Readable { .. }] if from == addr(40002)), "{ev:?}");
+        assert_eq!((ep.half_open_count(), ep.stats().accepted), (0, 1));
     }
 
     #[test]
@@ -615,20 +782,202 @@ mod tests {
         assert_eq!(ep.connection_count(), 0);
     }
 
+    fn hdr(ptype: PacketType, conn_id: u16, seq_nr: u16, ack_nr: u16) -> Header {
+        Header { ptype, conn_id, timestamp: 1, timestamp_diff: 0, wnd_size: 1 << 20, seq_nr, ack_nr }
+    }
+
+    fn syn(conn_id: u16, seq: u16) -> Vec<u8> {
+        encode(&hdr(PacketType::Syn, conn_id, seq, 0), None, &[])
+    }
+
+    fn data(conn_id: u16, seq: u16, ack: u16, payload: &[u8]) -> Vec<u8> {
+        encode(&hdr(PacketType::Data, conn_id, seq, ack), None, payload)
+    }
+
+    fn ip(i: u32) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 5000)
+    }
+
+    /// SYN from `from` with id `cid` (seq 100), then the DATA that acks
+    /// the SYN-ACK. Returns the connection reported.
+    fn establish(ep: &mut Endpoint, now: Instant, from: SocketAddrV4, cid: u16) -> ConnId {
+        ep.handle_datagram(now, from, &syn(cid, 100));
+        let out = drain(ep);
+        let synack = decode(&out.last().expect("SYN-ACK").1).unwrap().header;
+        assert_eq!((synack.ptype, synack.conn_id), (PacketType::State, cid));
+        ep.handle_datagram(now, from, &data(cid.wrapping_add(1), 101, synack.seq_nr.wrapping_sub(1), b"x"));
+        drain(ep);
+        let ev = events(ep);
+        match ev.first() {
+            Some(UtpEvent::Incoming { id, from: f }) if *f == from => *id,
+            _ => panic!("not established: {ev:?}"),
+        }
+    }
+
     #[test]
-    fn connection_cap() {
+    fn half_open_table_is_bounded_and_evicts_oldest() {
+        let mut ep = Endpoint::new(UtpConfig::default(), 3);
+        let t0 = Instant::now();
+        let n = MAX_HALF_OPEN as u32 + 500;
+        for i in 0..n {
+            ep.handle_datagram(t0, ip(i), &syn(i as u16, 7));
+        }
+        assert_eq!(ep.half_open_count(), MAX_HALF_OPEN);
+        assert_eq!(ep.connection_count(), MAX_HALF_OPEN);
+        assert_eq!(ep.stats().half_open_evicted, 500);
+        assert_eq!(ep.stats().half_opened, n as u64);
+        assert!(events(&mut ep).is_empty(), "spoofed SYNs reach nobody");
+        // The newest survived: its dialler can go on. The oldest was
+        // dropped: its DATA gets a RESET.
+        let acks: HashMap<SocketAddrV4, u16> = drain(&mut ep).into_iter().map(|(to, b)| (to, decode(&b).unwrap().header.seq_nr)).collect();
+        let last = n - 1;
+        ep.handle_datagram(t0, ip(last), &data(last as u16 + 1, 8, acks[&ip(last)] - 1, b"x"));
+        assert!(matches!(events(&mut ep)[..], [UtpEvent::Incoming { from, .. }, ..] if from == ip(last)));
+        ep.handle_datagram(t0, ip(0), &data(1, 8, acks[&ip(0)] - 1, b"x"));
+        let out = drain(&mut ep);
+        assert!(out.iter().any(|(to, b)| *to == ip(0) && decode(b).unwrap().header.ptype == PacketType::Reset));
+        assert!(events(&mut ep).is_empty());
+        // Half-open entries that time out leave without a word.
+        let later = t0 + UtpConfig::default().syn_recv_timeout + Duration::from_secs(1);
+        ep.handle_timeout(later);
+        assert_eq!((ep.half_open_count(), ep.connection_count()), (0, 1));
+        assert!(events(&mut ep).is_empty());
+    }
+
+    #[test]
+    fn data_must_ack_the_syn_ack_to_promote() {
+        let mut ep = Endpoint::new(UtpConfig::default(), 5);
+        let t0 = Instant::now();
+        ep.handle_datagram(t0, ip(1), &syn(10, 100));
+        let synack = decode(&drain(&mut ep)[0].1).unwrap().header;
+        // A blind forger's DATA with any other ack_nr is dropped.
+        for wrong in [1u16, 2, 3, 200, 40000] {
+            ep.handle_datagram(t0, ip(1), &data(11, 101, synack.seq_nr.wrapping_sub(1).wrapping_sub(wrong), b"x"));
+        }
+        assert!(events(&mut ep).is_empty());
+        assert_eq!(ep.half_open_count(), 1);
+        assert_eq!(ep.stats().invalid, 5);
+    }
+
+    #[test]
+    fn syn_never_replaces_an_established_connection() {
+        let mut ep = Endpoint::new(UtpConfig::default(), 11);
+        let t0 = Instant::now();
+        let id = establish(&mut ep, t0, ip(1), 500);
+        // Long silent (the old rule replaced after 2 s), then SYNs on its
+        // key: the seq it had, and others.
+        let t1 = t0 + Duration::from_secs(30);
+        for seq in [100u16, 101, 9999] {
+            ep.handle_datagram(t1, ip(1), &syn(500, seq));
+        }
+        assert_eq!(ep.stats().syn_collisions, 3);
+        let ev = events(&mut ep);
+        assert!(!ev.iter().any(|e| matches!(e, UtpEvent::Closed { .. } | UtpEvent::Incoming { .. })), "{ev:?}");
+        assert_eq!(ep.peer_addr(id), Some(ip(1)));
+        drain(&mut ep);
+        // Still carries data both ways.
+        let mut buf = Vec::new();
+        assert_eq!(ep.read(id, &mut buf, 100), 1);
+        ep.write(t1, id, b"pong");
+        let out = drain(&mut ep);
+        let d = out.iter().map(|(_, b)| decode(b).unwrap().header).find(|h| h.ptype == PacketType::Data).expect("DATA sent");
+        assert_eq!(d.conn_id, 500);
+        ep.handle_datagram(t1, ip(1), &data(501, 102, d.seq_nr, b"yz"));
+        buf.clear();
+        assert_eq!(ep.read(id, &mut buf, 100), 2);
+        assert_eq!(&buf, b"yz");
+        assert_eq!(ep.connection_count(), 1);
+    }
+
+    #[test]
+    fn syn_replaces_a_lingering_or_half_open_one() {
+        // Restarted peers (same ids, spec §2) still get through where no
+        // established connection is at stake.
+        let mut ep = Endpoint::new(UtpConfig::default(), 12);
+        let t0 = Instant::now();
+        ep.handle_datagram(t0, ip(1), &syn(70, 100));
+        ep.handle_datagram(t0, ip(1), &syn(70, 555));
+        assert_eq!((ep.half_open_count(), ep.stats().half_opened, ep.stats().syn_collisions), (1, 2, 0));
+        assert!(events(&mut ep).is_empty());
+        let out = drain(&mut ep);
+        let synack = decode(&out.last().unwrap().1).unwrap().header;
+        assert_eq!(synack.ack_nr, 555);
+        ep.handle_datagram(t0, ip(1), &data(71, 556, synack.seq_nr.wrapping_sub(1), b"x"));
+        assert!(matches!(events(&mut ep)[..], [UtpEvent::Incoming { .. }, ..]));
+    }
+
+    #[test]
+    fn outgoing_connects_have_room_whatever_arrives() {
         let cfg = UtpConfig { max_connections: 2, ..UtpConfig::default() };
         let mut ep = Endpoint::new(cfg, 3);
         let t0 = Instant::now();
-        for i in 0..5u16 {
-            let mut syn = [0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 1, 0, 0];
-            syn[2..4].copy_from_slice(&(i * 10).to_be_bytes());
-            ep.handle_datagram(t0, addr(1), &syn);
+        // Incoming established connections at their cap…
+        establish(&mut ep, t0, ip(1), 10);
+        establish(&mut ep, t0, ip(2), 20);
+        // …a third dialler's data finds no room (refused, never reported)…
+        ep.handle_datagram(t0, ip(3), &syn(30, 100));
+        assert_eq!(ep.stats().syns_refused, 1);
+        // …and the half-open table full of spoofed SYNs.
+        let cfg = ep.config().clone();
+        for i in 0..(MAX_HALF_OPEN as u32 * 2) {
+            ep.handle_datagram(t0, ip(100 + i), &syn(i as u16, 1));
         }
-        assert_eq!(ep.connection_count(), 2);
-        assert_eq!(ep.stats().syns_refused, 3);
-        let id = ep.connect(t0, addr(2));
-        let ev = events(&mut ep);
-        assert!(ev.contains(&UtpEvent::Closed { id, error: Some("too many connections".into()) }));
+        assert_eq!(ep.half_open_count(), 0, "no half-open state while established incoming is full");
+        let mut ep2 = Endpoint::new(UtpConfig { max_connections: 2, ..cfg }, 4);
+        for i in 0..(MAX_HALF_OPEN as u32 * 2) {
+            ep2.handle_datagram(t0, ip(100 + i), &syn(i as u16, 1));
+        }
+        assert_eq!(ep2.half_open_count(), MAX_HALF_OPEN);
+        drain(&mut ep);
+        drain(&mut ep2);
+        for ep in [&mut ep, &mut ep2] {
+            events(ep);
+            let id = ep.connect(t0, addr(9));
+            let out = drain(ep);
+            assert!(out.iter().any(|(to, b)| *to == addr(9) && decode(b).unwrap().header.ptype == PacketType::Syn));
+            assert!(events(ep).is_empty(), "connect {id} was refused");
+        }
+        // Outgoing has a budget of its own.
+        let id = ep.connect(t0, addr(9));
+        drain(&mut ep);
+        assert!(events(&mut ep).is_empty());
+        let id3 = ep.connect(t0, addr(9));
+        assert_eq!(events(&mut ep), vec![UtpEvent::Closed { id: id3, error: Some("too many connections".into()) }]);
+        let _ = id;
+    }
+
+    #[test]
+    fn per_ip_caps() {
+        let cfg = UtpConfig { max_incoming_per_ip: 4, ..UtpConfig::default() };
+        let mut ep = Endpoint::new(cfg, 13);
+        let t0 = Instant::now();
+        for cid in 0..4u16 {
+            establish(&mut ep, t0, addr(1000 + cid), cid * 10);
+        }
+        // The same IP, any port: refused. Another IP: fine.
+        ep.handle_datagram(t0, addr(2000), &syn(77, 1));
+        assert_eq!((ep.stats().refused_per_ip, ep.half_open_count()), (1, 0));
+        ep.handle_datagram(t0, ip(9), &syn(77, 1));
+        assert_eq!(ep.half_open_count(), 1);
+        // Half-open state per IP has its own, smaller cap (default).
+        let mut ep = Endpoint::new(UtpConfig::default(), 14);
+        for cid in 0..(MAX_HALF_OPEN_PER_IP as u16 + 50) {
+            ep.handle_datagram(t0, addr(1), &syn(cid * 2, 1));
+        }
+        assert_eq!(ep.half_open_count(), MAX_HALF_OPEN_PER_IP);
+        assert_eq!(ep.stats().refused_per_ip, 50);
+        // Established connections from one IP stop at the default cap.
+        let mut ep = Endpoint::new(UtpConfig::default(), 15);
+        for i in 0..(MAX_INCOMING_PER_IP as u16) {
+            establish(&mut ep, t0, SocketAddrV4::new([10, 9, 9, 9].into(), 1000 + i), 0);
+        }
+        ep.handle_datagram(t0, SocketAddrV4::new([10, 9, 9, 9].into(), 999), &syn(0, 1));
+        assert_eq!((ep.stats().refused_per_ip, ep.half_open_count()), (1, 0));
+        assert_eq!(ep.stats().accepted, MAX_INCOMING_PER_IP as u64);
+        // A closed one frees its place.
+        let id = ep.conns.keys().copied().next().unwrap();
+        ep.close(t0, id);
+        ep.handle_datagram(t0, SocketAddrV4::new([10, 9, 9, 9].into(), 999), &syn(0, 1));
+        assert_eq!(ep.half_open_count(), 1);
     }
 }

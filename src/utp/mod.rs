@@ -38,8 +38,20 @@
 //!   to re-ack a repeated FIN, like TCP's TIME_WAIT.
 //! - **Repeated SYN** during the handshake is re-acked (libutp ignores it,
 //!   so a lost SYN-ACK kills the attempt). A SYN reusing the key of a
-//!   connection that lingers, or has been silent 2 s, replaces it:
-//!   utp-native never seeds `rand()`, so a restarted peer reuses its ids.
+//!   connection that lingers after a clean close, or of a half-open one
+//!   with another seq, replaces it: utp-native never seeds `rand()`, so a
+//!   restarted peer reuses its ids. A SYN never replaces an established
+//!   connection (it may be spoofed); it is counted and ignored.
+//! - **Half-open connections** (SYN acked, nothing else heard) live in
+//!   their own table, `max_half_open` (1024) entries, oldest evicted
+//!   first, at most `max_half_open_per_ip` (32) per IP. They are reported
+//!   (`Incoming`) only when the dialler's first DATA or FIN acks our
+//!   SYN-ACK exactly; libutp reports at SYN time. So spoofed SYNs never
+//!   reach the application and cannot use up the room for connections.
+//! - **Budgets**: established incoming and outgoing connections have
+//!   `max_connections` (3000) each, so incoming ones cannot take the room
+//!   our own `connect` needs; at most `max_incoming_per_ip` (128) incoming
+//!   from one IP.
 //! - **Loss recovery**: selective acks of any length are sent (up to 128
 //!   bytes, the whole reorder window; libutp sends 4) and every hole they
 //!   show is resent as the window allows, not 4 at a time; the oldest
@@ -54,7 +66,7 @@
 //!   with a matching id.
 //! - **Refusing SYNs** (`set_accepting(false)`) answers with RESET unless
 //!   `UtpConfig::reset_refused_syns` is off (libutp drops silently). Over
-//!   `max_connections` (3000) SYNs are dropped silently, as libutp.
+//!   a limit SYNs are dropped silently, as libutp does past 3000.
 //! - **Half-open acceptors** that hear nothing for 60 s are dropped (libutp
 //!   keeps them forever); `UtpConfig::idle_timeout` (off by default, like
 //!   libutp) can close idle connections too.
