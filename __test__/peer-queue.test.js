@@ -5,7 +5,7 @@
 // priorities, and the bound on remembered peers. No sockets.
 const test = require('node:test')
 const assert = require('node:assert')
-const { PeerQueue, MAX_INFOS } = require('../lib/hyperswarm/peer-queue')
+const { PeerQueue, MAX_INFOS, MAX_PER_IP, MAX_PER_SUBNET, MAX_PER_REFERRER } = require('../lib/hyperswarm/peer-queue')
 
 const peer = (host, extra = {}) => ({ host, port: 1000, local: false, topic: Buffer.alloc(32, 1), ...extra })
 
@@ -64,7 +64,47 @@ test('a banned peer is never requeued and stays known (not re-added when found a
 
 test(`at most ${MAX_INFOS} peers are remembered`, () => {
   const q = new PeerQueue()
-  for (let i = 0; i < MAX_INFOS + 500; i++) q.add(peer(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`))
+  // One peer per /24, so the per-party caps stay out of the way.
+  for (let i = 0; i < MAX_INFOS + 500; i++) q.add(peer(`10.${(i >> 8) & 255}.${i & 255}.1`))
   assert.strictEqual(q.length, MAX_INFOS)
+  q.destroy()
+})
+
+// Drains the queue: the hosts:ports it hands out.
+function drain (q) {
+  const out = []
+  for (let info = q.shift(); info; info = q.shift()) out.push(info.peer.host + ':' + info.peer.port)
+  return out
+}
+
+test(`poisoning: 1,024 fake peers from one IP, one /24 and one referrer leave honest peers queued (caps ${MAX_PER_IP}/${MAX_PER_SUBNET}/${MAX_PER_REFERRER})`, () => {
+  const attacks = {
+    ip: i => ({ host: '203.0.113.66', port: 1000 + i }),
+    subnet: i => ({ host: `203.0.113.${i % 250 + 1}`, port: 2000 + i }),
+    referrer: i => ({ host: `198.${(i >> 8) & 255}.${i & 255}.9`, port: 3000, referrer: { host: '192.0.2.1', port: 49737 } })
+  }
+  const caps = { ip: MAX_PER_IP, subnet: MAX_PER_SUBNET, referrer: MAX_PER_REFERRER }
+  for (const [kind, fake] of Object.entries(attacks)) {
+    const q = new PeerQueue()
+    for (let i = 0; i < 1024; i++) q.add(peer(null, fake(i)))
+    assert.strictEqual(q.length, caps[kind], `${kind}: the party gets its cap and no more`)
+    assert.strictEqual(q.refused, 1024 - caps[kind], `${kind}: the rest are refused and counted`)
+    const honest = [peer('192.0.2.50', { port: 7000 }), peer('100.64.1.2', { port: 7001, referrer: { host: '192.0.2.2', port: 1 } })]
+    for (const p of honest) q.add(p)
+    const dialled = drain(q)
+    for (const p of honest) assert.ok(dialled.includes(p.host + ':' + p.port), `${kind}: honest ${p.host} queued`)
+    q.destroy()
+  }
+})
+
+test('a connected peer no longer counts against its IP: the next one from that IP is queued', () => {
+  const q = new PeerQueue()
+  for (let i = 0; i < MAX_PER_IP; i++) q.add(peer('192.0.2.7', { port: 1000 + i }))
+  q.add(peer('192.0.2.7', { port: 5000 }))
+  assert.strictEqual(q.length, MAX_PER_IP, 'the cap holds while none is proven')
+  const info = q.shift()
+  info.connected({ destroyed: false, end () {}, destroy () {} }, true)
+  q.add(peer('192.0.2.7', { port: 5001 }))
+  assert.ok(drain(q).includes('192.0.2.7:5001'), 'room again once one connected')
   q.destroy()
 })

@@ -33,6 +33,7 @@ class PeerInfo extends EventEmitter {
     this._seen = new Set()
     this._queue = queue
     this._dedupKey = null
+    this._parties = null // what the queue counts this peer against until it connects
   }
 
   get prioritised () { return this.priority >= 2 }
@@ -73,6 +74,7 @@ class PeerInfo extends EventEmitter {
     this.status |= PROVEN
     this.stream = stream
     this.retries = 0
+    if (this._queue) this._queue._proven(this)
     if (this.banned) this.ban()
   }
 

@@ -17,6 +17,16 @@ const FORGET_UNRESPONSIVE = 7500
 const FORGET_BANNED = Infinity
 /** Most peers remembered at once; beyond it new ones are ignored (not in the reference, which grows without bound). */
 const MAX_INFOS = 10000
+// Discovery input comes from the network: one DHT reply may name 128 peers
+// that do not exist. Peers not yet proven by a connection are capped per
+// party, as the engine's own queue does (src/swarm/peer_queue.rs), so no one
+// party can fill the queue and have real peers refused.
+/** Unproven peers per host IP: one host runs a few swarms, a fake reply's 128 ports get 32. */
+const MAX_PER_IP = 32
+/** Unproven peers per IPv4 /24: twice the per-IP cap, so a LAN or a testnet fits. */
+const MAX_PER_SUBNET = 64
+/** Unproven peers per referring DHT node's IP: one full fake reply. */
+const MAX_PER_REFERRER = 128
 
 class PeerQueue extends EventEmitter {
   constructor (opts = {}) {
@@ -35,6 +45,8 @@ class PeerQueue extends EventEmitter {
     const forgetter = ms => ms < Infinity ? new BatchTimer(ms, batch => { for (const info of batch) this.remove(info.peer) }) : NEVER
     this._forget = { unresponsive: forgetter(unresponsive), banned: forgetter(banned) }
     this._dedup = new Map()
+    this._unproven = new Map() // party → unproven peers it named
+    this.refused = 0
   }
 
   get length () { return this._queued.size }
@@ -54,7 +66,14 @@ class PeerQueue extends EventEmitter {
     const known = !!info
     if (!info) {
       if (this._infos.size >= MAX_INFOS) return
+      const parties = partiesOf(peer)
+      if (parties.some(([party, cap]) => (this._unproven.get(party) || 0) >= cap)) {
+        this.refused++
+        return
+      }
       info = new PeerInfo(peer, this)
+      info._parties = parties.map(([party]) => party)
+      for (const party of info._parties) this._unproven.set(party, (this._unproven.get(party) || 0) + 1)
       this._infos.set(key, info)
     }
     if (peer.topic) info.topic(peer.topic)
@@ -100,6 +119,18 @@ class PeerQueue extends EventEmitter {
     info.destroy()
     this._dequeue(info)
     this._infos.delete(key)
+    this._proven(info)
+  }
+
+  /** A peer connected (or was forgotten): it no longer counts against its parties. */
+  _proven (info) {
+    if (!info._parties) return
+    for (const party of info._parties) {
+      const n = this._unproven.get(party) - 1
+      if (n > 0) this._unproven.set(party, n)
+      else this._unproven.delete(party)
+    }
+    info._parties = null
   }
 
   deduplicate (localId, remoteId, info) {
@@ -155,6 +186,7 @@ class PeerQueue extends EventEmitter {
     this._forget.unresponsive.destroy()
     this._forget.banned.destroy()
     this._infos.clear()
+    this._unproven.clear()
     this._levels = []
     this._queued.clear()
   }
@@ -198,4 +230,13 @@ class PeerQueue extends EventEmitter {
   }
 }
 
-module.exports = { PeerQueue, REQUEUE, FORGET_UNRESPONSIVE, FORGET_BANNED, MAX_INFOS }
+// The parties behind a discovered peer, each with its cap.
+function partiesOf (peer) {
+  const host = unmap(peer.host)
+  const v4 = /^(\d+\.\d+\.\d+)\.\d+$/.exec(host)
+  const parties = [['ip:' + host, MAX_PER_IP], ['net:' + (v4 ? v4[1] : host), MAX_PER_SUBNET]]
+  if (peer.referrer && peer.referrer.host) parties.push(['ref:' + unmap(peer.referrer.host), MAX_PER_REFERRER])
+  return parties
+}
+
+module.exports = { PeerQueue, REQUEUE, FORGET_UNRESPONSIVE, FORGET_BANNED, MAX_INFOS, MAX_PER_IP, MAX_PER_SUBNET, MAX_PER_REFERRER }
