@@ -6,7 +6,7 @@
 // discovery is LAN-only and nothing leaves the lab.
 //
 // Messages to the test: ready, peer, connection, received (per connection,
-// once `expect` bytes arrived, with their sha256), closed, error.
+// once `expect` bytes arrived, with their sha256), updated, closed, error.
 // Commands: join, leave, destroy, stats, exit.
 const crypto = require('crypto')
 const path = require('path')
@@ -34,6 +34,10 @@ let nextConn = 0
 
 swarm.on('peer', p => send({ type: 'peer', host: p.host, port: p.port, local: p.local, referrer: p.referrer ? { host: p.referrer.host, port: p.referrer.port } : null }))
 if (swarm.on) swarm.on('warning', err => send({ type: 'warning', message: err.message }))
+// A DHT round of a topic ended (the seed says 'update', hyperswarm 2.x
+// 'updated'): the test's signal that an announce is stored.
+swarm.on('update', () => send({ type: 'updated' }))
+swarm.on('updated', () => send({ type: 'updated' }))
 swarm.on('connection', (socket, details) => {
   const conn = nextConn++
   const client = !!(details && details.client)
