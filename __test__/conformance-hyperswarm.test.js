@@ -16,6 +16,7 @@ const net = require('net')
 const dgram = require('dgram')
 const { surfaces, IMPLS } = require('./conformance/impls')
 const { testnet } = require('./conformance/testnet')
+const { hasNft, countSyns } = require('./conformance/refuse-tcp')
 
 const KEY_MESSAGE = 'key is required and must be a 32-byte buffer'
 const OPTS_MESSAGE = 'join options must enable lookup, announce or both, but not neither'
@@ -619,42 +620,58 @@ for (const impl of IMPLS) {
       assert.strictEqual(most, 1, 'never more than one outgoing connection at a time')
     }))
 
-    async function incomingWith (kit, opts, lookers = 3) {
+    // An announcer with `opts` and `lookers` swarms that look it up. Every
+    // SYN to the announcer's port is counted, and every FIN or RST it sends:
+    // the proof that the lookers dialled and were turned away.
+    async function incomingWith (t, kit, opts, lookers = 3) {
+      assert.ok(hasNft(), 'nftables (nft) is needed to count SYNs: .ci/run installs it')
       const key = topic()
       const a = await announcer(kit, key, opts)
+      const syns = countSyns(t, a.address().port)
       let incoming = 0
       a.on('connection', () => incoming++)
       const swarms = []
       for (let i = 0; i < lookers; i++) swarms.push(kit.swarm())
       await Promise.all(swarms.map((s) => joinFlushed(s, key, { announce: false, lookup: true })))
-      return { a, count: () => incoming }
+      return { a, count: () => incoming, syns }
     }
 
-    it('maxServerSockets: 1 admits one incoming connection out of three', () => scenario(async (kit) => {
-      const { a, count } = await incomingWith(kit, { maxServerSockets: 1 })
+    // Waits until `refused` dials were turned away (the announcer closed
+    // them), or until the announcer took more than `admitted`. The FIN is on
+    // the wire a moment before the closed socket's 'close' event takes it
+    // out of `connections`, so that set gets a short while to settle.
+    async function refusedOrOver (a, syns, count, admitted, refused) {
+      await waitUntil(() => count() > admitted || (syns() >= admitted + refused && syns.closes() >= refused),
+        10000, `${refused} dials refused (SYNs ${syns()}, closed ${syns.closes()}, admitted ${count()})`)
+      await waitUntil(() => count() > admitted || a.connections.size <= admitted, 1000, 'refused sockets closed')
+    }
+
+    it('maxServerSockets: 1 admits one incoming connection out of three', (t) => scenario(async (kit) => {
+      const { a, count, syns } = await incomingWith(t, kit, { maxServerSockets: 1 })
       await waitUntil(() => count() >= 1, 5000, 'one incoming connection')
-      await sleep(1000)
+      await refusedOrOver(a, syns, count, 1, 2)
       assert.strictEqual(count(), 1)
       assert.strictEqual(a.connections.size, 1)
     }))
 
-    it('maxServerSockets: -1 refuses every incoming connection', () => scenario(async (kit) => {
-      const { a, count } = await incomingWith(kit, { maxServerSockets: -1 })
-      await sleep(1000)
+    it('maxServerSockets: -1 refuses every incoming connection', (t) => scenario(async (kit) => {
+      const { a, count, syns } = await incomingWith(t, kit, { maxServerSockets: -1 })
+      await refusedOrOver(a, syns, count, 0, 3)
+      assert.ok(syns() >= 3, 'every looker dialled')
       assert.strictEqual(count(), 0)
       assert.strictEqual(a.connections.size, 0)
     }))
 
-    it('maxServerSockets: 0 means no limit (as documented)', () => scenario(async (kit) => {
-      const { a, count } = await incomingWith(kit, { maxServerSockets: 0 })
+    it('maxServerSockets: 0 means no limit (as documented)', (t) => scenario(async (kit) => {
+      const { a, count } = await incomingWith(t, kit, { maxServerSockets: 0 })
       await waitUntil(() => count() >= 3, 5000, 'three incoming connections')
       assert.strictEqual(a.connections.size, 3)
     }))
 
-    it('maxPeers: 1 caps incoming connections too', () => scenario(async (kit) => {
-      const { a, count } = await incomingWith(kit, { maxPeers: 1 })
+    it('maxPeers: 1 caps incoming connections too', (t) => scenario(async (kit) => {
+      const { a, count, syns } = await incomingWith(t, kit, { maxPeers: 1 })
       await waitUntil(() => count() >= 1, 5000, 'one incoming connection')
-      await sleep(1000)
+      await refusedOrOver(a, syns, count, 1, 2)
       assert.strictEqual(count(), 1)
       assert.strictEqual(a.connections.size, 1)
     }))
