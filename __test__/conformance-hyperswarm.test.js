@@ -154,7 +154,7 @@ function makeKit (factory, testNet) {
 // ---------------------------------------------------------------------------
 
 for (const impl of IMPLS) {
-  describe(`hyperswarm 2.15.3 [${impl}]`, () => {
+  describe(`${impl === 'reference' ? 'reference: ' : ''}hyperswarm 2.15.3 [${impl}]`, () => {
     let hyperswarm = null
     let testNet = null
 

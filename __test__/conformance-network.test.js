@@ -39,7 +39,7 @@ async function takenBelowFree (s, take) {
 }
 
 for (const impl of IMPLS) {
-  describe(`@hyperswarm/network 2.1.0 [${impl}]`, () => {
+  describe(`${impl === 'reference' ? 'reference: ' : ''}@hyperswarm/network 2.1.0 [${impl}]`, () => {
     let dht = null
 
     before(async () => { dht = await testnet(3) })

@@ -58,7 +58,7 @@ async function shutdown (nw) {
 }
 
 for (const impl of IMPLS) {
-  describe(`@hyperswarm/network 0.0.4 [${impl}]`, () => {
+  describe(`${impl === 'reference' ? 'reference: ' : ''}@hyperswarm/network 0.0.4 [${impl}]`, () => {
     let dht = null
 
     before(async () => { dht = await testnet(3) })

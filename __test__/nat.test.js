@@ -55,7 +55,7 @@ async function punch (lab, a, b, port) {
   return { aHeardB: got(ua, 'punch-b'), bHeardA: got(ub, 'punch-a') }
 }
 
-test('the NAT lab: cone NATs keep ports, symmetric NATs do not, filtering is stateful, cone↔cone punches', async () => {
+test('lab: the NAT lab: cone NATs keep ports, symmetric NATs do not, filtering is stateful, cone↔cone punches', async () => {
   const kinds = ['public', 'public', 'cone', 'cone', 'symmetric', 'cone-nofw', 'cone-nofw']
   const lab = await NatLab.create({ peers: kinds, dht: false })
   try {

@@ -4,13 +4,14 @@
 // interface; the suites build their LAN labs from inside it. This needs root
 // (or an unprivileged user namespace); without it the run fails loudly.
 //
-//   node scripts/test.js [--no-build] [--node-only] [__test__/x.test.js ...]
+//   node scripts/test.js [--no-build] [--node-only] [--test-name-pattern=RE] [__test__/x.test.js ...]
 //
 // Before anything runs, the addon and the hyperswarm-dht binary are checked
 // against the Rust sources: when a file under src/ (or Cargo.toml,
 // Cargo.lock, build.rs) is newer, they are rebuilt (`npm run build`), so the
 // Node suites never test an old build. `--no-build` fails instead.
-// `--node-only` skips the cargo tests; file arguments run only those suites.
+// `--node-only` skips the cargo tests; file arguments run only those suites,
+// and `--test-name-pattern` only the matching tests (as node's flag does).
 //
 // At the end, after node's own summary, three counts: tests that run our
 // code, tests that run only the reference (named `reference: …`), and checks
@@ -26,7 +27,8 @@ const sh = (cmd, opts = {}) => spawnSync('sh', ['-c', cmd], { cwd: root, stdio: 
 const q = s => `'${String(s).replace(/'/g, "'\\''")}'`
 
 const argv = process.argv.slice(2)
-const flags = new Set(argv.filter(a => a.startsWith('--')))
+const patterns = argv.filter(a => a.startsWith('--test-name-pattern='))
+const flags = new Set(argv.filter(a => a.startsWith('--') && !patterns.includes(a)))
 const files = argv.filter(a => !a.startsWith('--'))
 for (const f of flags) {
   if (f !== '--no-build' && f !== '--node-only') {
@@ -69,6 +71,7 @@ const nodeTest = [
   q(process.execPath), '--test', '--test-concurrency=1', '--test-timeout=180000',
   `--test-reporter=${visible}`, '--test-reporter-destination=stdout',
   `--test-reporter=${q(path.join(__dirname, 'test-reporter.js'))}`, `--test-reporter-destination=${q(report)}`,
+  ...patterns.map(q),
   ...(files.length ? files.map(q) : ['__test__/'])
 ].join(' ')
 const inside = ['ip link set lo up', cargo && 'cargo test --release --offline', nodeTest].filter(Boolean).join(' && ')
