@@ -50,18 +50,23 @@ swarm.on('connection', (socket, details) => {
     socket.write(data)
   }
   if (opts.expect) {
+    // The hash covers the first `expect` bytes; `bytes` counts every byte
+    // that came, so a peer sending more than it should is seen.
     const hash = crypto.createHash('sha256')
-    let got = 0
+    let hashed = 0
+    let total = 0
     let reported = false
     socket.on('data', d => {
-      const take = Math.min(d.length, opts.expect - got)
-      hash.update(d.subarray(0, take))
-      got += take
-      if (got >= opts.expect && !reported) {
+      total += d.length
+      const take = Math.min(d.length, opts.expect - hashed)
+      if (take > 0) hash.update(d.subarray(0, take))
+      hashed += Math.max(take, 0)
+      if (hashed >= opts.expect && !reported) {
         reported = true
-        send({ type: 'received', conn, client, bytes: got, sha256: hash.digest('hex') })
+        send({ type: 'received', conn, client, bytes: total, sha256: hash.digest('hex') })
       }
     })
+    socket.on('end', () => send({ type: 'ended', conn, bytes: total }))
   }
   socket.on('close', () => send({ type: 'closed', conn }))
 })
