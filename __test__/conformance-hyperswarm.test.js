@@ -13,10 +13,10 @@ const assert = require('node:assert')
 const { EventEmitter } = require('events')
 const { randomBytes } = require('crypto')
 const net = require('net')
-const dgram = require('dgram')
 const { surfaces, IMPLS } = require('./conformance/impls')
 const { testnet } = require('./conformance/testnet')
 const { hasNft, countSyns } = require('./conformance/refuse-tcp')
+const { freePort } = require('./conformance/wait')
 
 const KEY_MESSAGE = 'key is required and must be a 32-byte buffer'
 const OPTS_MESSAGE = 'join options must enable lookup, announce or both, but not neither'
@@ -98,26 +98,12 @@ function sameBytes (actual, expected, what) {
   assert.ok(actual.equals(expected), `${what} should equal the expected bytes`)
 }
 
-/** A TCP port that is free, together with port + 1, for TCP and UDP alike. */
-async function freePortPair () {
-  const probe = (port, kind) => new Promise((resolve) => {
-    if (kind === 'tcp') {
-      const server = net.createServer()
-      server.once('error', () => resolve(false))
-      server.listen(port, () => server.close(() => resolve(true)))
-    } else {
-      const sock = dgram.createSocket('udp4')
-      sock.once('error', () => { sock.close(); resolve(false) })
-      sock.bind(port, () => sock.close(() => resolve(true)))
-    }
-  })
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 30000)
-    if (await probe(port, 'tcp') && await probe(port, 'udp') &&
-        await probe(port + 1, 'tcp') && await probe(port + 1, 'udp')) return port
-  }
-  throw new Error('could not find two adjacent free ports')
-}
+/**
+ * A port that is free, together with port + 1, for TCP and UDP alike; both
+ * outside the kernel's ephemeral range, so no bind(0) here takes them
+ * before the swarms under test do.
+ */
+const freePortPair = () => freePort(2)
 
 // ---------------------------------------------------------------------------
 // per-test bookkeeping: every swarm made through the kit is destroyed at the
