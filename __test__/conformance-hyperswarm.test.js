@@ -543,9 +543,11 @@ for (const impl of IMPLS) {
       assert.strictEqual(connections, 1, 'no redial to self')
     }))
 
-    it('validatePeer returning false: peer-rejected, no peer event, no connection', () => scenario(async (kit) => {
+    it('validatePeer returning false: peer-rejected, no peer event, no connection', (t) => scenario(async (kit) => {
+      assert.ok(hasNft(), 'nftables (nft) is needed to count SYNs: .ci/run installs it')
       const key = topic()
       const a = await announcer(kit, key)
+      const syns = countSyns(t, a.address().port)
       const validated = []
       const b = kit.swarm({
         validatePeer (peer) {
@@ -561,8 +563,10 @@ for (const impl of IMPLS) {
       b.on('connection', () => connections++)
       a.on('connection', () => connections++)
       await joinFlushed(b, key, { announce: false, lookup: true })
-      await sleep(1000)
+      // flush() calls back once every peer the lookup queued was dialled.
+      await viaCallback(10000, 'flush', (cb) => b.flush(cb))
       assert.ok(rejected.length >= 1, 'at least one peer-rejected')
+      assert.strictEqual(syns(), 0, 'no dial reached the announcer')
       assert.strictEqual(validated.length, rejected.length, 'every validated peer was rejected')
       assert.strictEqual(rejected[0], validated[0], 'peer-rejected carries the validated peer object')
       for (const peer of rejected) {
@@ -689,7 +693,8 @@ for (const impl of IMPLS) {
       await joinFlushed(mux, key2, { lookup: true })
       await announced
       assert.ok(info.topics.some((t) => t.equals(key2)), 'the info lists the second topic')
-      await sleep(1000)
+      // flush() calls back once every peer the lookups queued was dialled.
+      await viaCallback(10000, 'flush', (cb) => mux.flush(cb))
       assert.strictEqual(clients.length, 1, 'still one connection with multiplex')
     }))
 
