@@ -116,8 +116,9 @@ test('connectivity matrix: ours and the reference behind every pair of public / 
   console.log(JSON.stringify(results.map(r => ({ a: r.a, b: r.b, ok: r.ok, transport: r.transport, infoType: r.infoType, dialer: r.dialer, ms: r.ms, bFoundA: r.bFoundA, aFoundB: r.aFoundB, attempts: r.attempts, error: r.error })), null, 0))
 
   // Sanity of the lab, whatever the implementation: no run broke, B's
-  // lookup always found A through the DHT, two public peers connect over
-  // TCP, and a NATed B that joins after a public A dials out to it.
+  // lookup always found A through the DHT, two public peers connect (over
+  // TCP when ours dials), and a NATed B that joins after a public A dials
+  // out to it.
   const problems = []
   const name = r => `${r.a.impl}/${r.a.kind} × ${r.b.impl}/${r.b.kind}`
   for (const r of results) {
@@ -125,7 +126,13 @@ test('connectivity matrix: ours and the reference behind every pair of public / 
     if (!r.bFoundA) problems.push(`${name(r)}: B's lookup did not find A`)
     if (r.a.kind !== 'public' || r.extra) continue
     if (!r.ok) problems.push(`${name(r)}: did not connect`)
-    else if (r.b.kind === 'public' && r.transport !== 'tcp') problems.push(`${name(r)}: connected over ${r.transport}, not tcp`)
+    // Between public hosts our dialler wins with TCP (its uTP leg starts
+    // 30 ms later). The reference starts both at once and sometimes wins
+    // with uTP (the baseline recorded tcp once, utp once), so only a pair
+    // whose dialler is ours is held to TCP.
+    else if (r.b.kind === 'public' && r.transport !== 'tcp' && (r.dialer === 'A' ? r.a : r.b).impl === 'ours') {
+      problems.push(`${name(r)}: connected over ${r.transport}, not tcp`)
+    }
   }
   // Ours: every pair the reference connects, in this run or in the
   // recorded baseline (helpers/nat-reference-baseline.json, so a miss of

@@ -7,7 +7,8 @@
 //
 // Messages to the test: ready, peer, connection, received (per connection,
 // once `expect` bytes arrived, with their sha256), updated, closed, error.
-// Commands: join, leave, destroy, stats, exit.
+// Commands: join, leave, destroy, stats, connect (→ connected, then
+// connect-closed; or connect-error), exit.
 const crypto = require('crypto')
 const path = require('path')
 const { pattern } = require('./data')
@@ -99,6 +100,7 @@ process.on('message', m => {
       swarm.connect(m.peer, (err, socket, details) => {
         if (err) return send({ type: 'connect-error', message: err.message })
         send({ type: 'connected', client: details.client, remotePort: socket.remotePort })
+        socket.on('close', () => send({ type: 'connect-closed' }))
         if (m.write) socket.write(m.write)
       })
     } else if (m.cmd === 'exit') {
