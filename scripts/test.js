@@ -91,8 +91,7 @@ try {
     const parts = Object.entries(c).map(([k, v]) => `${v} ${k}`).join(', ')
     return `${label}: ${total}${parts ? ` (${parts})` : ''}`
   }
-  console.log([
-    'test counts:',
+  console.log('test counts: ' + [
     show('our code', counts.ours),
     show('reference only', counts.reference),
     show('lab sanity', counts.lab)
