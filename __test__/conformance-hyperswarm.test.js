@@ -432,17 +432,21 @@ for (const impl of IMPLS) {
       await announcer(kit, key)
       const noRedial = kit.swarm()
       const softBan = kit.swarm()
-      const counts = new Map([[noRedial, 0], [softBan, 0]])
+      // The control: drops its first connection the same way, but lets it redial.
+      const control = kit.swarm()
+      const counts = new Map([[noRedial, 0], [softBan, 0], [control, 0]])
       const closed = []
-      for (const swarm of [noRedial, softBan]) {
+      for (const swarm of [noRedial, softBan, control]) {
         swarm.on('connection', (socket, info) => {
           counts.set(swarm, counts.get(swarm) + 1)
           if (counts.get(swarm) !== 1) return
           if (swarm === noRedial) {
             info.reconnect(false)
             socket.destroy()
-          } else {
+          } else if (swarm === softBan) {
             info.ban(true)
+          } else {
+            socket.destroy()
           }
         })
         closed.push(waitFor(swarm, 'disconnection', 10000))
@@ -451,7 +455,9 @@ for (const impl of IMPLS) {
       const [[, infoNoRedial], [, infoSoftBan]] = await Promise.all(closed)
       assert.strictEqual(infoNoRedial.banned, false)
       assert.strictEqual(infoSoftBan.banned, true)
-      await sleep(3000)
+      // By the time the control has redialled, the backoff has run its course for all three.
+      await waitUntil(() => counts.get(control) >= 2, 10000, 'the control swarm redials')
+      await sleep(500)
       assert.strictEqual(counts.get(noRedial), 1, 'reconnect(false): no redial')
       assert.strictEqual(counts.get(softBan), 1, 'ban(true): no redial')
     }))
