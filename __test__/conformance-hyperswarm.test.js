@@ -416,14 +416,24 @@ for (const impl of IMPLS) {
       assert.strictEqual(info2.priority, 5, 'priority after one retry')
       assert.strictEqual(info2.retries, 0, 'a successful connection resets retries')
 
+      // The control: another looker whose connection drops at the moment
+      // of the ban, unbanned, so it redials after the same backoff.
+      const control = kit.swarm()
+      const controlSockets = []
+      control.on('connection', (socket) => controlSockets.push(socket))
+      control.join(key, { announce: false, lookup: true })
+      await waitUntil(() => controlSockets.length >= 1, 10000, 'the control connects')
+
       let later = 0
       b.on('connection', () => later++)
       const bannedGone = waitFor(b, 'disconnection', 5000)
       info2.ban()
+      controlSockets[0].destroy()
       const [bannedSock, bannedInfo] = await bannedGone
       assert.strictEqual(bannedSock, sock2)
       assert.strictEqual(bannedInfo.banned, true)
-      await sleep(3000)
+      await waitUntil(() => controlSockets.length >= 2, 10000, 'the control redials')
+      await sleep(500)
       assert.strictEqual(later, 0, 'a banned peer is not redialled')
     }))
 
