@@ -546,6 +546,13 @@ for (const impl of IMPLS) {
       b.join(key, { announce: false, lookup: true })
       const [sock, info] = await atB
       await atA
+      // The control: another looker whose connection drops just after,
+      // not banned, so it redials after the backoff.
+      const control = kit.swarm()
+      const controlSockets = []
+      control.on('connection', (socket) => controlSockets.push(socket))
+      control.join(key, { announce: false, lookup: true })
+      await waitUntil(() => controlSockets.length >= 1, 10000, 'the control connects')
       const gone = waitFor(b, 'disconnection', 5000)
       const goneA = waitFor(a, 'disconnection', 5000)
       const id = randomBytes(32)
@@ -554,8 +561,10 @@ for (const impl of IMPLS) {
       assert.strictEqual(goneSock, sock)
       assert.strictEqual(goneInfo.banned, true)
       await goneA
+      controlSockets[0].destroy()
       assert.strictEqual(info.deduplicate(randomBytes(32), randomBytes(32)), false, 'no stream: false')
-      await sleep(2000)
+      await waitUntil(() => controlSockets.length >= 2, 10000, 'the control redials')
+      await sleep(500)
       assert.strictEqual(connections, 1, 'no redial to self')
     }))
 
