@@ -7,6 +7,8 @@ const path = require('path')
 const { spawn } = require('child_process')
 const { Lab, assertIsolated } = require('./helpers/netns')
 const { topic } = require('./helpers/data')
+const { hasNft, refuseTcp } = require('./conformance/refuse-tcp')
+const { within, sleep, fixedPort } = require('./conformance/wait')
 const network = require('..')
 
 assertIsolated()
@@ -74,13 +76,27 @@ test('connect to a closed port calls back with an error', async () => {
   await new Promise(resolve => net.destroy(resolve))
 })
 
-test('pending connects fail with an error when the network is destroyed', async () => {
-  const net = network({ multicast: false })
-  // 10.x is routed nowhere inside this namespace: the dial hangs or fails.
-  const p = new Promise(resolve => net.connect({ host: '10.254.254.254', port: 9 }, resolve))
+test('pending connects fail with an error when the network is destroyed', async (t) => {
+  assert.ok(hasNft(), 'nftables (nft) is needed to swallow SYNs: .ci/run installs it')
+  // SYNs to this port are swallowed, so the dial stays pending: only
+  // destroy (or the 10 s connect timeout, far later) can end it.
+  const port = fixedPort()
+  const syns = refuseTcp(t, port, 'drop')
+  const net = network({ multicast: false, bootstrap: [] })
+  let calledBack = null
+  const p = new Promise(resolve => net.connect({ host: '127.0.0.1', port }, (err, socket) => {
+    calledBack = Date.now()
+    resolve({ err, socket })
+  }))
+  // The positive control: the dial reached the port and is still pending.
+  await within((async () => { while (syns() === 0) await sleep(20) })(), 'the dial\'s SYN')
+  assert.strictEqual(calledBack, null, 'the dial is still pending before destroy')
+  const destroyedAt = Date.now()
   net.destroy()
-  const err = await p
-  assert.ok(err instanceof Error)
+  const { err, socket } = await within(p, 'the pending connect\'s callback after destroy', 3000)
+  assert.ok(err instanceof Error, 'an error')
+  assert.ok(!socket, 'no socket')
+  assert.ok(calledBack - destroyedAt < 2000, `called back ${calledBack - destroyedAt} ms after destroy`)
 })
 
 test('peers that reset or half-close never crash the process', async () => {
@@ -100,8 +116,9 @@ test('peers that reset or half-close never crash the process', async () => {
     const server = lab.spawn(0, RUDE, ['server'])
     const { port } = await server.wait('listening')
     ours.send({ cmd: 'connect', peer: { host: '127.0.0.1', port }, write: 'x'.repeat(100000) })
-    await ours.wait(m => m.type === 'connected' || m.type === 'connect-error')
-    await new Promise(resolve => setTimeout(resolve, 500))
+    const dialled = await ours.wait(m => m.type === 'connected' || m.type === 'connect-error')
+    // The reset has arrived once the socket closed.
+    if (dialled.type === 'connected') await ours.wait('connect-closed', 10000)
     // Still alive and serving.
     ours.messages.length = 0
     ours.send({ cmd: 'stats' })

@@ -13,9 +13,10 @@ const assert = require('node:assert')
 const { EventEmitter } = require('events')
 const { randomBytes } = require('crypto')
 const net = require('net')
-const dgram = require('dgram')
 const { surfaces, IMPLS } = require('./conformance/impls')
 const { testnet } = require('./conformance/testnet')
+const { hasNft, countSyns } = require('./conformance/refuse-tcp')
+const { freePort } = require('./conformance/wait')
 
 const KEY_MESSAGE = 'key is required and must be a 32-byte buffer'
 const OPTS_MESSAGE = 'join options must enable lookup, announce or both, but not neither'
@@ -97,26 +98,12 @@ function sameBytes (actual, expected, what) {
   assert.ok(actual.equals(expected), `${what} should equal the expected bytes`)
 }
 
-/** A TCP port that is free, together with port + 1, for TCP and UDP alike. */
-async function freePortPair () {
-  const probe = (port, kind) => new Promise((resolve) => {
-    if (kind === 'tcp') {
-      const server = net.createServer()
-      server.once('error', () => resolve(false))
-      server.listen(port, () => server.close(() => resolve(true)))
-    } else {
-      const sock = dgram.createSocket('udp4')
-      sock.once('error', () => { sock.close(); resolve(false) })
-      sock.bind(port, () => sock.close(() => resolve(true)))
-    }
-  })
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 30000)
-    if (await probe(port, 'tcp') && await probe(port, 'udp') &&
-        await probe(port + 1, 'tcp') && await probe(port + 1, 'udp')) return port
-  }
-  throw new Error('could not find two adjacent free ports')
-}
+/**
+ * A port that is free, together with port + 1, for TCP and UDP alike; both
+ * outside the kernel's ephemeral range, so no bind(0) here takes them
+ * before the swarms under test do.
+ */
+const freePortPair = () => freePort(2)
 
 // ---------------------------------------------------------------------------
 // per-test bookkeeping: every swarm made through the kit is destroyed at the
@@ -153,7 +140,7 @@ function makeKit (factory, testNet) {
 // ---------------------------------------------------------------------------
 
 for (const impl of IMPLS) {
-  describe(`hyperswarm 2.15.3 [${impl}]`, () => {
+  describe(`${impl === 'reference' ? 'reference: ' : ''}hyperswarm 2.15.3 [${impl}]`, () => {
     let hyperswarm = null
     let testNet = null
 
@@ -387,7 +374,7 @@ for (const impl of IMPLS) {
       assert.ok(!flushErr)
 
       // several DHT nodes report the same announcer; it is dialled once
-      await sleep(500)
+      // (the flush above called back only once every queued peer was dialled)
       assert.strictEqual(clientConnections, 1)
     }))
 
@@ -429,14 +416,24 @@ for (const impl of IMPLS) {
       assert.strictEqual(info2.priority, 5, 'priority after one retry')
       assert.strictEqual(info2.retries, 0, 'a successful connection resets retries')
 
+      // The control: another looker whose connection drops at the moment
+      // of the ban, unbanned, so it redials after the same backoff.
+      const control = kit.swarm()
+      const controlSockets = []
+      control.on('connection', (socket) => controlSockets.push(socket))
+      control.join(key, { announce: false, lookup: true })
+      await waitUntil(() => controlSockets.length >= 1, 10000, 'the control connects')
+
       let later = 0
       b.on('connection', () => later++)
       const bannedGone = waitFor(b, 'disconnection', 5000)
       info2.ban()
+      controlSockets[0].destroy()
       const [bannedSock, bannedInfo] = await bannedGone
       assert.strictEqual(bannedSock, sock2)
       assert.strictEqual(bannedInfo.banned, true)
-      await sleep(3000)
+      await waitUntil(() => controlSockets.length >= 2, 10000, 'the control redials')
+      await sleep(500)
       assert.strictEqual(later, 0, 'a banned peer is not redialled')
     }))
 
@@ -445,17 +442,21 @@ for (const impl of IMPLS) {
       await announcer(kit, key)
       const noRedial = kit.swarm()
       const softBan = kit.swarm()
-      const counts = new Map([[noRedial, 0], [softBan, 0]])
+      // The control: drops its first connection the same way, but lets it redial.
+      const control = kit.swarm()
+      const counts = new Map([[noRedial, 0], [softBan, 0], [control, 0]])
       const closed = []
-      for (const swarm of [noRedial, softBan]) {
+      for (const swarm of [noRedial, softBan, control]) {
         swarm.on('connection', (socket, info) => {
           counts.set(swarm, counts.get(swarm) + 1)
           if (counts.get(swarm) !== 1) return
           if (swarm === noRedial) {
             info.reconnect(false)
             socket.destroy()
-          } else {
+          } else if (swarm === softBan) {
             info.ban(true)
+          } else {
+            socket.destroy()
           }
         })
         closed.push(waitFor(swarm, 'disconnection', 10000))
@@ -464,7 +465,9 @@ for (const impl of IMPLS) {
       const [[, infoNoRedial], [, infoSoftBan]] = await Promise.all(closed)
       assert.strictEqual(infoNoRedial.banned, false)
       assert.strictEqual(infoSoftBan.banned, true)
-      await sleep(3000)
+      // By the time the control has redialled, the backoff has run its course for all three.
+      await waitUntil(() => counts.get(control) >= 2, 10000, 'the control swarm redials')
+      await sleep(500)
       assert.strictEqual(counts.get(noRedial), 1, 'reconnect(false): no redial')
       assert.strictEqual(counts.get(softBan), 1, 'ban(true): no redial')
     }))
@@ -543,6 +546,13 @@ for (const impl of IMPLS) {
       b.join(key, { announce: false, lookup: true })
       const [sock, info] = await atB
       await atA
+      // The control: another looker whose connection drops just after,
+      // not banned, so it redials after the backoff.
+      const control = kit.swarm()
+      const controlSockets = []
+      control.on('connection', (socket) => controlSockets.push(socket))
+      control.join(key, { announce: false, lookup: true })
+      await waitUntil(() => controlSockets.length >= 1, 10000, 'the control connects')
       const gone = waitFor(b, 'disconnection', 5000)
       const goneA = waitFor(a, 'disconnection', 5000)
       const id = randomBytes(32)
@@ -551,14 +561,18 @@ for (const impl of IMPLS) {
       assert.strictEqual(goneSock, sock)
       assert.strictEqual(goneInfo.banned, true)
       await goneA
+      controlSockets[0].destroy()
       assert.strictEqual(info.deduplicate(randomBytes(32), randomBytes(32)), false, 'no stream: false')
-      await sleep(2000)
+      await waitUntil(() => controlSockets.length >= 2, 10000, 'the control redials')
+      await sleep(500)
       assert.strictEqual(connections, 1, 'no redial to self')
     }))
 
-    it('validatePeer returning false: peer-rejected, no peer event, no connection', () => scenario(async (kit) => {
+    it('validatePeer returning false: peer-rejected, no peer event, no connection', (t) => scenario(async (kit) => {
+      assert.ok(hasNft(), 'nftables (nft) is needed to count SYNs: .ci/run installs it')
       const key = topic()
       const a = await announcer(kit, key)
+      const syns = countSyns(t, a.address().port)
       const validated = []
       const b = kit.swarm({
         validatePeer (peer) {
@@ -574,8 +588,10 @@ for (const impl of IMPLS) {
       b.on('connection', () => connections++)
       a.on('connection', () => connections++)
       await joinFlushed(b, key, { announce: false, lookup: true })
-      await sleep(1000)
+      // flush() calls back once every peer the lookup queued was dialled.
+      await viaCallback(10000, 'flush', (cb) => b.flush(cb))
       assert.ok(rejected.length >= 1, 'at least one peer-rejected')
+      assert.strictEqual(syns(), 0, 'no dial reached the announcer')
       assert.strictEqual(validated.length, rejected.length, 'every validated peer was rejected')
       assert.strictEqual(rejected[0], validated[0], 'peer-rejected carries the validated peer object')
       for (const peer of rejected) {
@@ -619,42 +635,58 @@ for (const impl of IMPLS) {
       assert.strictEqual(most, 1, 'never more than one outgoing connection at a time')
     }))
 
-    async function incomingWith (kit, opts, lookers = 3) {
+    // An announcer with `opts` and `lookers` swarms that look it up. Every
+    // SYN to the announcer's port is counted, and every FIN or RST it sends:
+    // the proof that the lookers dialled and were turned away.
+    async function incomingWith (t, kit, opts, lookers = 3) {
+      assert.ok(hasNft(), 'nftables (nft) is needed to count SYNs: .ci/run installs it')
       const key = topic()
       const a = await announcer(kit, key, opts)
+      const syns = countSyns(t, a.address().port)
       let incoming = 0
       a.on('connection', () => incoming++)
       const swarms = []
       for (let i = 0; i < lookers; i++) swarms.push(kit.swarm())
       await Promise.all(swarms.map((s) => joinFlushed(s, key, { announce: false, lookup: true })))
-      return { a, count: () => incoming }
+      return { a, count: () => incoming, syns }
     }
 
-    it('maxServerSockets: 1 admits one incoming connection out of three', () => scenario(async (kit) => {
-      const { a, count } = await incomingWith(kit, { maxServerSockets: 1 })
+    // Waits until `refused` dials were turned away (the announcer closed
+    // them), or until the announcer took more than `admitted`. The FIN is on
+    // the wire a moment before the closed socket's 'close' event takes it
+    // out of `connections`, so that set gets a short while to settle.
+    async function refusedOrOver (a, syns, count, admitted, refused) {
+      await waitUntil(() => count() > admitted || (syns() >= admitted + refused && syns.closes() >= refused),
+        10000, `${refused} dials refused (SYNs ${syns()}, closed ${syns.closes()}, admitted ${count()})`)
+      await waitUntil(() => count() > admitted || a.connections.size <= admitted, 1000, 'refused sockets closed')
+    }
+
+    it('maxServerSockets: 1 admits one incoming connection out of three', (t) => scenario(async (kit) => {
+      const { a, count, syns } = await incomingWith(t, kit, { maxServerSockets: 1 })
       await waitUntil(() => count() >= 1, 5000, 'one incoming connection')
-      await sleep(1000)
+      await refusedOrOver(a, syns, count, 1, 2)
       assert.strictEqual(count(), 1)
       assert.strictEqual(a.connections.size, 1)
     }))
 
-    it('maxServerSockets: -1 refuses every incoming connection', () => scenario(async (kit) => {
-      const { a, count } = await incomingWith(kit, { maxServerSockets: -1 })
-      await sleep(1000)
+    it('maxServerSockets: -1 refuses every incoming connection', (t) => scenario(async (kit) => {
+      const { a, count, syns } = await incomingWith(t, kit, { maxServerSockets: -1 })
+      await refusedOrOver(a, syns, count, 0, 3)
+      assert.ok(syns() >= 3, 'every looker dialled')
       assert.strictEqual(count(), 0)
       assert.strictEqual(a.connections.size, 0)
     }))
 
-    it('maxServerSockets: 0 means no limit (as documented)', () => scenario(async (kit) => {
-      const { a, count } = await incomingWith(kit, { maxServerSockets: 0 })
+    it('maxServerSockets: 0 means no limit (as documented)', (t) => scenario(async (kit) => {
+      const { a, count } = await incomingWith(t, kit, { maxServerSockets: 0 })
       await waitUntil(() => count() >= 3, 5000, 'three incoming connections')
       assert.strictEqual(a.connections.size, 3)
     }))
 
-    it('maxPeers: 1 caps incoming connections too', () => scenario(async (kit) => {
-      const { a, count } = await incomingWith(kit, { maxPeers: 1 })
+    it('maxPeers: 1 caps incoming connections too', (t) => scenario(async (kit) => {
+      const { a, count, syns } = await incomingWith(t, kit, { maxPeers: 1 })
       await waitUntil(() => count() >= 1, 5000, 'one incoming connection')
-      await sleep(1000)
+      await refusedOrOver(a, syns, count, 1, 2)
       assert.strictEqual(count(), 1)
       assert.strictEqual(a.connections.size, 1)
     }))
@@ -686,7 +718,8 @@ for (const impl of IMPLS) {
       await joinFlushed(mux, key2, { lookup: true })
       await announced
       assert.ok(info.topics.some((t) => t.equals(key2)), 'the info lists the second topic')
-      await sleep(1000)
+      // flush() calls back once every peer the lookups queued was dialled.
+      await viaCallback(10000, 'flush', (cb) => mux.flush(cb))
       assert.strictEqual(clients.length, 1, 'still one connection with multiplex')
     }))
 

@@ -39,7 +39,7 @@ async function takenBelowFree (s, take) {
 }
 
 for (const impl of IMPLS) {
-  describe(`@hyperswarm/network 2.1.0 [${impl}]`, () => {
+  describe(`${impl === 'reference' ? 'reference: ' : ''}@hyperswarm/network 2.1.0 [${impl}]`, () => {
     let dht = null
 
     before(async () => { dht = await testnet(3) })
@@ -433,9 +433,11 @@ for (const impl of IMPLS) {
       assert.strictEqual(fromA.toString(), 'from a')
 
       const remoteGone = nextEvent(remote, 'close', 'the incoming socket to close')
+      const localGone = nextEvent(socket, 'close', 'the outgoing socket to close')
       socket.destroy()
-      await remoteGone
-      await sleep(50)
+      // Each implementation's own 'close' listener was there first, so it
+      // has run by the time these fire.
+      await Promise.all([remoteGone, localGone])
       assert.ok(!a.sockets.has(remote), 'a closed incoming socket leaves the set')
       assert.ok(!b.sockets.has(socket), 'a closed outgoing socket leaves the set')
     })

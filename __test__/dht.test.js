@@ -23,6 +23,27 @@ async function jsTestnet (lab, n = 4) {
   await boot.wait('ready')
   const nodes = lab.spawn(0, H('js-dht.js'), ['nodes', String(n), BOOT])
   await nodes.wait('ready', 30000)
+  return nodes
+}
+
+// Joins `t` as an announcer and waits for the end of its first DHT round,
+// after which the announcement is stored.
+async function announced (p, t) {
+  p.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
+  await p.wait('updated', 20000, 'the end of the announce round')
+}
+
+// Spawns reference lookups of `t` until `until(peers)` holds (at most
+// `tries` of them), and returns the last answer.
+async function lookupUntil (lab, t, until, tries = 10) {
+  let found = null
+  for (let i = 0; i < tries; i++) {
+    const look = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'lookup', t])
+    found = await look.wait('found', 20000)
+    await look.kill()
+    if (until(found.peers)) break
+  }
+  return found
 }
 
 function peer (lab, impl, name, swarm = {}) {
@@ -52,10 +73,9 @@ test('ours announces through reference DHT nodes; hyperswarm 2.15.3 looks up and
   const t = topic('dht ours announces')
   const ours = peer(lab, 'ours', 'ours')
   await ours.wait('ready')
-  ours.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
-  // Let our announce finish before the lookup starts (the reference looks
+  // Our announce is stored before the lookup starts (the reference looks
   // up once per 5-10 min round).
-  await new Promise(resolve => setTimeout(resolve, 1500))
+  await announced(ours, t)
   const ref = peer(lab, 'hyperswarm', 'ref')
   await ref.wait('ready')
   ref.send({ cmd: 'join', topic: t, opts: { announce: false, lookup: true } })
@@ -73,8 +93,7 @@ test('hyperswarm 2.15.3 announces through reference DHT nodes; ours looks up and
   const t = topic('dht reference announces')
   const ref = peer(lab, 'hyperswarm', 'ref')
   await ref.wait('ready')
-  ref.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
-  await new Promise(resolve => setTimeout(resolve, 1500))
+  await announced(ref, t)
   const ours = peer(lab, 'ours', 'ours')
   await ours.wait('ready')
   ours.send({ cmd: 'join', topic: t, opts: { announce: false, lookup: true } })
@@ -120,8 +139,7 @@ test('our standalone bootstrap node serves reference nodes; two reference swarms
     const a = peer(lab, 'hyperswarm', 'a')
     const b = peer(lab, 'hyperswarm', 'b')
     await a.wait('ready')
-    a.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
-    await new Promise(resolve => setTimeout(resolve, 1500))
+    await announced(a, t)
     await b.wait('ready')
     b.send({ cmd: 'join', topic: t, opts: { announce: false, lookup: true } })
     await b.wait('connection', 20000)
@@ -136,16 +154,41 @@ test('our standalone bootstrap node serves reference nodes; two reference swarms
   }
 }))
 
-test('mixed network of 10 reference and 10 Rust DHT nodes: either kind finds either kind', () => withLab(async lab => {
+test('mixed network of 10 reference and 10 Rust DHT nodes: every Rust node is up and in a reference routing table; either kind finds either kind', () => withLab(async lab => {
   const { spawn } = require('child_process')
-  await jsTestnet(lab, 10)
+  const members = await jsTestnet(lab, 10)
   const rust = []
   try {
     for (let i = 0; i < 10; i++) {
-      const p = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, DHT_BIN, '--host', '127.0.0.1', '--port', String(40000 + i), '--bootstrap', BOOT], { stdio: 'ignore' })
-      rust.push(p)
+      const port = 30000 + i // below the ephemeral range: no bind(0) here takes it
+      const proc = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, DHT_BIN, '--host', '127.0.0.1', '--port', String(port), '--bootstrap', BOOT], { stdio: ['ignore', 'ignore', 'pipe'] })
+      const node = { port, proc, log: '', exit: null }
+      proc.stderr.on('data', d => { node.log += d })
+      proc.on('exit', (code, signal) => { node.exit = { code, signal } })
+      rust.push(node)
     }
-    await new Promise(resolve => setTimeout(resolve, 1500))
+    // Each Rust node says it listens on its port, or the test fails here.
+    await Promise.all(rust.map(node => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Rust DHT node ${node.port} did not start: ${node.log}`)), 10000)
+      const check = () => {
+        if (node.log.includes(`listening on 127.0.0.1:${node.port}`)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+      node.proc.stderr.on('data', check)
+      node.proc.on('exit', () => {
+        clearTimeout(timer)
+        reject(new Error(`Rust DHT node ${node.port} exited (${JSON.stringify(node.exit)}): ${node.log}`))
+      })
+      check()
+    })))
+    // … and each is taken into a reference node's routing table, which
+    // happens only after it answered that node's query with its id.
+    for (const node of rust) {
+      await members.wait(m => m.type === 'add-node' && m.port === node.port, 20000, `Rust node ${node.port} in a reference routing table`)
+    }
+
     const tJs = topic('mixed js announcer')
     const tRs = topic('mixed rust announcer')
     // A reference DHT node announces port 7777; one of our swarms (a full
@@ -154,14 +197,12 @@ test('mixed network of 10 reference and 10 Rust DHT nodes: either kind finds eit
     assert.strictEqual((await jsAnn.wait('announced', 20000)).error, null)
     const ours = peer(lab, 'ours', 'ours-announcer', { ephemeral: false })
     await ours.wait('ready')
-    ours.send({ cmd: 'join', topic: tRs, opts: { announce: true, lookup: false } })
+    await announced(ours, tRs)
     ours.send({ cmd: 'stats' })
     const { address } = await ours.wait('stats')
-    await new Promise(resolve => setTimeout(resolve, 2000))
 
     // Reference lookups.
-    const jsFindsRust = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'lookup', tRs])
-    const f1 = await jsFindsRust.wait('found', 20000)
+    const f1 = await lookupUntil(lab, tRs, peers => peers.some(p => p.port === address.port), 3)
     assert.ok(f1.peers.some(p => p.port === address.port), 'a reference lookup finds our announcement: ' + JSON.stringify(f1))
     const jsFindsJs = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'lookup', tJs])
     assert.ok((await jsFindsJs.wait('found', 20000)).peers.some(p => p.port === 7777))
@@ -173,8 +214,17 @@ test('mixed network of 10 reference and 10 Rust DHT nodes: either kind finds eit
     looker.send({ cmd: 'join', topic: tRs, opts: { announce: false, lookup: true } })
     await looker.wait(m => m.type === 'peer' && m.port === 7777, 20000, 'the reference announcer')
     await looker.wait(m => m.type === 'peer' && m.port === address.port, 20000, 'our announcer')
+
+    // The Rust nodes are still up and still in the reference routing tables.
+    members.messages = members.messages.filter(m => m.type !== 'table')
+    members.send({ cmd: 'table' })
+    const { ports } = await members.wait('table', 5000)
+    for (const node of rust) {
+      assert.strictEqual(node.exit, null, `Rust node ${node.port} still running: ${node.log}`)
+      assert.ok(ports.includes(node.port), `Rust node ${node.port} in a reference routing table at the end`)
+    }
   } finally {
-    for (const p of rust) p.kill('SIGKILL')
+    for (const node of rust) node.proc.kill('SIGKILL')
   }
 }))
 
@@ -197,15 +247,15 @@ test('leave unannounces: a reference lookup stops finding us', () => withLab(asy
   const t = topic('dht leave unannounces')
   const ours = peer(lab, 'ours', 'ours', { ephemeral: false })
   await ours.wait('ready')
-  ours.send({ cmd: 'join', topic: t, opts: { announce: true, lookup: false } })
+  await announced(ours, t)
   ours.send({ cmd: 'stats' })
   const { address } = await ours.wait('stats')
-  await new Promise(resolve => setTimeout(resolve, 1500))
-  const before = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'lookup', t])
-  assert.ok((await before.wait('found', 20000)).peers.some(p => p.port === address.port), 'announced')
+  const listed = peers => peers.some(p => p.port === address.port)
+  // The positive control: a reference lookup finds the announcement.
+  const before = await lookupUntil(lab, t, listed, 3)
+  assert.ok(listed(before.peers), 'announced: ' + JSON.stringify(before.peers))
   ours.send({ cmd: 'leave', topic: t })
-  await new Promise(resolve => setTimeout(resolve, 1500))
-  const after = lab.spawn(0, H('js-dht-peers.js'), [BOOT, 'lookup', t])
-  const found = await after.wait('found', 20000)
-  assert.ok(!found.peers.some(p => p.port === address.port), 'still listed after leave: ' + JSON.stringify(found.peers))
+  // Lookups until one no longer finds us (the unannounce has no event).
+  const after = await lookupUntil(lab, t, peers => !listed(peers), 10)
+  assert.ok(!listed(after.peers), 'still listed after leave: ' + JSON.stringify(after.peers))
 }))

@@ -139,7 +139,7 @@ test('half-close: utp-native ends first, ours sends 8 MiB after its FIN', { time
   assert.strictEqual((await rs.exited).code, 0)
 })
 
-test('for the record: utp-native ↔ utp-native, same transfer', { timeout: TIMEOUT_MS + 10000 }, async () => {
+test('lab: utp-native ↔ utp-native, same transfer (the reference against itself, for the record)', { timeout: TIMEOUT_MS + 10000 }, async () => {
   const server = lab.spawn(0, JS_PEER, ['server', '0', String(SIZE)], { timeoutMs: TIMEOUT_MS })
   const { port } = await server.wait('listening')
   const client = lab.spawn(0, JS_PEER, ['client', `127.0.0.1:${port}`, String(SIZE)], { timeoutMs: TIMEOUT_MS })

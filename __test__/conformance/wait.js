@@ -4,6 +4,7 @@
 const crypto = require('crypto')
 const net = require('net')
 const dgram = require('dgram')
+const fs = require('fs')
 
 /** Upper bound for any single thing a case waits for. */
 const WAIT = 10000
@@ -30,8 +31,28 @@ function nextEvent (emitter, event, what, ms) {
   return within(new Promise(resolve => emitter.once(event, (...args) => resolve(args))), what || event, ms)
 }
 
-/** A port below the ephemeral range, so nothing else here picks it by chance. */
-const fixedPort = () => 20000 + crypto.randomInt(10000)
+/** The kernel's ephemeral port range [low, high] (what bind(0) and connect pick from). */
+function ephemeralRange () {
+  try {
+    const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (low > 0 && high >= low) return [low, high]
+  } catch {}
+  return [32768, 60999] // Linux's default
+}
+
+/**
+ * A random port outside the ephemeral range, so that no bind(0) or outgoing
+ * connection in this namespace takes it by chance between the moment a
+ * test picks it and the moment it binds it (the APIs under test take a port
+ * number, so a bound socket cannot be handed over instead). `span` ports
+ * from the one returned are outside the range too.
+ */
+function fixedPort (span = 1) {
+  const [low, high] = ephemeralRange()
+  if (low - span > 10000) return 10000 + crypto.randomInt(low - span - 10000)
+  if (65535 - span > high + 1) return high + 1 + crypto.randomInt(65535 - span - high)
+  throw new Error(`no room outside the ephemeral range ${low}-${high}`)
+}
 
 async function listenTcp (port) {
   const server = net.createServer()
@@ -54,17 +75,22 @@ async function bindUdp (port) {
 /** Closes a TCP server or UDP socket and waits until it is gone. */
 const shut = handle => new Promise(resolve => handle.close(() => resolve()))
 
-/** A port that is free for TCP and UDP right now (nothing listens on it). */
-async function freePort () {
+/**
+ * A port outside the ephemeral range that is free for TCP and UDP right now,
+ * with the `span - 1` ports after it (nothing listens on any of them).
+ */
+async function freePort (span = 1) {
   for (let tries = 0; tries < 50; tries++) {
-    const port = fixedPort()
+    const port = fixedPort(span)
     try {
-      await shut(await listenTcp(port))
-      await shut(await bindUdp(port))
+      for (let p = port; p < port + span; p++) {
+        await shut(await listenTcp(p))
+        await shut(await bindUdp(p))
+      }
       return port
     } catch {}
   }
   throw new Error('found no free port')
 }
 
-module.exports = { WAIT, randomTopic, sleep, within, viaCallback, nextEvent, fixedPort, listenTcp, bindUdp, shut, freePort }
+module.exports = { ephemeralRange, WAIT, randomTopic, sleep, within, viaCallback, nextEvent, fixedPort, listenTcp, bindUdp, shut, freePort }

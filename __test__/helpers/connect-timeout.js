@@ -1,7 +1,9 @@
 'use strict'
 // Dials a TCP port whose SYNs the lab drops, through one entry point, and
 // reports how the connect ended and after how long. Lab hosts only.
-//   node connect-timeout.js <seed|network|hyperswarm> <port>
+//   node connect-timeout.js <entry> <port>
+// entry: seed, network, hyperswarm (ours), or the same with -reference
+// (@hyperswarm/network 0.0.4 and 2.1.0, hyperswarm 2.15.3).
 const { assertIsolated } = require('./netns')
 assertIsolated()
 const [entry, port] = process.argv.slice(2)
@@ -12,11 +14,16 @@ const report = (err, socket) => {
   setTimeout(() => process.exit(0), 100)
 }
 const opts = { bootstrap: [], multicast: false }
-if (entry === 'seed') {
-  require('../..')(opts).connect(peer, report)
-} else if (entry === 'network') {
-  require('../../network')(opts).connect(peer, report)
-} else {
-  require('../../hyperswarm')(opts).connect(peer, report)
+if (entry.endsWith('-reference')) require('./silence-mdns')
+const factories = {
+  seed: () => require('../..'),
+  network: () => require('../../network'),
+  hyperswarm: () => require('../../hyperswarm'),
+  'seed-reference': () => require('@hyperswarm/network'),
+  'network-reference': () => require('@hyperswarm/network-2'),
+  'hyperswarm-reference': () => require('hyperswarm')
 }
+const swarm = factories[entry]()(entry.endsWith('-reference') ? { bootstrap: [] } : opts)
+if (entry === 'network-reference') swarm.bind(() => swarm.connect(peer, report))
+else swarm.connect(peer, report)
 setTimeout(() => process.exit(2), 30000)

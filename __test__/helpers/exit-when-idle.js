@@ -3,7 +3,10 @@
 // as the reference does (lab hosts only).
 //   node exit-when-idle.js <case>
 // Cases: hyperswarm-unused, network-unused, network-connect (a TCP dial and
-// nothing else), network-bound (bound, closed after 300 ms).
+// nothing else), network-bound (bound; closed when the test sends
+// { cmd: 'close' }). Every case reports { type: 'drained' } the first time
+// its event loop runs dry (node's 'beforeExit'): a bound network must not
+// let that happen before it is closed.
 const { assertIsolated } = require('./netns')
 assertIsolated()
 process.channel.unref() // the IPC channel must not be what keeps us alive
@@ -23,10 +26,16 @@ if (which === 'network-connect') {
 }
 if (which === 'network-bound') {
   const nw = require('../../network')(opts)
-  nw.bind(() => {
-    say({ type: 'bound' })
-    setTimeout(() => nw.close(() => say({ type: 'closed' })), 300)
+  nw.bind(() => say({ type: 'bound' }))
+  process.on('message', m => {
+    if (m.cmd === 'close') nw.close(() => say({ type: 'closed' }))
   })
 }
+let drained = false
+process.on('beforeExit', () => {
+  if (drained) return
+  drained = true
+  say({ type: 'drained' })
+})
 // A hard stop far beyond what any case needs, unref'd so it is not itself a reason to stay.
 setTimeout(() => process.exit(3), 20000).unref()

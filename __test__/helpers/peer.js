@@ -6,8 +6,9 @@
 // discovery is LAN-only and nothing leaves the lab.
 //
 // Messages to the test: ready, peer, connection, received (per connection,
-// once `expect` bytes arrived, with their sha256), closed, error.
-// Commands: join, leave, destroy, stats, exit.
+// once `expect` bytes arrived, with their sha256), updated, closed, error.
+// Commands: join, leave, destroy, stats, connect (→ connected, then
+// connect-closed; or connect-error), exit.
 const crypto = require('crypto')
 const path = require('path')
 const { pattern } = require('./data')
@@ -34,6 +35,10 @@ let nextConn = 0
 
 swarm.on('peer', p => send({ type: 'peer', host: p.host, port: p.port, local: p.local, referrer: p.referrer ? { host: p.referrer.host, port: p.referrer.port } : null }))
 if (swarm.on) swarm.on('warning', err => send({ type: 'warning', message: err.message }))
+// A DHT round of a topic ended (the seed says 'update', hyperswarm 2.x
+// 'updated'): the test's signal that an announce is stored.
+swarm.on('update', () => send({ type: 'updated' }))
+swarm.on('updated', () => send({ type: 'updated' }))
 swarm.on('connection', (socket, details) => {
   const conn = nextConn++
   const client = !!(details && details.client)
@@ -46,18 +51,23 @@ swarm.on('connection', (socket, details) => {
     socket.write(data)
   }
   if (opts.expect) {
+    // The hash covers the first `expect` bytes; `bytes` counts every byte
+    // that came, so a peer sending more than it should is seen.
     const hash = crypto.createHash('sha256')
-    let got = 0
+    let hashed = 0
+    let total = 0
     let reported = false
     socket.on('data', d => {
-      const take = Math.min(d.length, opts.expect - got)
-      hash.update(d.subarray(0, take))
-      got += take
-      if (got >= opts.expect && !reported) {
+      total += d.length
+      const take = Math.min(d.length, opts.expect - hashed)
+      if (take > 0) hash.update(d.subarray(0, take))
+      hashed += Math.max(take, 0)
+      if (hashed >= opts.expect && !reported) {
         reported = true
-        send({ type: 'received', conn, client, bytes: got, sha256: hash.digest('hex') })
+        send({ type: 'received', conn, client, bytes: total, sha256: hash.digest('hex') })
       }
     })
+    socket.on('end', () => send({ type: 'ended', conn, bytes: total }))
   }
   socket.on('close', () => send({ type: 'closed', conn }))
 })
@@ -90,6 +100,7 @@ process.on('message', m => {
       swarm.connect(m.peer, (err, socket, details) => {
         if (err) return send({ type: 'connect-error', message: err.message })
         send({ type: 'connected', client: details.client, remotePort: socket.remotePort })
+        socket.on('close', () => send({ type: 'connect-closed' }))
         if (m.write) socket.write(m.write)
       })
     } else if (m.cmd === 'exit') {
