@@ -9,6 +9,8 @@ const args = require('./lib/args')
 
 /** How long connect() may take before it gives up (network 2.1.0's fixed 10 s). */
 const CONNECT_TIMEOUT = 10000
+/** The engine's error for a dial whose punch failed last (src/swarm/race.rs PUNCH_FAILED). */
+const PUNCH_FAILED = 'Request timed out'
 
 module.exports = opts => new NetworkResource(opts)
 
@@ -36,7 +38,6 @@ class NetworkResource {
     this._dialling = 0
     this._opens = []
     this._closes = []
-    this._bootstrapCount = Array.isArray(opts.bootstrap) ? opts.bootstrap.length : 3
   }
 
   /** The TCP listener's address, as net.Server#address() gives it; null before bind. */
@@ -69,7 +70,7 @@ class NetworkResource {
     try {
       const engine = this._ensureEngine()
       const port = engine.bind(this.port || this.preferredPort)
-      this.discovery = new Discovery(engine, { tcpPort: port, bootstrapCount: this._bootstrapCount })
+      this.discovery = new Discovery(engine, { tcpPort: port, bootstrap: this.options.bootstrap, ephemeral: this.options.ephemeral })
       this.opened = true
     } catch (e) {
       err = e
@@ -221,10 +222,13 @@ class NetworkResource {
   }
 }
 
-// The reference reports a timeout as 'Timeout' and a dial where every path
-// failed as 'All sockets failed'; the engine's own reason stays as `cause`.
+// The reference reports its 10 s timeout as 'Timeout', a hole punch that
+// failed last with the punch's own error ('Request timed out') and any other
+// dial where every path failed as 'All sockets failed'; the engine's own
+// reason stays as `cause`.
 function connectError (err) {
-  const out = new Error(/timed out/i.test(err.message) ? 'Timeout' : 'All sockets failed')
+  const message = err.message === PUNCH_FAILED ? PUNCH_FAILED : /timed out/i.test(err.message) ? 'Timeout' : 'All sockets failed'
+  const out = new Error(message)
   out.cause = err
   return out
 }
