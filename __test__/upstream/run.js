@@ -106,13 +106,14 @@ function stage (suite, impl) {
  * from the TAP stream, each top-level test's name and result, the wall time
  * and the raw output.
  */
-function runSuite (suite, impl, { timeoutMs = 170000 } = {}) {
+function runSuite (suite, impl, { timeoutMs = 170000, only = null } = {}) {
   assertLoopbackOnly()
   const s = SUITES[suite]
   const dir = stage(suite, impl)
   const started = Date.now()
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [s.tap, ...s.tapArgs, ...s.files], {
+    const files = only ? s.files.filter((f) => only.includes(f)) : s.files
+    const child = spawn(process.execPath, [s.tap, ...s.tapArgs, ...files], {
       cwd: dir,
       // Their bare requires (tap, nonsynchronous, utp-native, @hyperswarm/dht)
       // resolve from our node_modules, the pinned versions.
@@ -158,11 +159,12 @@ function parse (tap) {
 
 module.exports = { SUITES, runSuite, stage, parse, assertLoopbackOnly }
 
-// `node __test__/upstream/run.js <hyperswarm|network> <reference|ours> [--raw]`
+// `node __test__/upstream/run.js <hyperswarm|network> <reference|ours> [file…] [--raw]`
 // (inside the namespace) prints the counts, the failures and the wall time.
 if (require.main === module) {
-  const [suite, impl] = process.argv.slice(2)
-  runSuite(suite, impl).then((r) => {
+  const [suite, impl, ...rest] = process.argv.slice(2)
+  const only = rest.filter((a) => !a.startsWith('--'))
+  runSuite(suite, impl, { only: only.length ? only : null }).then((r) => {
     if (process.argv.includes('--raw')) process.stdout.write(r.out + r.err)
     console.log(`${suite} on ${impl}: ${r.passed}/${r.total} in ${(r.ms / 1000).toFixed(1)} s (exit ${r.code}${r.signal ? ' ' + r.signal : ''})`)
     for (const f of r.failed) console.log('  not ok: ' + f)
