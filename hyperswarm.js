@@ -61,6 +61,7 @@ class Swarm extends EventEmitter {
     this._status = new Map() // key hex → { announce, lookup }
     this._topics = new Map() // key hex → network Topic
     this._flushes = [] // [attempts still awaited, cb]
+    this._incoming = { tcp: 0, utp: 0 } // server sockets per transport
     this._queue = new PeerQueue(queue)
     this._queue.on('readable', () => this._drain())
     this._updateAccepting()
@@ -190,19 +191,24 @@ class Swarm extends EventEmitter {
   }
 
   _onincoming (socket, isTCP) {
-    // Over the limit: the reference's servers refuse by closing at once.
-    if (!this.open || this.serverSockets >= this._serverLimit()) {
+    // maxServerSockets is each server's maxConnections in the reference: a
+    // limit per transport, so up to twice as many server sockets in all.
+    // Over it, the servers refuse by closing at once.
+    const transport = isTCP ? 'tcp' : 'utp'
+    if (!this.open || this._incoming[transport] >= this._serverLimit()) {
       socket.destroy()
       return
     }
     const info = new PeerInfo(null, this._queue)
     info.connected(socket, isTCP)
     this.serverSockets++
+    this._incoming[transport]++
     this._addPeer()
     this.emit('connection', socket, info)
     socket.once('close', () => {
       info.disconnected()
       this.serverSockets--
+      this._incoming[transport]--
       this.emit('disconnection', socket, info)
       this._removePeer()
     })
@@ -282,7 +288,8 @@ class Swarm extends EventEmitter {
   }
 
   _updateAccepting () {
-    this.network._setAccepting(this.open && this.serverSockets < this._serverLimit())
+    const limit = this._serverLimit()
+    this.network._setAccepting(this.open && (this._incoming.tcp < limit || this._incoming.utp < limit))
   }
 }
 

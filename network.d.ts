@@ -158,6 +158,48 @@ declare namespace network {
 
   type TopicEventName = 'peer' | 'update' | 'updating' | 'close'
 
+  /** `nw.discovery`: topics and bootstrap checks (@hyperswarm/discovery 2.0.1). */
+  interface Discovery {
+    readonly destroyed: boolean
+    readonly dht: {
+      /** Whether enough DHT nodes agree on our address and port. */
+      holepunchable (): boolean
+      /** Our public address as DHT nodes report it, or null. */
+      remoteAddress (): { host: string, port: number } | null
+      /** Whether our node stays out of other nodes' routing tables. */
+      readonly ephemeral: boolean
+      /** The bootstrap nodes, in the order given. */
+      readonly bootstrapNodes: Array<{ host: string, port: number }>
+      readonly destroyed: boolean
+    }
+    announce (key: Buffer, options?: { port?: number, localPort?: number, localAddress?: { host: string, port: number }, lookup?: boolean }): Topic
+    lookup (key: Buffer, options?: { localAddress?: { host: string, port: number } }): Topic
+    lookupOne (key: Buffer, cb: (err: Error | null, peer?: Peer) => void): void
+    ping (cb: (err: Error | null, pongs?: Array<{ bootstrap: { host: string, port: number }, rtt: number, pong: { host: string, port: number } | null }>) => void): void
+    holepunchable (cb: (err: Error | null, holepunchable?: boolean) => void): void
+    flush (cb: (err: null) => void): void
+    topics (): Topic[]
+    destroy (cb?: () => void): void
+  }
+
+  /**
+   * `nw.tcp` / `nw.utp`: the listening servers' observable surface. `bind`
+   * listens through them; both sit on the one engine.
+   */
+  interface Listener extends EventEmitter {
+    readonly transport: 'tcp' | 'utp'
+    readonly listening: boolean
+    maxConnections: number | undefined
+    /** Binds; then 'listening' or 'error'. */
+    listen (port?: number, cb?: () => void): this
+    /** The bound address; null when not listening. */
+    address (): AddressInfo | null
+    /** Stops listening; then 'close'. */
+    close (cb?: () => void): this
+    ref (): this
+    unref (): this
+  }
+
   /**
    * The network: one TCP server and one UDP socket (DHT and uTP) on the same
    * port, opened by `bind` and shut by `close`.
@@ -177,7 +219,11 @@ declare namespace network {
     /** Live connections: every incoming one and every outgoing one that won its race. */
     readonly sockets: Set<Connection>
     /** The discovery instance once bound; null before that and after close. */
-    readonly discovery: any
+    readonly discovery: Discovery | null
+    /** The TCP server as the reference hands it out (see `Listener`). */
+    tcp: Listener
+    /** The uTP server as the reference hands it out (see `Listener`). */
+    utp: Listener
     readonly opening: boolean
     readonly opened: boolean
     readonly closing: boolean

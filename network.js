@@ -5,10 +5,13 @@
 const os = require('os')
 const { Engine } = require('./lib/engine')
 const { Discovery } = require('./lib/discovery')
+const { Listener } = require('./lib/listener')
 const args = require('./lib/args')
 
 /** How long connect() may take before it gives up (network 2.1.0's fixed 10 s). */
 const CONNECT_TIMEOUT = 10000
+/** The engine's error for a dial whose punch failed last (src/swarm/race.rs PUNCH_FAILED). */
+const PUNCH_FAILED = 'Request timed out'
 
 module.exports = opts => new NetworkResource(opts)
 
@@ -25,24 +28,33 @@ class NetworkResource {
     this.announcePort = opts.announcePort || 0
     this.preferredPort = opts.preferredPort || 0
     this.options = opts
-    this.discovery = null
+    // The engine and the discovery live in one shared box: code that calls
+    // our methods on an object that inherits from this one (as promisifying
+    // wrappers do, `{ __proto__: nw, bind }`) still reaches the one engine,
+    // and the engine's events the one discovery.
+    this._shared = { engine: null, discovery: null }
     this.sockets = new Set()
     this.opening = false
     this.opened = false
     this.closing = false
     this.closed = false
-    this._engine = null
+    // The two listening servers of network 2.x (see lib/listener.js).
+    this.tcp = new Listener('tcp', () => this._ensureEngine())
+    this.utp = new Listener('utp', () => this._ensureEngine())
     this._accepting = true
     this._dialling = 0
     this._opens = []
     this._closes = []
-    this._bootstrapCount = Array.isArray(opts.bootstrap) ? opts.bootstrap.length : 3
   }
+
+  get discovery () { return this._shared.discovery }
+  set discovery (d) { this._shared.discovery = d }
+  get _engine () { return this._shared.engine }
+  set _engine (e) { this._shared.engine = e }
 
   /** The TCP listener's address, as net.Server#address() gives it; null before bind. */
   address () {
-    const port = this.opened && !this.closed ? this._engine.port() : null
-    return port == null ? null : { address: '::', family: 'IPv6', port }
+    return this.tcp.address()
   }
 
   bind (preferredPort, cb) {
@@ -64,15 +76,30 @@ class NetworkResource {
     process.nextTick(() => this._open())
   }
 
+  // As the reference: TCP then uTP listen on each port of the list in turn
+  // (the fixed port; else the preferred one, the two after it, then four
+  // random ones); a uTP failure closes TCP before the next try.
   _open () {
-    let err = null
-    try {
-      const engine = this._ensureEngine()
-      const port = engine.bind(this.port || this.preferredPort)
-      this.discovery = new Discovery(engine, { tcpPort: port, bootstrapCount: this._bootstrapCount })
-      this.opened = true
-    } catch (e) {
-      err = e
+    const pp = this.preferredPort
+    const ports = this.port ? [this.port] : [pp, pp ? pp + 1 : 0, pp ? pp + 2 : 0, 0, 0, 0, 0]
+    let tries = 0
+    const retry = (err) => {
+      if (!err) return this._opened(null)
+      if (++tries >= ports.length || this.closing) return this._opened(err)
+      listenBoth(this.tcp, this.utp, ports[tries], retry)
+    }
+    listenBoth(this.tcp, this.utp, ports[0], retry)
+  }
+
+  _opened (err) {
+    if (!err) {
+      try {
+        const engine = this._ensureEngine()
+        this.discovery = new Discovery(engine, { tcpPort: engine.port(), bootstrap: this.options.bootstrap, ephemeral: this.options.ephemeral })
+        this.opened = true
+      } catch (e) {
+        err = e
+      }
     }
     this.opening = false
     this._updateRef()
@@ -129,7 +156,7 @@ class NetworkResource {
     // The reference still dials, then drops the socket: the caller hears
     // that every path failed.
     if (this.closed || this.closing) return process.nextTick(cb, connectError(new Error('Resource is closed')))
-    const dial = () => {
+    const dial = (peer) => {
       const engine = this._ensureEngine()
       this._dialling++
       this._updateRef()
@@ -144,11 +171,12 @@ class NetworkResource {
         cb(null, socket, ev.transport !== 'utp')
       })
     }
-    // Punching needs the bound UDP socket; a plain TCP dial does not.
+    // Punching needs the bound UDP socket; a plain TCP dial does not. As in
+    // the reference, a bind that fails only takes the punch out of the race.
     if (peer.referrer && !this.opened) {
-      this.open(err => err ? cb(err) : dial())
+      this.open(err => dial(err ? { ...peer, referrer: null } : peer))
     } else {
-      dial()
+      dial(peer)
     }
   }
 
@@ -213,7 +241,13 @@ class NetworkResource {
       this._engine.native.setAccepting(false)
       this._engine.destroy(() => {
         if (this.discovery) this.discovery._closed()
-        finish(wasOpen)
+        // Then both servers, whatever they are by now, as the reference does.
+        let missing = 2
+        const onclose = () => { if (--missing === 0) finish(wasOpen) }
+        for (const server of [this.tcp, this.utp]) {
+          server.once('close', onclose)
+          server.close()
+        }
       })
     }
     if (this.discovery) this.discovery.destroy(stopEngine)
@@ -221,12 +255,37 @@ class NetworkResource {
   }
 }
 
-// The reference reports a timeout as 'Timeout' and a dial where every path
-// failed as 'All sockets failed'; the engine's own reason stays as `cause`.
+// The reference reports its 10 s timeout as 'Timeout', a hole punch that
+// failed last with the punch's own error ('Request timed out') and any other
+// dial where every path failed as 'All sockets failed'; the engine's own
+// reason stays as `cause`.
 function connectError (err) {
-  const out = new Error(/timed out/i.test(err.message) ? 'Timeout' : 'All sockets failed')
+  const message = err.message === PUNCH_FAILED ? PUNCH_FAILED : /timed out/i.test(err.message) ? 'Timeout' : 'All sockets failed'
+  const out = new Error(message)
   out.cause = err
   return out
+}
+
+function listenBoth (tcp, utp, port, cb) {
+  listen(tcp, port, (err) => {
+    if (err) return cb(err)
+    listen(utp, tcp.address().port, (err) => {
+      if (!err) return cb(null)
+      tcp.once('close', () => cb(err))
+      tcp.close()
+    })
+  })
+}
+
+function listen (server, port, cb) {
+  const done = (err) => {
+    server.removeListener('listening', done)
+    server.removeListener('error', done)
+    cb(err)
+  }
+  server.on('listening', done)
+  server.on('error', done)
+  server.listen(port)
 }
 
 function noop () {}

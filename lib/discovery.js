@@ -6,14 +6,20 @@
 const { EventEmitter } = require('events')
 const args = require('./args')
 
-/** Bootstrap list length when none is given: the reference's three public nodes. */
-const DEFAULT_BOOTSTRAP_COUNT = 3
+/** The bootstrap nodes when none are given (@hyperswarm/dht 4.0.1, as src/swarm/config.rs). */
+const DEFAULT_BOOTSTRAP = ['bootstrap1.hyperdht.org:49737', 'bootstrap2.hyperdht.org:49737', 'bootstrap3.hyperdht.org:49737']
 
 class Discovery {
-  constructor (engine, { tcpPort, bootstrapCount = DEFAULT_BOOTSTRAP_COUNT }) {
+  /**
+   * `bootstrap`: the caller's `options.bootstrap` (undefined: the defaults);
+   * `ephemeral`: the caller's `options.ephemeral` (not a boolean: adaptive,
+   * which starts out ephemeral).
+   */
+  constructor (engine, { tcpPort, bootstrap, ephemeral }) {
     this._engine = engine
     this._tcpPort = tcpPort
-    this._bootstrapCount = bootstrapCount
+    const bootstrapNodes = [].concat(bootstrap === undefined ? DEFAULT_BOOTSTRAP : (bootstrap || [])).map(parseNode)
+    this._bootstrapCount = bootstrapNodes.length
     this._byKey = new Map() // hex → Set<Topic>
     this._leaving = new Map() // hex → [Topic] waiting for the engine's 'left'
     this.destroyed = false
@@ -23,7 +29,12 @@ class Discovery {
       holepunchable () { return engine.holepunchable() },
       /** Our public `{ host, port }` as the DHT sees it, or null. */
       remoteAddress () { return engine.remoteAddress() },
-      get destroyed () { return self.destroyed }
+      get destroyed () { return self.destroyed },
+      // dht-rpc's fields, as applications and the upstream tests read them.
+      /** Whether our node stays out of other nodes' routing tables. */
+      ephemeral: ephemeral !== false,
+      /** The bootstrap nodes as `{ host, port }`, in the caller's order. */
+      bootstrapNodes
     }
   }
 
@@ -168,8 +179,10 @@ class Discovery {
     if (set) for (const t of [...set]) fn(t)
   }
 
+  // Each topic hands out its own key Buffer as peer.topic, as the
+  // reference does (code compares `peer.topic === topic`).
   _onpeer (peer) {
-    if (peer.topic) this._each(peer.topic, t => t.emit('peer', peer))
+    if (peer.topic) this._each(peer.topic, t => t.emit('peer', { ...peer, topic: t.key }))
   }
 
   _onupdating (key) {
@@ -263,6 +276,17 @@ class Topic extends EventEmitter {
     this._closedEmitted = true
     this.emit('close')
   }
+}
+
+// dht-rpc's reading of a bootstrap entry: "host:port", ":port", a port
+// number or { host, port }.
+function parseNode (entry) {
+  if (typeof entry === 'number') return { host: '127.0.0.1', port: entry }
+  if (typeof entry === 'string') {
+    const i = entry.lastIndexOf(':')
+    return { host: entry.slice(0, i) || '127.0.0.1', port: parseInt(entry.slice(i + 1), 10) }
+  }
+  return { host: entry.host, port: entry.port }
 }
 
 function checkLocalAddress (a) {

@@ -82,7 +82,8 @@ class Engine {
     if (cb) this._closeCallbacks.push(cb)
     if (this.destroyed) return
     this.destroyed = true
-    for (const socket of this.sockets) socket.destroy()
+    // The sockets go once the engine has closed (see _onclose), so that a
+    // peer in this same process cannot hear them end before 'close'.
     this.native.destroy()
   }
 
@@ -163,9 +164,11 @@ class Engine {
       return null
     }
     this.sockets.add(socket)
-    // A reset or a write after the peer left must never take the process down
-    // (upstream hyperswarm #45); users still see 'error' if they listen.
-    socket.on('error', noop)
+    // As the reference does with the sockets it dials: an error destroys the
+    // socket with that error, once. Having a listener also means a reset or
+    // a write after the peer left never takes the process down (upstream
+    // hyperswarm #45); users still see 'error' if they listen.
+    socket.on('error', destroyOnError)
     socket.once('close', () => {
       this.sockets.delete(socket)
       if (!this.destroyed) this.native.connectionClosed(ev.id)
@@ -190,14 +193,29 @@ class Engine {
     const requests = [...this._requests.values()]
     this._requests.clear()
     for (const req of requests) req.cb(err)
-    const cbs = this._closeCallbacks
-    this._closeCallbacks = []
-    for (const cb of cbs) cb(null)
-    this._emit('close')
+    // As the reference's servers do: every socket is destroyed, and 'close'
+    // follows their own 'close' events, before a peer's end can be heard.
+    let missing = 1
+    const done = () => {
+      if (--missing) return
+      const cbs = this._closeCallbacks
+      this._closeCallbacks = []
+      for (const cb of cbs) cb(null)
+      this._emit('close')
+    }
+    for (const socket of this.sockets) {
+      if (socket.closed) continue
+      missing++
+      socket.once('close', done)
+      socket.destroy()
+    }
+    done()
   }
 }
 
-function noop () {}
+function destroyOnError (err) {
+  if (this.destroyed === false) this.destroy(err)
+}
 
 // The engine reports OS errors as "… (os error N)"; Node code looks for
 // `err.code` ('EADDRINUSE' and friends), so name it.

@@ -18,6 +18,20 @@ use crate::swarm::{Peer, Referrer, Topic};
 pub const ROUND_MIN: Duration = Duration::from_secs(5 * 60);
 pub const ROUND_MAX: Duration = Duration::from_secs(10 * 60);
 
+/// A LAN peer heard again this soon is not reported again (not in the
+/// reference, which reports every mDNS answer). Every peer that joins a
+/// topic queries the LAN, and every announcer answers each query by
+/// multicast, so one announcer's answer reaches a looker once per joining
+/// peer within milliseconds. Reported once, LAN peers come out in the order
+/// their first answers arrived, as the reference's single event loop hands
+/// them out; repeats only pushed later announcers back. One second covers
+/// the burst; `update()` asks again and reports everything it hears.
+pub const LAN_REPEAT_WINDOW: Duration = Duration::from_secs(1);
+/// LAN peers per topic remembered for [`LAN_REPEAT_WINDOW`]; beyond it the
+/// oldest is forgotten (and may be reported again). A LAN answer carries
+/// few peers and mDNS replies are bounded by the LAN core's queues.
+pub const LAN_REPEAT_MAX: usize = 64;
+
 #[derive(Debug, Clone)]
 pub struct DiscoveryConfig {
     /// mDNS domain; `None` turns LAN discovery off.
@@ -143,6 +157,26 @@ struct TopicState {
     next_round: Option<Instant>,
     /// How far the running round is from its early flush.
     tally: FlushTally,
+    /// LAN peers reported lately, oldest first (see [`LAN_REPEAT_WINDOW`]).
+    lan_heard: VecDeque<(String, u16, Instant)>,
+}
+
+impl TopicState {
+    /// Whether the LAN peer `host:port` is news: not reported within
+    /// [`LAN_REPEAT_WINDOW`]. Remembers it if so.
+    fn lan_news(&mut self, now: Instant, host: &str, port: u16) -> bool {
+        while self.lan_heard.front().is_some_and(|(_, _, at)| now.duration_since(*at) >= LAN_REPEAT_WINDOW) {
+            self.lan_heard.pop_front();
+        }
+        if self.lan_heard.iter().any(|(h, p, _)| h == host && *p == port) {
+            return false;
+        }
+        if self.lan_heard.len() >= LAN_REPEAT_MAX {
+            self.lan_heard.pop_front();
+        }
+        self.lan_heard.push_back((host.to_string(), port, now));
+        true
+    }
 }
 
 pub struct Discovery {
@@ -243,15 +277,16 @@ impl Discovery {
         if let Some(lan) = self.lan.as_mut() {
             lan.join(now, topic, lookup, announce.then_some(lan_port));
         }
-        self.topics.insert(topic, TopicState { dht_port, local_address, announce, lookup, round: None, next_round: None, tally: FlushTally::default() });
+        self.topics.insert(topic, TopicState { dht_port, local_address, announce, lookup, round: None, next_round: None, tally: FlushTally::default(), lan_heard: VecDeque::new() });
         self.start_round(now, topic);
     }
 
     /// Starts a DHT round of `topic` now unless one is running, and asks
     /// the LAN again (a topic's `update()`, spec/api-network.md §3.3).
     pub fn update(&mut self, now: Instant, topic: &Topic) {
-        let Some(state) = self.topics.get(topic) else { return };
+        let Some(state) = self.topics.get_mut(topic) else { return };
         let running = state.round.is_some();
+        state.lan_heard.clear();
         if let Some(lan) = self.lan.as_mut() {
             lan.update(now, topic);
         }
@@ -413,7 +448,7 @@ impl Discovery {
     /// Turns what the cores produced into discovery events.
     fn collect(&mut self, now: Instant) {
         while let Some(LanEvent::Peer { topic, host, port }) = self.lan.as_mut().and_then(Lan::poll_event) {
-            if self.topics.contains_key(&topic) {
+            if self.topics.get_mut(&topic).is_some_and(|t| t.lan_news(now, &host, port)) {
                 self.events.push_back(DiscoveryEvent::Peer(Peer { host, port, local: true, referrer: None, topic: Some(topic), to: None }));
             }
         }
@@ -523,6 +558,43 @@ mod tests {
     fn discovery(now: Instant) -> Discovery {
         let dht = DhtConfig { bootstrap: vec!["127.0.0.1:9".parse().unwrap()], ..DhtConfig::default() };
         Discovery::new(now, DiscoveryConfig { lan_domain: None, dht: Some(dht), seed: 7 })
+    }
+
+    fn state() -> TopicState {
+        TopicState {
+            dht_port: 0,
+            local_address: None,
+            announce: false,
+            lookup: true,
+            round: None,
+            next_round: None,
+            tally: FlushTally::default(),
+            lan_heard: VecDeque::new(),
+        }
+    }
+
+    #[test]
+    fn a_lan_peer_heard_again_within_the_window_is_reported_once() {
+        let t0 = Instant::now();
+        let mut t = state();
+        assert!(t.lan_news(t0, "10.0.0.1", 1000));
+        assert!(t.lan_news(t0, "10.0.0.2", 1000), "another peer is news");
+        assert!(t.lan_news(t0, "10.0.0.1", 1001), "another port is news");
+        assert!(!t.lan_news(t0 + LAN_REPEAT_WINDOW / 2, "10.0.0.1", 1000));
+        assert!(t.lan_news(t0 + LAN_REPEAT_WINDOW, "10.0.0.1", 1000), "after the window it is news again");
+    }
+
+    #[test]
+    fn lan_repeats_remembered_are_bounded() {
+        let t0 = Instant::now();
+        let mut t = state();
+        for i in 0..LAN_REPEAT_MAX + 10 {
+            assert!(t.lan_news(t0, "10.0.0.1", i as u16 + 1));
+        }
+        assert_eq!(t.lan_heard.len(), LAN_REPEAT_MAX);
+        // The oldest were forgotten: reported again; the newest were not.
+        assert!(t.lan_news(t0, "10.0.0.1", 1));
+        assert!(!t.lan_news(t0, "10.0.0.1", (LAN_REPEAT_MAX + 10) as u16));
     }
 
     fn lefts(d: &mut Discovery) -> usize {

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use super::config::{SwarmConfig, DEFAULT_BOOTSTRAP};
 use super::event::{ConnStream, SwarmEvent};
-use super::race::{DialKind, Leg, Race, UDP_LEG_DELAY};
+use super::race::{DialKind, Leg, Race, PUNCH_FAILED, UDP_LEG_DELAY};
 use super::utp_link::{LinkEvent, UtpLink};
 use super::peer::{Peer, Topic};
 
@@ -678,7 +678,9 @@ impl Driver {
             None => {
                 r.utp = Leg::Failed;
                 if r.lost() {
-                    self.fail(now, race, "Could not connect to peer: hole punch failed".into());
+                    // The reference hands back the punch's own error when
+                    // it is the last leg to fail: dht-rpc's timeout message.
+                    self.fail(now, race, PUNCH_FAILED.into());
                 }
             }
         }
@@ -727,6 +729,12 @@ impl Driver {
         let Some(r) = self.races.remove(&race) else { return };
         if let Some(req) = r.punch {
             self.race_by_punch.remove(&req);
+        }
+        // TCP won inside its head start: the referrer still hears the punch,
+        // as the reference's (sent at once, in parallel with TCP) would reach
+        // it. Its answer belongs to no race and is dropped.
+        if let Some((target, referrer)) = r.udp_pending {
+            let _ = self.discovery.holepunch(now, target, referrer);
         }
         if matches!(stream, ConnStream::Utp { .. }) {
             if let Some(t) = &r.tcp_task {

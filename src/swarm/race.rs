@@ -14,6 +14,11 @@ use super::peer_queue::CONNECT_TIMEOUT;
 /// starts this much later than the reference's (which starts at once).
 pub const UDP_LEG_DELAY: Duration = Duration::from_millis(30);
 
+/// The error of a dial whose hole punch failed last: the message dht-rpc
+/// 4.9.6 gives a request that got no answer, which network 2.1.0's connect
+/// passes on as is.
+pub const PUNCH_FAILED: &str = "Request timed out";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leg {
     Running,
