@@ -120,7 +120,9 @@ class NetworkResource {
       updating: key => this.discovery && this.discovery._onupdating(key),
       flushed: key => this.discovery && this.discovery._onflushed(key),
       update: (key, err) => this.discovery && this.discovery._onupdate(key, err),
-      left: key => this.discovery && this.discovery._onleft(key)
+      left: key => this.discovery && this.discovery._onleft(key),
+      error: err => this._onfatal(err),
+      close: () => this._onenginegone()
     }, this.sockets)
     this._engine.native.setAccepting(this._accepting)
     this._updateRef()
@@ -137,6 +139,28 @@ class NetworkResource {
 
   _onincoming (socket, isTCP) {
     this._onsocket(socket, isTCP)
+  }
+
+  // The engine died (a bug: it panicked). As a failing net.Server would,
+  // the listeners report it ('error' where someone listens, else a process
+  // warning); the engine's 'close' then ends the resource.
+  _onfatal (err) {
+    this._fatal = err
+    const listener = [this.tcp, this.utp].find(l => l.listenerCount('error') > 0)
+    if (listener) listener.emit('error', err)
+    else process.emitWarning(err.message, 'HyperswarmNativeWarning')
+  }
+
+  _onenginegone () {
+    if (!this._fatal || this.closed) return
+    this.closed = true
+    this.opened = false
+    this.discovery = null
+    for (const l of [this.tcp, this.utp]) if (l.listening) l.close()
+    const cbs = this._closes.concat(this._opens)
+    this._closes = []
+    this._opens = []
+    for (const cb of cbs) cb(this._fatal)
   }
 
   // Not in the reference (which sets maxConnections on its two servers):

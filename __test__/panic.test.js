@@ -73,6 +73,44 @@ test('an engine panic gives error then close in JS, and the process exits by its
   assert.strictEqual(code, 0)
 }))
 
+// The network 2.x entry (which hyperswarm 2.x sits on): its listeners
+// report the failure as a failing server would, the resource is closed after
+// it, and the process exits by itself.
+const NETWORK_PANIC = `
+const network = require(${JSON.stringify(path.join(ROOT, 'network.js'))})
+const nw = network({ bootstrap: [], multicast: false })
+nw.tcp.on('error', err => process.send({ type: 'error', message: err.message }))
+nw.tcp.on('close', () => process.send({ type: 'tcp-close' }))
+nw.bind(err => {
+  if (err) throw err
+  process.send({ type: 'bound', port: nw.address().port })
+  nw._engine.native._testPanic('engine')
+  const poll = setInterval(() => {
+    if (!nw.closed) return
+    clearInterval(poll)
+    nw.open(err => process.send({ type: 'reopen', message: err && err.message }))
+  }, 10)
+  setTimeout(() => clearInterval(poll), 10000).unref()
+})
+`
+
+test('an engine panic under the network 2.x entry: the tcp listener errors and closes, the resource is closed, the process exits', () => withLoopback(async lab => {
+  const child = lab.spawn(0, '-e', [NETWORK_PANIC], { env: { HYPERSWARM_NATIVE_TEST_PANIC: '1' }, timeoutMs: 30000 })
+  const bound = await child.wait('bound', 15000)
+  assert.ok(bound.port > 0, 'control: the resource was bound before the panic')
+  const err = await child.wait('error', 10000)
+  assert.match(err.message, /swarm engine failed: injected test panic/)
+  await child.wait('tcp-close', 10000)
+  const reopen = await child.wait('reopen', 10000)
+  assert.strictEqual(reopen.message, 'Resource is closed')
+  const { code, signal } = await Promise.race([
+    child.exited,
+    new Promise((resolve, reject) => setTimeout(() => reject(new Error('child did not exit by itself within 10 s')), 10000))
+  ])
+  assert.strictEqual(signal, null)
+  assert.strictEqual(code, 0)
+}))
+
 test('a panic in a napi method is a JS Error; the process and the swarm go on', () => {
   const { NativeSwarm } = require('../binding')
   const events = []
