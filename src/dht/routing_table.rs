@@ -25,9 +25,21 @@
 //! Time is a logical clock: every `insert` stamps the contact with the next
 //! value of an internal counter, which orders contacts by last contact
 //! (the reference's second, time-ordered list of all nodes).
+//!
+//! Not in the reference, against hijacking and eclipses:
+//! - A contact's address (and the `to` it reports) changes only through
+//!   [`RoutingTable::insert`], which the node calls for a response that came
+//!   back from where its request went (a round trip). A request carrying a
+//!   known id from another address ([`RoutingTable::insert_unverified`])
+//!   changes nothing.
+//! - At most [`MAX_PER_SUBNET_BUCKET`] contacts of one /24 per bucket and
+//!   [`MAX_PER_SUBNET`] in the table (see `scope::subnet`; every loopback
+//!   address:port is its own party).
 
 use std::cmp::Ordering;
 use std::net::SocketAddrV4;
+
+use super::scope::subnet;
 
 /// A 256-bit node id (wire-dht.md §8.1).
 pub type NodeId = [u8; 32];
@@ -41,6 +53,16 @@ pub const K: usize = 20;
 /// (wire-dht.md §8.2).
 pub const PING_ON_FULL: usize = 3;
 
+/// Contacts from one /24 in one bucket. Default 2, after BEP 42's spirit
+/// (libtorrent allows 1): one party cannot take more than a tenth of any
+/// bucket, while two nodes behind one NAT both fit.
+pub const MAX_PER_SUBNET_BUCKET: usize = 2;
+
+/// Contacts from one /24 in the whole table. Default 10: a table holds
+/// ~20·log2(N/20) contacts (200–300 on a large network), so one /24 stays
+/// below 5% of it.
+pub const MAX_PER_SUBNET: usize = 10;
+
 /// One known node. 56 bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contact {
@@ -50,6 +72,8 @@ pub struct Contact {
     pub to: Option<SocketAddrV4>,
     /// Logical time of the last `insert` of this contact (larger = newer).
     pub last_seen: u64,
+    /// A response came back from `addr` (a round trip).
+    pub verified: bool,
 }
 
 /// Outcome of [`RoutingTable::insert`].
@@ -64,6 +88,11 @@ pub enum Insert {
     Full { stale: Vec<Contact> },
     /// own id, ignored
     OwnId,
+    /// An unverified request named a known id from another address: the
+    /// contact keeps its address.
+    Conflict,
+    /// The newcomer's /24 already holds its share of the bucket or table.
+    SubnetFull,
 }
 
 /// Contacts sharing exactly `cpl` leading bits with the local id, least
@@ -124,6 +153,25 @@ impl RoutingTable {
         }
     }
 
+    /// Contacts in `addr`'s subnet. A scan, run only when a contact is
+    /// added or moves (a count map would cost ~2 KiB a table).
+    fn subnet_count(&self, addr: SocketAddrV4) -> usize {
+        let key = subnet(addr);
+        self.iter().filter(|c| subnet(c.addr) == key).count()
+    }
+
+    /// A contact at exactly `addr` that has answered us from there.
+    pub fn verified_at(&self, addr: SocketAddrV4) -> bool {
+        self.iter().any(|c| c.addr == addr && c.verified)
+    }
+
+    /// Adds an unverified contact (a request carried its id) or refreshes a
+    /// known one at the same address. A known id at another address is a
+    /// [`Insert::Conflict`]: nothing changes.
+    pub fn insert_unverified(&mut self, id: NodeId, addr: SocketAddrV4) -> Insert {
+        self.insert_with(id, addr, None, false)
+    }
+
     pub fn local(&self) -> &NodeId {
         &self.local
     }
@@ -150,16 +198,37 @@ impl RoutingTable {
     /// Adds or refreshes (moves to most-recently-seen; updates addr and `to`
     /// (keep old `to` if the new one is None)); uses an internal
     /// monotonically increasing counter for last_seen.
+    ///
+    /// For a contact verified by a round trip: the node calls it for
+    /// responses only.
     pub fn insert(&mut self, id: NodeId, addr: SocketAddrV4, to: Option<SocketAddrV4>) -> Insert {
+        self.insert_with(id, addr, to, true)
+    }
+
+    fn insert_with(&mut self, id: NodeId, addr: SocketAddrV4, to: Option<SocketAddrV4>, verified: bool) -> Insert {
         let c = cpl(&self.local, &id);
         if c == 256 {
             return Insert::OwnId;
         }
-        let now = self.tick();
+        let key = subnet(addr);
         match self.find_bucket(c) {
             Ok(bi) => {
-                let bucket = &mut self.buckets[bi].contacts;
+                let bucket = &self.buckets[bi].contacts;
                 if let Some(pos) = bucket.iter().position(|x| x.id == id) {
+                    let old = bucket[pos].addr;
+                    if old != addr {
+                        if !verified {
+                            return Insert::Conflict;
+                        }
+                        let moved_in = bucket.iter().filter(|x| subnet(x.addr) == key).count();
+                        if subnet(old) != key
+                            && (moved_in >= MAX_PER_SUBNET_BUCKET || self.subnet_count(addr) >= MAX_PER_SUBNET)
+                        {
+                            return Insert::SubnetFull;
+                        }
+                    }
+                    let now = self.tick();
+                    let bucket = &mut self.buckets[bi].contacts;
                     // Refresh: rotate to the tail (most recently seen) in place.
                     bucket[pos..].rotate_left(1);
                     let last = bucket.last_mut().expect("non-empty");
@@ -167,20 +236,27 @@ impl RoutingTable {
                     if to.is_some() {
                         last.to = to;
                     }
+                    last.verified |= verified;
                     last.last_seen = now;
                     Insert::Updated
                 } else if bucket.len() >= K {
                     Insert::Full {
                         stale: bucket[..PING_ON_FULL.min(bucket.len())].to_vec(),
                     }
+                } else if bucket.iter().filter(|x| subnet(x.addr) == key).count() >= MAX_PER_SUBNET_BUCKET
+                    || self.subnet_count(addr) >= MAX_PER_SUBNET
+                {
+                    Insert::SubnetFull
                 } else {
+                    let now = self.tick();
                     push_exact(
-                        bucket,
+                        &mut self.buckets[bi].contacts,
                         Contact {
                             id,
                             addr,
                             to,
                             last_seen: now,
+                            verified,
                         },
                     );
                     self.len += 1;
@@ -188,11 +264,16 @@ impl RoutingTable {
                 }
             }
             Err(bi) => {
+                if self.subnet_count(addr) >= MAX_PER_SUBNET {
+                    return Insert::SubnetFull;
+                }
+                let now = self.tick();
                 let contacts = vec![Contact {
                     id,
                     addr,
                     to,
                     last_seen: now,
+                    verified,
                 }];
                 if self.buckets.len() == self.buckets.capacity() {
                     // Grow the outer list by a few slots, not by doubling.
@@ -240,6 +321,7 @@ impl RoutingTable {
         // `remove`, not `swap_remove`: the order is the staleness order.
         let gone = bucket.remove(pos);
         self.len -= 1;
+
         if bucket.is_empty() {
             self.buckets.remove(bi);
         }
@@ -328,6 +410,15 @@ impl RoutingTable {
         with_to.into_iter().filter_map(|c| c.to).collect()
     }
 
+    /// Like [`Self::recent_to`], but one report per /24 of the reporting
+    /// contacts (the most recent one): one party's many nodes count once.
+    pub fn recent_to_diverse(&self, n: usize) -> Vec<SocketAddrV4> {
+        let mut with_to: Vec<&Contact> = self.iter().filter(|c| c.to.is_some()).collect();
+        with_to.sort_unstable_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        let mut seen = std::collections::HashSet::new();
+        with_to.into_iter().filter(|c| seen.insert(subnet(c.addr))).take(n).filter_map(|c| c.to).collect()
+    }
+
     /// All contacts, by bucket (shallowest cpl first), least recently seen
     /// first within a bucket.
     pub fn iter(&self) -> impl Iterator<Item = &Contact> {
@@ -344,6 +435,7 @@ impl RoutingTable {
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.buckets.capacity() * std::mem::size_of::<Bucket>()
+
             + self
                 .buckets
                 .iter()
@@ -372,8 +464,10 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use std::net::Ipv4Addr;
 
+    /// Every test contact in a /24 of its own (the subnet caps have their
+    /// own tests).
     fn addr(i: u32) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 1000 + (i % 60000) as u16)
+        SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000u32.wrapping_add(i << 8)), 1000 + (i % 60000) as u16)
     }
 
     /// An id sharing exactly `cpl` leading bits with `local`, the rest taken
