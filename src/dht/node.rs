@@ -184,6 +184,8 @@ pub struct Dht {
     stats: DhtStats,
     budget: Budget,
     verify_pings: usize,
+    /// The address our socket is bound to, when the driver tells us.
+    local_addr: Option<SocketAddrV4>,
 }
 
 impl Dht {
@@ -219,7 +221,13 @@ impl Dht {
             stats: DhtStats::default(),
             budget: Budget::new(Limits::default()),
             verify_pings: 0,
+            local_addr: None,
         }
+    }
+
+    /// The address our socket is bound to: never a relay target.
+    pub fn set_local_addr(&mut self, addr: SocketAddrV4) {
+        self.local_addr = Some(addr);
     }
 
     /// Per-source budgets (see `budget`); a testnet with many nodes on one
@@ -653,15 +661,19 @@ impl Dht {
         }
     }
 
+    /// Cheapest checks first: a flood of punch requests for unknown targets
+    /// costs a table scan each, and does not use up the asker's relay rate.
     fn may_relay(&mut self, now: Instant, from: SocketAddrV4, to: SocketAddrV4, msg: &Message) -> bool {
-        if to == from || !allowed_from(to, *from.ip()) || !is_unicast(*to.ip()) {
+        if to == from || !allowed_from(to, *from.ip()) || msg.to_addr() == Some(to) {
             return false;
         }
-        // Our own address, as the asker or the DHT sees us.
-        if msg.to_addr() == Some(to) || self.remote_address().is_some_and(|a| *a.ip() == *to.ip() && a.port() == to.port()) {
+        if !(self.store.has_peer(to) || self.table.verified_at(to)) {
             return false;
         }
-        if !(self.table.verified_at(to) || self.store.has_peer(to)) {
+        // Our own address as the DHT sees us (an announce may name it), or
+        // as we are bound.
+        let bound = self.local_addr.is_some_and(|l| l.port() == to.port() && (l.ip() == to.ip() || l.ip().is_unspecified()));
+        if bound || self.remote_address() == Some(to) {
             return false;
         }
         self.budget.relay(now, *from.ip())
@@ -1206,6 +1218,11 @@ mod tests {
         q.to = Some(wire::encode_peer(me).to_vec());
         d.handle_datagram(now, asker, &q.encode());
         assert!(drain(&mut d).is_empty(), "own address");
+        let bound = addr(1, 7000);
+        d.set_local_addr(bound);
+        announce_through(&mut d, now, bound);
+        d.handle_datagram(now, asker, &punch_request(3, bound).encode());
+        assert!(drain(&mut d).is_empty(), "bound address");
         // The rate: a burst of 20, then 5 a second.
         let target = addr(5, 5000);
         announce_through(&mut d, now, target);

@@ -41,6 +41,7 @@ impl DhtNode {
         let (stop, stopped) = oneshot::channel();
         let (done_tx, done) = oneshot::channel();
         let mut dht = Dht::new(Instant::now(), config);
+        dht.set_local_addr(addr);
         if !dht.bootstrap_nodes().is_empty() {
             dht.bootstrap(Instant::now());
         }
