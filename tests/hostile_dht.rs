@@ -204,7 +204,7 @@ fn an_endless_walk_ends_within_the_cap_and_the_topic_is_reannounced_on_schedule(
                 _ => {}
             }
         }
-        if rounds_started.len() >= 2 && rounds_ended.len() >= 1 {
+        if rounds_started.len() >= 2 && !rounds_ended.is_empty() {
             break;
         }
         let Some(at) = disc.poll_timeout() else { break };

@@ -608,7 +608,7 @@ impl Dht {
                 // dht-rpc adds closer nodes to this error (and to any target
                 // length); we do not: an error reply is the cheapest thing a
                 // forged 7-byte request could buy, and it stays small.
-                if msg.target.as_deref().is_none_or(|t| t.is_empty()) {
+                if !msg.target.as_deref().is_some_and(|t| !t.is_empty()) {
                     return;
                 }
                 let r = self.error_response(&msg, from, "Unsupported command");

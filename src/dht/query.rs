@@ -176,7 +176,7 @@ impl Query {
             Phase::Walking => {
                 let find_node = self.kind == QueryKind::Update;
                 if self.sent >= MAX_REQUESTS {
-                    if !self.capped && !(self.bootstrap.is_empty() && self.unverified.is_empty()) {
+                    if !self.bootstrap.is_empty() || !self.unverified.is_empty() {
                         self.capped = true;
                     }
                     self.bootstrap.clear();

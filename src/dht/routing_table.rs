@@ -414,7 +414,7 @@ impl RoutingTable {
     /// contacts (the most recent one): one party's many nodes count once.
     pub fn recent_to_diverse(&self, n: usize) -> Vec<SocketAddrV4> {
         let mut with_to: Vec<&Contact> = self.iter().filter(|c| c.to.is_some()).collect();
-        with_to.sort_unstable_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        with_to.sort_unstable_by_key(|c| std::cmp::Reverse(c.last_seen));
         let mut seen = std::collections::HashSet::new();
         with_to.into_iter().filter(|c| seen.insert(subnet(c.addr))).take(n).filter_map(|c| c.to).collect()
     }
