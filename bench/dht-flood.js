@@ -9,14 +9,16 @@
 // must find it. We sample the attacked process's RSS every 100 ms and print
 // before / peak / after, against a bound.
 //
-//   sudo node bench/dht-flood.js [--rate 10000] [--seconds 10] [--bound-mib 64] [--no-ref]
+//   sudo node bench/dht-flood.js [--rate 10000] [--seconds 10] [--bound-mib 16] [--no-ref]
 //
 // Targets: 'ours' (the seed entry, require('hyperswarm-native')) and, unless
 // --no-ref, 'hyperswarm' 2.15.3 announcing through the same testnet (its
 // RSS under the same flood, for comparison; not held to the bound).
-// Bound: peak RSS - RSS before the flood <= --bound-mib (default 64 MiB):
-// every per-source table in the DHT is capped (budget.rs MAX_SOURCES,
-// query and request caps), so the flood can only cost buffers in flight.
+// Bound: peak RSS - RSS before the flood <= --bound-mib (default 16 MiB):
+// every table the flood can reach is capped (budget.rs MAX_SOURCES: 8,192
+// sources, ~0.5 MiB; the routing table's /24 caps; 256 queries of at most
+// 256 requests; 4,096 queued datagrams of at most 4 KiB, 16 MiB at the very
+// worst, ~1 MiB in practice), so the flood can only cost buffers in flight.
 // Exit status 1 when our bound is exceeded or the lookup fails.
 const fs = require('fs')
 const path = require('path')
@@ -26,7 +28,7 @@ const { Lab } = require('../__test__/helpers/netns')
 
 const RATE = guard.numberArg('rate', 10000)
 const SECONDS = guard.numberArg('seconds', 10)
-const BOUND_MIB = guard.numberArg('bound-mib', 64)
+const BOUND_MIB = guard.numberArg('bound-mib', 16)
 const REF = !guard.flag('no-ref')
 if (!(RATE >= 1 && RATE <= 50000 && SECONDS >= 1 && SECONDS <= 60 && BOUND_MIB > 0)) {
   console.error('--rate 1..50000, --seconds 1..60, --bound-mib > 0')
