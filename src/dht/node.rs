@@ -1253,6 +1253,99 @@ mod tests {
         assert_eq!(d.poll_event(), Some(DhtEvent::Holepunched { request: req, from: peer }));
     }
 
+    /// Answers the first request `d` sent to `to` with `reply`.
+    fn answer(d: &mut Dht, now: Instant, out: &[(SocketAddrV4, Message)], to: SocketAddrV4, mut reply: Message) {
+        let req = out.iter().find(|(a, _)| *a == to).expect("a request to it").1.rid;
+        reply.rid = req;
+        d.handle_datagram(now, to, &reply.encode());
+    }
+
+    #[test]
+    fn node_and_peer_lists_keep_the_scope_of_their_source() {
+        let (mut d, now) = node(false);
+        let public = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 1), 49737);
+        d.set_bootstrap_nodes(vec![public]);
+        d.lookup(now, [3; 32], None);
+        let out = drain(&mut d);
+        let mut r = Message::new(MessageType::Response, 0);
+        r.id = Some([9; 32]);
+        r.roundtrip_token = Some(vec![1; 32]);
+        let named = ["127.0.0.1:53", "192.168.1.1:80", "0.0.0.0:1", "224.0.0.251:5353", "198.51.100.9:4000"];
+        let named: Vec<SocketAddrV4> = named.iter().map(|s| s.parse().unwrap()).collect();
+        r.closer_nodes = Some(wire::encode_nodes(
+            &named.iter().enumerate().map(|(i, a)| NodeRecord { id: [i as u8 + 20; 32], addr: *a }).collect::<Vec<_>>(),
+        ));
+        // (The codec drops a whole peer list that names 0.0.0.0.)
+        let peer_list: Vec<SocketAddrV4> = named.iter().copied().filter(|a| !a.ip().is_unspecified()).collect();
+        r.value = Some(PeersOutput { peers: Some(wire::encode_peers(&peer_list)), local_peers: None }.encode());
+        answer(&mut d, now, &out, public, r);
+        let asked: Vec<SocketAddrV4> = drain(&mut d).into_iter().map(|(a, _)| a).collect();
+        assert_eq!(asked, vec![named[4]], "only the public node is asked");
+        let found: Vec<SocketAddrV4> = std::iter::from_fn(|| d.poll_event())
+            .filter_map(|e| if let DhtEvent::Peers(f) = e { Some(f.peers) } else { None })
+            .flatten()
+            .collect();
+        assert_eq!(found, vec![named[4]]);
+        assert_eq!(d.stats().addresses_dropped, 4 + 3);
+        // From a loopback source, loopback and private names are fine.
+        let (mut d, now) = node(false);
+        let lo = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 49737);
+        d.set_bootstrap_nodes(vec![lo]);
+        d.lookup(now, [3; 32], None);
+        let out = drain(&mut d);
+        let mut r = Message::new(MessageType::Response, 0);
+        r.closer_nodes = Some(wire::encode_nodes(&[
+            NodeRecord { id: [20; 32], addr: "127.0.0.1:4000".parse().unwrap() },
+            NodeRecord { id: [21; 32], addr: "10.0.0.1:4000".parse().unwrap() },
+        ]));
+        answer(&mut d, now, &out, lo, r);
+        assert_eq!(drain(&mut d).len(), 2);
+    }
+
+    #[test]
+    fn our_address_needs_agreement_from_three_subnets() {
+        let (mut d, now) = node(false);
+        let me = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5000);
+        let report = |d: &mut Dht, from: SocketAddrV4, id: u8| {
+            d.ping(now, from, None);
+            let out = drain(d);
+            let mut r = Message::new(MessageType::Response, 0);
+            r.id = Some([id; 32]);
+            r.to = Some(wire::encode_peer(me).to_vec());
+            answer(d, now, &out, from, r);
+        };
+        // Five nodes of one /24 agree: one vote.
+        for i in 0..5u8 {
+            report(&mut d, SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, i), 1000), 0x80 | i);
+        }
+        assert!(!d.holepunchable());
+        assert_eq!(d.remote_address(), None);
+        report(&mut d, SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 1), 1000), 0x40);
+        assert!(!d.holepunchable());
+        report(&mut d, SocketAddrV4::new(Ipv4Addr::new(100, 1, 2, 3), 1000), 0x20);
+        assert!(d.holepunchable(), "three /24s agree");
+        assert_eq!(d.remote_address(), Some(me));
+    }
+
+    #[test]
+    fn verification_pings_are_bounded() {
+        let (mut d, now) = node(false);
+        let mut find = query(1, CMD_FIND_NODE, None);
+        find.target = Some(vec![1; 32]);
+        for i in 0..64u8 {
+            d.add_node([i.wrapping_add(100); 32], SocketAddrV4::new(Ipv4Addr::new(203, 0, i, 1), 1000));
+        }
+        let mut pings = 0;
+        for src in 0..100u8 {
+            let from = SocketAddrV4::new(Ipv4Addr::new(198, 51, src, 1), 1000);
+            for _ in 0..10 {
+                d.handle_datagram(now, from, &find.encode());
+                pings += drain(&mut d).iter().filter(|(_, m)| m.kind == MessageType::Query).count();
+            }
+        }
+        assert_eq!(pings, MAX_VERIFY_PINGS, "at most {MAX_VERIFY_PINGS} in flight");
+    }
+
     #[test]
     fn garbage_never_panics_and_is_counted() {
         let (mut d, now) = node(false);

@@ -340,6 +340,54 @@ mod tests {
     }
 
     #[test]
+    fn only_candidates_closer_than_the_kth_answer_are_asked_and_walks_are_capped() {
+        let target = [0u8; 32];
+        let far = |i: u16| {
+            let mut x = [0u8; 32];
+            x[0] = 0x80;
+            x[1..3].copy_from_slice(&i.to_be_bytes());
+            x
+        };
+        let near = |i: u16| {
+            let mut x = [0u8; 32];
+            x[1..3].copy_from_slice(&(i + 1).to_be_bytes());
+            x
+        };
+        let mut q = Query::new(id(0xff), target, QueryKind::Query, vec![], &[addr(1)]);
+        q.next(16);
+        // K near nodes answer with tokens...
+        let nears: Vec<(NodeId, SocketAddrV4)> = (0..K as u16).map(|i| (near(i), addr(100 + i))).collect();
+        q.on_response(addr(1), None, None, nears.clone(), false);
+        while let Some(s) = q.next(16) {
+            let i = nears.iter().position(|(_, a)| *a == s.addr).unwrap();
+            // ...each naming a farther node, which is not taken.
+            q.on_response(s.addr, Some(nears[i].0), Some(b"t"), vec![(far(i as u16), addr(500 + i as u16))], false);
+        }
+        assert_eq!(q.sent(), 1 + K);
+        assert_eq!(q.advance(), Some(Ok(())));
+
+        // A responder naming ever closer nodes: the walk stops at the cap.
+        let mut q = Query::new(id(0xff), target, QueryKind::Query, vec![], &[addr(1)]);
+        let mut n: u32 = u32::MAX;
+        for _ in 0..10_000 {
+            let Some(s) = q.next(16) else { break };
+            let mut fresh = Vec::new();
+            for _ in 0..20 {
+                n -= 1;
+                let mut x = [0u8; 32];
+                x[28..].copy_from_slice(&n.to_be_bytes());
+                fresh.push((x, SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), (n % 60000) as u16 + 1)));
+            }
+            let mut me = [0u8; 32];
+            me[27] = 1;
+            q.on_response(s.addr, Some(me), Some(b"t"), fresh, false);
+        }
+        assert_eq!(q.sent(), MAX_REQUESTS);
+        assert!(q.capped());
+        assert_eq!(q.advance(), Some(Ok(())));
+    }
+
+    #[test]
     fn own_id_is_never_a_candidate_and_one_slot_is_granted() {
         let mut q = Query::new(id(1), id(0), QueryKind::Query, vec![(id(1), addr(1)), (id(2), addr(2))], &[]);
         let s = q.next(0).unwrap();

@@ -708,6 +708,74 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_moves_only_after_a_round_trip() {
+        let local = [0u8; 32];
+        let mut t = RoutingTable::new(local);
+        let id = id_with_cpl(&local, 3, 1);
+        assert_eq!(t.insert_unverified(id, addr(1)), Insert::Added);
+        assert!(!t.verified_at(addr(1)));
+        // A request from elsewhere with the same id changes nothing.
+        assert_eq!(t.insert_unverified(id, addr(2)), Insert::Conflict);
+        assert_eq!(t.get(&id).unwrap().addr, addr(1));
+        // From the same address it refreshes, without `to`.
+        assert_eq!(t.insert_unverified(id, addr(1)), Insert::Updated);
+        assert_eq!(t.get(&id).unwrap().to, None);
+        // A response (round trip) verifies, and may move it.
+        assert_eq!(t.insert(id, addr(1), Some(addr(9))), Insert::Updated);
+        assert!(t.verified_at(addr(1)));
+        assert_eq!(t.insert(id, addr(2), None), Insert::Updated);
+        assert_eq!(t.get(&id).unwrap().addr, addr(2));
+    }
+
+    #[test]
+    fn one_subnet_gets_two_places_a_bucket_and_ten_a_table() {
+        let local = [0u8; 32];
+        let mut t = RoutingTable::new(local);
+        let same_net = |i: u32| SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, i as u8), 1000 + i as u16);
+        // Three ids in one bucket from one /24: the third is refused.
+        assert_eq!(t.insert(id_with_cpl(&local, 5, 1), same_net(1), None), Insert::Added);
+        assert_eq!(t.insert(id_with_cpl(&local, 5, 2), same_net(2), None), Insert::Added);
+        assert_eq!(t.insert(id_with_cpl(&local, 5, 3), same_net(3), None), Insert::SubnetFull);
+        // Other buckets: up to 10 in the table.
+        let mut added = 2;
+        for cpl in 6..40 {
+            if t.insert(id_with_cpl(&local, cpl, cpl as u32), same_net(cpl as u32), None) == Insert::Added {
+                added += 1;
+            }
+        }
+        assert_eq!(added, MAX_PER_SUBNET);
+        // Another /24 is unaffected; loopback addresses are each their own.
+        assert_eq!(t.insert(id_with_cpl(&local, 5, 4), addr(4), None), Insert::Added);
+        let lo = |p: u16| SocketAddrV4::new(Ipv4Addr::LOCALHOST, p);
+        for p in 0..5u16 {
+            assert_eq!(t.insert(id_with_cpl(&local, 50, 100 + p as u32), lo(2000 + p), None), Insert::Added);
+        }
+        // Moving into a full /24 is refused too.
+        let id = id_with_cpl(&local, 60, 7);
+        t.insert(id, addr(60), None);
+        assert_eq!(t.insert(id, same_net(60), None), Insert::SubnetFull);
+        assert_eq!(t.get(&id).unwrap().addr, addr(60));
+    }
+
+    #[test]
+    fn recent_to_counts_one_report_per_subnet() {
+        let local = [0u8; 32];
+        let mut t = RoutingTable::new(local);
+        let me = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5000);
+        // Five reporters in one /24 (two fit per bucket; spread over buckets).
+        for i in 0..5u32 {
+            let a = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, i as u8), 1000);
+            t.insert(id_with_cpl(&local, 10 + i as usize, i), a, Some(me));
+        }
+        assert_eq!(t.recent_to(10).len(), 5);
+        assert_eq!(t.recent_to_diverse(10), vec![me], "one vote for the /24");
+        for i in 0..2u32 {
+            t.insert(id_with_cpl(&local, 20 + i as usize, i), addr(i), Some(me));
+        }
+        assert_eq!(t.recent_to_diverse(10).len(), 3);
+    }
+
+    #[test]
     fn memory_of_200_contacts() {
         // 200 random contacts in a table whose buckets are otherwise full,
         // as in a large network: report the footprint from capacities.
