@@ -325,6 +325,18 @@ mod tests {
     }
 
     #[test]
+    fn a_testnet_raises_the_limits_but_keeps_the_three_times_rule() {
+        let now = Instant::now();
+        let mut b = Budget::new(Limits::scaled(10));
+        let ok = (0..30_000).filter(|_| b.on_request(now, IP, 10) == Admit::Yes).count();
+        assert_eq!(ok, 20_000);
+        let mut b = Budget::new(Limits::scaled(10));
+        b.on_request(now, IP, 10);
+        assert!(b.spend(now, IP, 40_960));
+        assert!(!b.spend(now, IP, 1));
+    }
+
+    #[test]
     fn relays_are_rate_limited() {
         let now = Instant::now();
         let mut b = Budget::new(Limits::default());
