@@ -1248,9 +1248,11 @@ mod tests {
         // The referrer (or anyone else) answering does not count...
         d.handle_datagram(now, referrer, &answer.encode());
         assert_eq!(d.poll_event(), None);
-        // ...the punched peer does.
-        d.handle_datagram(now, peer, &answer.encode());
-        assert_eq!(d.poll_event(), Some(DhtEvent::Holepunched { request: req, from: peer }));
+        // ...the punched peer does, also from another port of its IP (its
+        // NAT's mapping towards us).
+        let mapped = addr(5, 5999);
+        d.handle_datagram(now, mapped, &answer.encode());
+        assert_eq!(d.poll_event(), Some(DhtEvent::Holepunched { request: req, from: mapped }));
     }
 
     /// Answers the first request `d` sent to `to` with `reply`.

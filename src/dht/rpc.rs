@@ -197,9 +197,13 @@ impl Rpc {
 
     /// A response with `rid` arrived from `from`. It completes the request
     /// only when that is where the request went (the reference matches on
-    /// rid alone, spec §3.1).
+    /// rid alone, spec §3.1). A punched peer may answer from another port
+    /// of its IP (its NAT's mapping towards us, which the swarm then dials),
+    /// so a hole punch matches on the IP.
     pub fn complete(&mut self, now: Instant, rid: u16, from: SocketAddrV4, out: &mut Vec<Action>) -> Option<Request> {
-        let i = self.inflight.iter().position(|r| r.rid == rid && r.to == from)?;
+        let i = self.inflight.iter().position(|r| {
+            r.rid == rid && (r.to == from || (matches!(r.owner, Owner::Holepunch(_)) && r.to.ip() == from.ip()))
+        })?;
         let req = self.inflight.swap_remove(i);
         self.release(now, out);
         Some(req)
