@@ -891,7 +891,7 @@ impl Dht {
         let only = ids.len() == 1;
         for qid in ids {
             loop {
-                let inflight = self.rpc.inflight();
+                let inflight = self.query_inflight();
                 let Some(state) = self.queries.get_mut(&qid) else { break };
                 let limit = if state.bootstrap && !only { BOOTSTRAP_CONCURRENCY } else { CONCURRENCY };
                 let slots = if state.bootstrap && !only {
@@ -920,7 +920,7 @@ impl Dht {
 
     fn drive_one(&mut self, now: Instant, qid: QueryId) {
         loop {
-            let inflight = self.rpc.inflight();
+            let inflight = self.query_inflight();
             let Some(state) = self.queries.get_mut(&qid) else { return };
             let Some(step) = state.query.next(CONCURRENCY.saturating_sub(inflight)) else { break };
             let (command, value) = (state.command, state.value.clone());
@@ -932,6 +932,13 @@ impl Dht {
                 self.finish_query(now, qid, outcome.err().map(str::to_string), bootstrap);
             }
         }
+    }
+
+    /// Requests in flight that count against [`CONCURRENCY`]: verification
+    /// pings do not, or a few spoofed sources that never answer would slow
+    /// every lookup to one request at a time.
+    fn query_inflight(&self) -> usize {
+        self.rpc.inflight().saturating_sub(self.verify_pings)
     }
 
     /// Walks towards a random id in each sparse far bucket.
@@ -1346,6 +1353,9 @@ mod tests {
             }
         }
         assert_eq!(pings, MAX_VERIFY_PINGS, "at most {MAX_VERIFY_PINGS} in flight");
+        // They leave a lookup its full concurrency.
+        d.lookup(now, [1; 32], None);
+        assert_eq!(drain(&mut d).len(), CONCURRENCY);
     }
 
     #[test]
