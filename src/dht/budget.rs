@@ -23,18 +23,19 @@ use std::time::{Duration, Instant};
 /// QUIC's anti-amplification factor (RFC 9000 §8.1).
 pub const AMPLIFICATION: u64 = 3;
 
-/// Sources tracked at once. Beyond this a new source gets no entry: it is
-/// answered only within 3× of the request at hand and not pinged. A spoofed
-/// flood from many addresses thus costs bounded memory. 8,192 entries are
-/// ~0.5 MiB, more distinct addresses than a busy node hears from in the
-/// [`IDLE`] window.
-pub const MAX_SOURCES: usize = 8192;
+/// Sources tracked per generation (see [`Budget`]): at most twice this
+/// many are known at once, 8,192 entries of 32 bytes, ~0.3 MiB. A bootstrap
+/// node hears from more addresses than that; a source it forgets comes back
+/// with a fresh burst and is verified again, which costs one ping.
+pub const MAX_SOURCES: usize = 4096;
 
-/// A source unheard for this long is forgotten (and must prove itself
-/// again). Ten minutes: the life of a round-trip token (wire-dht.md §5).
-pub const IDLE: Duration = Duration::from_secs(600);
+/// A generation lasts at most this long, so a source unheard for one to two
+/// minutes is forgotten. Short, because a node hears from many addresses
+/// (hundreds a minute in the 10,000-node simulation) and each costs memory.
+pub const GENERATION: Duration = Duration::from_secs(60);
 
-/// A round trip vouches for a source this long: again a token's life.
+/// A round trip vouches for a source this long (while it is remembered):
+/// the life of a round-trip token (wire-dht.md §5).
 pub const VERIFIED_FOR: Duration = Duration::from_secs(600);
 
 /// At most one verification ping per source this often.
@@ -87,15 +88,19 @@ impl Limits {
     }
 }
 
-#[derive(Debug, Clone)]
+/// One source, 28 bytes: times are milliseconds or seconds since the
+/// budget's epoch (wrapping u32: entries live minutes, not weeks).
+#[derive(Debug, Clone, Copy)]
 struct Source {
-    last: Instant,
+    last_ms: u32,
     requests: f32,
     relays: f32,
-    bytes_in: u64,
-    bytes_out: u64,
-    verified_until: Option<Instant>,
-    pinged: Option<Instant>,
+    bytes_in: u32,
+    bytes_out: u32,
+    /// Seconds since the epoch + 1 until which the source is verified; 0: not.
+    verified_until: u32,
+    /// Seconds since the epoch + 1 of the last verification ping; 0: none.
+    pinged: u32,
 }
 
 /// What a request is allowed.
@@ -106,19 +111,24 @@ pub enum Admit {
     RateLimited,
 }
 
+/// The sources heard recently, in two generations: a lookup finds a source
+/// in either and moves it to the current one; when the current generation
+/// is full or [`GENERATION`] old, the previous one is dropped and the
+/// current one becomes previous. O(1) per datagram and bounded memory, also
+/// under a flood from spoofed addresses (which only makes honest sources
+/// be forgotten sooner: they get a fresh burst and are verified again).
 #[derive(Debug)]
 pub struct Budget {
     limits: Limits,
-    sources: HashMap<Ipv4Addr, Source>,
-    /// Bytes of the request being handled from a source without an entry
-    /// (the table was full): its replies get 3× of that only.
-    untracked: Option<(Ipv4Addr, u64, u64)>,
-    next_sweep: Option<Instant>,
+    epoch: Option<Instant>,
+    current: HashMap<Ipv4Addr, Source>,
+    previous: HashMap<Ipv4Addr, Source>,
+    rotated_ms: u32,
 }
 
 impl Budget {
     pub fn new(limits: Limits) -> Self {
-        Budget { limits, sources: HashMap::new(), untracked: None, next_sweep: None }
+        Budget { limits, epoch: None, current: HashMap::new(), previous: HashMap::new(), rotated_ms: 0 }
     }
 
     pub fn limits(&self) -> Limits {
@@ -129,114 +139,113 @@ impl Budget {
         self.limits = limits;
     }
 
+    /// Sources remembered.
     pub fn len(&self) -> usize {
-        self.sources.len()
+        self.current.len() + self.previous.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
+        self.len() == 0
     }
 
-    fn refill(limits: &Limits, s: &mut Source, now: Instant) {
-        let dt = now.saturating_duration_since(s.last).as_secs_f32();
-        s.requests = (s.requests + dt * limits.requests_per_second as f32).min(limits.request_burst as f32);
-        s.relays = (s.relays + dt * limits.relays_per_second as f32).min(limits.relay_burst as f32);
-        s.last = now;
+    fn ms(&mut self, now: Instant) -> u32 {
+        let epoch = *self.epoch.get_or_insert(now);
+        now.saturating_duration_since(epoch).as_millis() as u64 as u32
     }
 
-    fn entry(&mut self, now: Instant, ip: Ipv4Addr) -> Option<&mut Source> {
-        if !self.sources.contains_key(&ip) {
-            if self.sources.len() >= MAX_SOURCES {
-                self.sweep(now);
-                if self.sources.len() >= MAX_SOURCES {
-                    return None;
-                }
+    fn secs(&mut self, now: Instant) -> u32 {
+        let epoch = *self.epoch.get_or_insert(now);
+        (now.saturating_duration_since(epoch).as_secs() as u32).wrapping_add(1)
+    }
+
+    fn rotate(&mut self, now_ms: u32) {
+        self.previous = std::mem::take(&mut self.current);
+        self.rotated_ms = now_ms;
+    }
+
+    fn entry(&mut self, now: Instant, ip: Ipv4Addr) -> &mut Source {
+        let now_ms = self.ms(now);
+        if now_ms.wrapping_sub(self.rotated_ms) >= GENERATION.as_millis() as u32 {
+            self.rotate(now_ms);
+        }
+        if !self.current.contains_key(&ip) {
+            let found = self.previous.remove(&ip);
+            if self.current.len() >= MAX_SOURCES {
+                self.rotate(now_ms);
             }
             let l = &self.limits;
-            self.sources.insert(
-                ip,
-                Source {
-                    last: now,
-                    requests: l.request_burst as f32,
-                    relays: l.relay_burst as f32,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                    verified_until: None,
-                    pinged: None,
-                },
-            );
+            let fresh = Source {
+                last_ms: now_ms,
+                requests: l.request_burst as f32,
+                relays: l.relay_burst as f32,
+                bytes_in: 0,
+                bytes_out: 0,
+                verified_until: 0,
+                pinged: 0,
+            };
+            self.current.insert(ip, found.unwrap_or(fresh));
         }
         let limits = self.limits;
-        let s = self.sources.get_mut(&ip)?;
-        Self::refill(&limits, s, now);
-        Some(s)
+        let s = self.current.get_mut(&ip).expect("just inserted");
+        let dt = now_ms.wrapping_sub(s.last_ms) as f32 / 1000.0;
+        s.requests = (s.requests + dt * limits.requests_per_second as f32).min(limits.request_burst as f32);
+        s.relays = (s.relays + dt * limits.relays_per_second as f32).min(limits.relay_burst as f32);
+        s.last_ms = now_ms;
+        s
     }
 
-    /// Forgets idle sources; runs at most once a second (and when full).
-    fn sweep(&mut self, now: Instant) {
-        if self.next_sweep.is_some_and(|at| now < at) {
-            return;
-        }
-        self.next_sweep = Some(now + Duration::from_secs(1));
-        self.sources.retain(|_, s| now.saturating_duration_since(s.last) < IDLE);
-        if self.sources.len() < self.sources.capacity() / 4 {
-            self.sources.shrink_to_fit();
-        }
+    fn verified(s: &Source, now_s: u32) -> bool {
+        s.verified_until != 0 && (s.verified_until.wrapping_sub(now_s) as i32) > 0
     }
 
-    /// Periodic upkeep (the node's maintenance tick).
+    /// Periodic upkeep (the node's maintenance tick): ages the generations
+    /// when the node is quiet.
     pub fn maintain(&mut self, now: Instant) {
-        self.next_sweep = None;
-        self.sweep(now);
+        let now_ms = self.ms(now);
+        if now_ms.wrapping_sub(self.rotated_ms) >= GENERATION.as_millis() as u32 {
+            self.rotate(now_ms);
+        }
+        if self.current.is_empty() && self.previous.is_empty() {
+            self.current.shrink_to_fit();
+            self.previous.shrink_to_fit();
+        }
     }
 
     /// A request of `len` bytes arrived from `ip`.
     pub fn on_request(&mut self, now: Instant, ip: Ipv4Addr, len: usize) -> Admit {
-        self.untracked = None;
-        let Some(s) = self.entry(now, ip) else {
-            self.untracked = Some((ip, len as u64, 0));
-            return Admit::Yes;
-        };
+        let s = self.entry(now, ip);
         if s.requests < 1.0 {
             return Admit::RateLimited;
         }
         s.requests -= 1.0;
-        s.bytes_in += len as u64;
+        s.bytes_in = s.bytes_in.saturating_add(len as u32);
         Admit::Yes
     }
 
-    pub fn is_verified(&self, now: Instant, ip: Ipv4Addr) -> bool {
-        self.sources.get(&ip).and_then(|s| s.verified_until).is_some_and(|t| now < t)
+    pub fn is_verified(&mut self, now: Instant, ip: Ipv4Addr) -> bool {
+        let now_s = self.secs(now);
+        self.current.get(&ip).or_else(|| self.previous.get(&ip)).is_some_and(|s| Self::verified(s, now_s))
     }
 
     /// `ip` completed a round trip with us.
     pub fn verify(&mut self, now: Instant, ip: Ipv4Addr) {
-        if let Some(s) = self.entry(now, ip) {
-            s.verified_until = Some(now + VERIFIED_FOR);
-        }
+        let until = self.secs(now).wrapping_add(VERIFIED_FOR.as_secs() as u32);
+        self.entry(now, ip).verified_until = until.max(1);
     }
 
     /// May we send `len` more bytes on behalf of `ip` (a reply to it, or a
     /// packet it caused)? Counts them when yes.
     pub fn spend(&mut self, now: Instant, ip: Ipv4Addr, len: usize) -> bool {
-        let len = len as u64;
-        if let Some((uip, bytes_in, out)) = self.untracked.as_mut() {
-            if *uip == ip {
-                if *out + len > AMPLIFICATION * *bytes_in {
-                    return false;
-                }
-                *out += len;
-                return true;
-            }
-        }
+        let now_s = self.secs(now);
         let burst = self.limits.unverified_burst as u64;
-        let Some(s) = self.sources.get_mut(&ip) else { return false };
-        if s.verified_until.is_some_and(|t| now < t) {
-            s.bytes_out += len;
+        let s = self.entry(now, ip);
+        let len = len as u32;
+        if Self::verified(s, now_s) {
+            s.bytes_out = s.bytes_out.saturating_add(len);
             return true;
         }
-        let allowed = burst.max(AMPLIFICATION * s.bytes_in);
-        if s.bytes_out + len > allowed {
+        let allowed = burst.max(AMPLIFICATION * s.bytes_in as u64);
+        if s.bytes_out as u64 + len as u64 > allowed {
             return false;
         }
         s.bytes_out += len;
@@ -247,21 +256,22 @@ impl Budget {
     /// has used half its burst, at most every [`PING_INTERVAL`]; the ping's
     /// bytes are spent from the same budget.
     pub fn wants_ping(&mut self, now: Instant, ip: Ipv4Addr) -> bool {
+        let now_s = self.secs(now);
         let burst = self.limits.unverified_burst as u64;
-        let Some(s) = self.sources.get_mut(&ip) else { return false };
-        if s.verified_until.is_some_and(|t| now < t) || s.bytes_out * 2 < burst {
+        let s = self.entry(now, ip);
+        if Self::verified(s, now_s) || (s.bytes_out as u64) * 2 < burst {
             return false;
         }
-        if s.pinged.is_some_and(|t| now.saturating_duration_since(t) < PING_INTERVAL) {
+        if s.pinged != 0 && now_s.wrapping_sub(s.pinged) < PING_INTERVAL.as_secs() as u32 {
             return false;
         }
-        s.pinged = Some(now);
+        s.pinged = now_s;
         true
     }
 
     /// One hole-punch relay for `ip`, if its rate allows.
     pub fn relay(&mut self, now: Instant, ip: Ipv4Addr) -> bool {
-        let Some(s) = self.entry(now, ip) else { return false };
+        let s = self.entry(now, ip);
         if s.relays < 1.0 {
             return false;
         }
@@ -307,21 +317,36 @@ mod tests {
     }
 
     #[test]
-    fn sources_beyond_the_table_get_three_times_their_request_only() {
+    fn memory_stays_bounded_under_a_spoofed_flood_and_idle_sources_are_forgotten() {
         let now = Instant::now();
         let mut b = Budget::new(Limits::default());
-        for i in 0..MAX_SOURCES as u32 {
+        b.on_request(now, IP, 10);
+        b.verify(now, IP);
+        for i in 0..100_000u32 {
             b.on_request(now, Ipv4Addr::from(0x0a00_0000 + i), 10);
+            assert!(b.len() <= 2 * MAX_SOURCES);
         }
-        assert_eq!(b.len(), MAX_SOURCES);
-        let x = Ipv4Addr::new(203, 0, 113, 1);
-        assert_eq!(b.on_request(now, x, 10), Admit::Yes);
-        assert!(b.spend(now, x, 30));
-        assert!(!b.spend(now, x, 1));
-        assert_eq!(b.len(), MAX_SOURCES, "no entry for it");
-        // Idle entries go after IDLE.
-        b.on_request(now + IDLE, x, 10);
-        assert_eq!(b.len(), 1);
+        assert_eq!(std::mem::size_of::<Source>(), 28);
+        // The verified source was forgotten by the flood: it gets a fresh
+        // burst, and is verified again by a ping.
+        assert!(!b.is_verified(now, IP));
+        assert!(b.spend(now, IP, 4096));
+        // A quiet node forgets everyone within two generations.
+        b.maintain(now + GENERATION);
+        b.maintain(now + 2 * GENERATION);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_verified_source_stays_verified_while_it_is_heard() {
+        let now = Instant::now();
+        let mut b = Budget::new(Limits::default());
+        b.verify(now, IP);
+        for m in 0..30u32 {
+            let at = now + Duration::from_secs(30 * m as u64);
+            b.on_request(at, IP, 10);
+            assert_eq!(b.is_verified(at, IP), 30 * m < VERIFIED_FOR.as_secs() as u32, "{m}");
+        }
     }
 
     #[test]
