@@ -15,7 +15,7 @@ use super::routing_table::{distance, NodeId, K};
 /// Walk requests per query. Default 256, with room to spare: an honest
 /// walk converges in about log2(N)/log2(K) ≈ 7 hops even for N = 2^32
 /// nodes, each asking at most K (20) new nodes, i.e. ~150 requests; in the
-/// 2,000-node simulation lookups send 45–69 (median 58,
+/// 2,000-node simulation lookups send 28–69 (median 57,
 /// tests/simulation.rs). The update phase (at most K more) is not counted.
 /// An endless-walk attacker thus costs a query at most 256 requests and,
 /// with 16 in flight and 7.5 s per timeout, about two minutes.
