@@ -83,3 +83,32 @@ fn two_thousand_nodes_lossy_and_churned() {
     assert!(rate >= 0.99, "only {:.1}% found", rate * 100.0);
 }
 
+
+/// The figure behind `query::MAX_REQUESTS`: how many requests an honest
+/// lookup sends in a 2,000-node network (one at a time, so each node's
+/// `requests_sent` delta is its walk plus any maintenance ping meanwhile).
+#[test]
+fn honest_walks_stay_far_below_the_request_cap() {
+    use hyperswarm_native::dht::query::MAX_REQUESTS;
+    let mut sim = build(2000, 0.0, 43);
+    let mut sizes = Vec::new();
+    for _ in 0..40 {
+        let topic: [u8; 32] = sim.rng().random();
+        let l = sim.random_alive(0);
+        let before = sim.nodes[l].stats().requests_sent;
+        let q = sim.lookup(l, topic);
+        let (done, _) = sim.wait_query(l, q, Duration::from_secs(60));
+        assert!(done.is_some(), "the lookup finished");
+        sizes.push(sim.nodes[l].stats().requests_sent - before);
+    }
+    sizes.sort_unstable();
+    let capped: u64 = sim.nodes.iter().map(|n| n.stats().queries_capped).sum();
+    println!(
+        "2000 nodes: requests per lookup min {} median {} max {} (cap {MAX_REQUESTS}); walks capped anywhere: {capped}",
+        sizes[0],
+        sizes[sizes.len() / 2],
+        sizes[sizes.len() - 1]
+    );
+    assert!(sizes[sizes.len() - 1] < MAX_REQUESTS as u64 / 2);
+    assert_eq!(capped, 0, "no honest walk reaches the cap");
+}

@@ -1,12 +1,15 @@
 //! The DHT: a dht-rpc 4 / @hyperswarm/dht 4 node, sans-IO (spec/wire-dht.md).
 
+pub mod budget;
 pub mod node;
 pub mod peer_store;
 pub mod query;
 pub mod remote_address;
 pub mod routing_table;
+pub mod scope;
 pub mod rpc;
 pub mod tokens;
 
+pub use budget::Limits;
 pub use node::{Dht, DhtConfig, DhtEvent, DhtStats, FoundPeers, QueryId, RequestId};
 pub use routing_table::NodeId;

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::budget::{Admit, Budget, Limits};
 use super::peer_store::PeerStore;
 use super::query::{Query, QueryKind, Step};
 use super::remote_address::{tally, TALLY_SAMPLES};
+use super::scope::{allowed_from, is_unicast};
 use super::routing_table::{Insert, NodeId, RoutingTable, K};
 use super::rpc::{Action, Owner, Rpc};
 use super::tokens::{Tokens, ROTATE_INTERVAL};
@@ -57,6 +59,9 @@ pub const MAX_EVICTION_PINGS: usize = 3;
 pub const MAX_QUERIES: usize = 256;
 /// Output queue bound; the oldest events are dropped past it.
 pub const MAX_EVENTS: usize = 4096;
+/// Verification pings in flight at once (see `budget`): a flood from many
+/// sources must not become a flood of pings.
+pub const MAX_VERIFY_PINGS: usize = 16;
 
 pub type QueryId = u64;
 pub type RequestId = u64;
@@ -118,10 +123,27 @@ pub struct DhtStats {
     pub received: u64,
     pub malformed: u64,
     pub bad_token: u64,
+    /// Responses that matched no request in flight to their source address
+    /// (late, duplicate or forged).
     pub unmatched_responses: u64,
     pub requests_sent: u64,
     pub timeouts: u64,
     pub store_refused: u64,
+    /// Requests dropped by the per-IP request rate.
+    pub rate_limited: u64,
+    /// Replies (and relayed packets) not sent: the source has not proven
+    /// its address and would get more than 3× its bytes.
+    pub amplification_dropped: u64,
+    /// `_holepunch` relays refused (unknown target, bad address, rate).
+    pub relays_refused: u64,
+    /// Requests naming a known id from another address (contact kept).
+    pub id_conflicts: u64,
+    /// Contacts refused by the per-/24 caps of the routing table.
+    pub subnet_refused: u64,
+    /// Addresses dropped from node and peer lists (scope rules).
+    pub addresses_dropped: u64,
+    /// Queries that hit [`super::query::MAX_REQUESTS`].
+    pub queries_capped: u64,
 }
 
 struct QueryState {
@@ -160,6 +182,10 @@ pub struct Dht {
     transmits: VecDeque<(SocketAddrV4, Vec<u8>)>,
     events: VecDeque<DhtEvent>,
     stats: DhtStats,
+    budget: Budget,
+    verify_pings: usize,
+    /// The address our socket is bound to, when the driver tells us.
+    local_addr: Option<SocketAddrV4>,
 }
 
 impl Dht {
@@ -167,7 +193,7 @@ impl Dht {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let id = config.id.unwrap_or_else(|| rng.random());
         let tokens = Tokens::new(rng.random(), rng.random());
-        let first_rid = rng.random();
+        let rpc_seed = rng.random();
         let adaptive_at = (config.adaptive && config.ephemeral).then(|| now + adaptive_delay(&mut rng));
         Dht {
             id,
@@ -178,7 +204,7 @@ impl Dht {
             tokens,
             next_rotation: now + ROTATE_INTERVAL,
             store: PeerStore::new(now),
-            rpc: Rpc::new(first_rid),
+            rpc: Rpc::new(rpc_seed),
             queries: HashMap::new(),
             next_query: 1,
             next_request: 1,
@@ -193,7 +219,25 @@ impl Dht {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: DhtStats::default(),
+            budget: Budget::new(Limits::default()),
+            verify_pings: 0,
+            local_addr: None,
         }
+    }
+
+    /// The address our socket is bound to: never a relay target.
+    pub fn set_local_addr(&mut self, addr: SocketAddrV4) {
+        self.local_addr = Some(addr);
+    }
+
+    /// Per-source budgets (see `budget`); a testnet with many nodes on one
+    /// address raises them with `Limits::scaled`.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.budget.set_limits(limits);
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.budget.limits()
     }
 
     pub fn id(&self) -> &NodeId {
@@ -233,15 +277,19 @@ impl Dht {
         self.table.insert(id, addr, None);
     }
 
-    /// Our public address as most recent DHT nodes agree (spec §7).
+    /// Our public address as most recent DHT nodes agree (spec §7). Unlike
+    /// the reference, only answers to our own requests count (a request's
+    /// `to` is unverified), and one vote per /24 of the reporting nodes, so
+    /// agreement means several parties.
     pub fn remote_address(&self) -> Option<SocketAddrV4> {
-        let t = tally(&self.table.recent_to(TALLY_SAMPLES));
+        let t = tally(&self.table.recent_to_diverse(TALLY_SAMPLES));
         t.exact.or(t.ip_only)
     }
 
-    /// Enough recent nodes agree on our address and port (spec §7).
+    /// Enough recent nodes (from distinct /24s) agree on our address and
+    /// port (spec §7).
     pub fn holepunchable(&self) -> bool {
-        tally(&self.table.recent_to(TALLY_SAMPLES)).exact.is_some()
+        tally(&self.table.recent_to_diverse(TALLY_SAMPLES)).exact.is_some()
     }
 
     /// Becomes a full member: our id goes on the wire (spec §8.1).
@@ -311,15 +359,24 @@ impl Dht {
 
     /// Asks `referrer` to make `peer` send us a packet, and sends one to
     /// `peer` ourselves (spec §6.1 steps 1 and 2, one rid).
+    ///
+    /// As in dht-rpc, the request is addressed to `peer`, which is who
+    /// answers (step 4), so only an answer from `peer` completes it; the
+    /// message to `referrer` carries the same rid, now and with each retry.
     pub fn holepunch(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4) -> RequestId {
         let request = self.request_id();
         let rid = self.rpc.next_rid();
         let direct = self.request_message(MessageType::Query, rid, peer, CMD_HOLEPUNCH);
-        self.transmit(peer, direct.encode());
-        let mut via = self.request_message(MessageType::Query, rid, referrer, CMD_HOLEPUNCH);
-        via.value = Some(Holepunch { from: None, to: Some(wire::encode_peer(peer).to_vec()) }.encode());
-        self.send_request(now, rid, referrer, via, Owner::Holepunch(request), None, None, true);
+        self.send_request(now, rid, peer, direct, Owner::Holepunch(request), None, Some(referrer), true);
+        self.send_punch(referrer, peer, Some(rid));
         request
+    }
+
+    fn send_punch(&mut self, referrer: SocketAddrV4, target: SocketAddrV4, rid: Option<u16>) {
+        let rid = rid.unwrap_or_else(|| self.rpc.next_rid());
+        let mut m = self.request_message(MessageType::Query, rid, referrer, CMD_HOLEPUNCH);
+        m.value = Some(Holepunch { from: None, to: Some(wire::encode_peer(target).to_vec()) }.encode());
+        self.transmit(referrer, m.encode());
     }
 
     // ----- the state machine ------------------------------------------------
@@ -372,6 +429,7 @@ impl Dht {
         }
         self.transmits.shrink_to(64);
         self.events.shrink_to(64);
+        self.budget.maintain(now);
         if self.maintenance_ticks % 8 == 0 {
             if self.table.is_empty() {
                 if self.bootstrap_query.is_none() && !self.bootstrap_nodes.is_empty() {
@@ -407,24 +465,51 @@ impl Dht {
         match msg.kind {
             MessageType::Response => self.on_response(now, from, sender, msg),
             MessageType::Query | MessageType::Update => {
+                if self.budget.on_request(now, *from.ip(), bytes.len()) == Admit::RateLimited {
+                    self.stats.rate_limited += 1;
+                    return;
+                }
                 if msg.kind == MessageType::Update {
                     let ok = msg.roundtrip_token.as_deref().is_some_and(|t| self.tokens.verify(*from.ip(), t));
                     if !ok {
                         self.stats.bad_token += 1;
                         return;
                     }
+                    // The token went to this IP: a round trip.
+                    self.budget.verify(now, *from.ip());
                 }
                 if let Some(id) = sender {
-                    self.learn(now, id, from, msg.to_addr());
+                    self.learn(now, id, from, None, false);
                 }
                 self.on_request(now, from, msg);
+                self.maybe_verify(now, from);
             }
         }
         self.drive_queries(now);
     }
 
-    fn learn(&mut self, now: Instant, id: NodeId, addr: SocketAddrV4, to: Option<SocketAddrV4>) {
-        match self.table.insert(id, addr, to) {
+    /// An unverified source that has drawn half its reply allowance gets a
+    /// `_ping`: an honest one answers and is verified before the 3× rule
+    /// bites. The ping is paid from the same allowance.
+    fn maybe_verify(&mut self, now: Instant, from: SocketAddrV4) {
+        if self.verify_pings >= MAX_VERIFY_PINGS || !self.budget.wants_ping(now, *from.ip()) {
+            return;
+        }
+        let rid = self.rpc.next_rid();
+        let m = self.request_message(MessageType::Query, rid, from, CMD_PING);
+        let bytes = m.encode();
+        if !self.budget.spend(now, *from.ip(), bytes.len()) {
+            return;
+        }
+        self.verify_pings += 1;
+        self.send_request(now, rid, from, m, Owner::Verify, None, None, true);
+    }
+
+    /// A node id heard from `addr`: in a response to our request
+    /// (`verified`, may move a contact and report `to`) or in a request.
+    fn learn(&mut self, now: Instant, id: NodeId, addr: SocketAddrV4, to: Option<SocketAddrV4>, verified: bool) {
+        let result = if verified { self.table.insert(id, addr, to) } else { self.table.insert_unverified(id, addr) };
+        match result {
             Insert::Full { stale } if self.bootstrapped && self.evictions < MAX_EVICTION_PINGS => {
                 // Contacts heard from in this tick are fresh: no ping. Without
                 // this, every node a lookup touches pings a stale contact, whose
@@ -433,27 +518,30 @@ impl Dht {
                 let tick_mark = self.tick_mark;
                 if let Some(old) = stale.into_iter().find(|c| c.last_seen <= tick_mark) {
                     self.evictions += 1;
-                    self.ping_owned(now, old.addr, Some(old.id), Owner::Evict { stale: old.id, newcomer: id, addr });
+                    self.ping_owned(now, old.addr, Some(old.id), Owner::Evict { stale: old.id, newcomer: id, addr, verified });
                 }
             }
             Insert::Added if !self.initial_nodes_sent && self.table.len() >= INITIAL_NODES => {
                 self.initial_nodes_sent = true;
                 self.push_event(DhtEvent::InitialNodes);
             }
+            Insert::Conflict => self.stats.id_conflicts += 1,
+            Insert::SubnetFull => self.stats.subnet_refused += 1,
             _ => {}
         }
     }
 
     fn on_response(&mut self, now: Instant, from: SocketAddrV4, sender: Option<NodeId>, msg: Message) {
         let mut actions = Vec::new();
-        let Some(req) = self.rpc.complete(now, msg.rid as u16, &mut actions) else {
+        let Some(req) = self.rpc.complete(now, msg.rid as u16, from, &mut actions) else {
             self.stats.unmatched_responses += 1;
             return;
         };
+        self.budget.verify(now, *from.ip());
         self.run_actions(now, actions);
         let to = msg.to_addr();
         if let Some(id) = sender {
-            self.learn(now, id, from, to);
+            self.learn(now, id, from, to, true);
         }
         if let Some(expected) = req.expect {
             if sender != Some(expected) {
@@ -466,6 +554,7 @@ impl Dht {
             Owner::Ping(request) => self.push_event(DhtEvent::Pong { request, from, to: msg.value.as_deref().and_then(|v| wire::decode_peer(v).ok()).or(to) }),
             Owner::Holepunch(request) => self.push_event(DhtEvent::Holepunched { request, from }),
             Owner::Evict { .. } => self.evictions = self.evictions.saturating_sub(1),
+            Owner::Verify => self.verify_pings = self.verify_pings.saturating_sub(1),
             Owner::Check => {}
         }
     }
@@ -478,20 +567,20 @@ impl Dht {
             state.query.on_error(update);
             return;
         }
-        let closer: Vec<(NodeId, SocketAddrV4)> = msg
-            .closer_nodes
-            .as_deref()
-            .and_then(|b| wire::decode_nodes(b).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|n: NodeRecord| (n.id, n.addr))
-            .collect();
+        let nodes = msg.closer_nodes.as_deref().and_then(|b| wire::decode_nodes(b).ok()).unwrap_or_default();
+        let total = nodes.len();
+        let closer: Vec<(NodeId, SocketAddrV4)> =
+            nodes.into_iter().filter(|n| allowed_from(n.addr, *from.ip())).map(|n: NodeRecord| (n.id, n.addr)).collect();
+        let mut dropped = (total - closer.len()) as u64;
         state.query.on_response(from, sender, msg.roundtrip_token.as_deref(), closer, update);
         if state.command == CMD_PEERS && !update {
-            if let Some(found) = decode_found(qid, state.query.target, from, sender, msg, state.local_address) {
+            let (found, d) = decode_found(qid, state.query.target, from, sender, msg, state.local_address);
+            dropped += d;
+            if let Some(found) = found {
                 self.push_event(DhtEvent::Peers(found));
             }
         }
+        self.stats.addresses_dropped += dropped;
     }
 
     fn on_request(&mut self, now: Instant, from: SocketAddrV4, msg: Message) {
@@ -505,45 +594,89 @@ impl Dht {
                 }
                 let mut r = self.response(&msg, from);
                 r.value = Some(wire::encode_peer(from).to_vec());
-                self.transmit(from, r.encode());
+                self.reply(now, from, r.encode());
             }
             CMD_FIND_NODE => {
                 let Some(target) = msg.target.as_deref().and_then(|t| <[u8; 32]>::try_from(t).ok()) else { return };
                 let mut r = self.response(&msg, from);
                 r.closer_nodes = Some(self.closer_nodes(&target));
-                self.transmit(from, r.encode());
+                self.reply(now, from, r.encode());
             }
-            CMD_HOLEPUNCH => self.on_holepunch(from, msg),
+            CMD_HOLEPUNCH => self.on_holepunch(now, from, msg),
             CMD_PEERS => self.on_peers(now, from, msg),
             _ => {
-                let Some(target) = msg.target.as_deref().filter(|t| !t.is_empty()) else { return };
-                let target = id_prefix(target);
-                let mut r = self.error_response(&msg, from, "Unsupported command");
-                r.closer_nodes = Some(self.closer_nodes(&target));
-                self.transmit(from, r.encode());
+                // dht-rpc adds closer nodes to this error (and to any target
+                // length); we do not: an error reply is the cheapest thing a
+                // forged 7-byte request could buy, and it stays small.
+                if !msg.target.as_deref().is_some_and(|t| !t.is_empty()) {
+                    return;
+                }
+                let r = self.error_response(&msg, from, "Unsupported command");
+                self.reply(now, from, r.encode());
             }
         }
     }
 
-    fn on_holepunch(&mut self, from: SocketAddrV4, msg: Message) {
+    /// Sends a reply to (or a packet caused by) the requester at `source`,
+    /// within its budget.
+    fn reply(&mut self, now: Instant, to: SocketAddrV4, bytes: Vec<u8>) {
+        self.reply_for(now, *to.ip(), to, bytes);
+    }
+
+    fn reply_for(&mut self, now: Instant, source: std::net::Ipv4Addr, to: SocketAddrV4, bytes: Vec<u8>) -> bool {
+        if !self.budget.spend(now, source, bytes.len()) {
+            self.stats.amplification_dropped += 1;
+            return false;
+        }
+        self.transmit(to, bytes);
+        true
+    }
+
+    /// `_holepunch` (spec §6.1). As a relay (step 3) we forward only to a
+    /// node that has answered us from that address or a peer announced
+    /// through us, never to an unspecified, multicast, broadcast or own
+    /// address or out of the asker's scope, at a bounded rate per asker,
+    /// and only the fields the target needs. As the target (step 4) we
+    /// answer the asker, within the relay's budget.
+    fn on_holepunch(&mut self, now: Instant, from: SocketAddrV4, msg: Message) {
         let Some(value) = msg.value.as_deref() else { return };
         let Ok(hp) = Holepunch::decode(value) else { return };
         if let Some(to) = hp.to.as_deref() {
-            // Relay (spec §6.1 step 3).
             let Ok(to) = wire::decode_peer(to) else { return };
-            if to == from {
+            if !self.may_relay(now, from, to, &msg) {
+                self.stats.relays_refused += 1;
                 return;
             }
-            let relay_id = (!self.ephemeral).then_some(self.id);
-            let relayed = msg.relay_holepunch(relay_id, from, to);
-            self.transmit(to, relayed.encode());
-            self.push_event(DhtEvent::Relayed { from, to });
+            let relayed = msg.relay_holepunch(self.own_id(), from, to);
+            if self.reply_for(now, *from.ip(), to, relayed.encode()) {
+                self.push_event(DhtEvent::Relayed { from, to });
+            }
         } else if let Some(origin) = hp.from.as_deref() {
-            // We are the target: answer the asker directly (step 4).
             let Ok(origin) = wire::decode_peer(origin) else { return };
+            if origin == from || !allowed_from(origin, *from.ip()) {
+                return;
+            }
             let r = self.response(&msg, origin);
-            self.transmit(origin, r.encode());
+            self.reply_for(now, *from.ip(), origin, r.encode());
         }
+    }
+
+    /// Cheapest checks first: a flood of punch requests for unknown targets
+    /// costs a table scan each, and does not use up the asker's relay rate.
+    fn may_relay(&mut self, now: Instant, from: SocketAddrV4, to: SocketAddrV4, msg: &Message) -> bool {
+        if to == from || !allowed_from(to, *from.ip()) || msg.to_addr() == Some(to) {
+            return false;
+        }
+        if !(self.store.has_peer(to) || self.table.verified_at(to)) {
+            return false;
+        }
+        // Our own address as the DHT sees us (an announce may name it), or
+        // as we are bound.
+        let bound = self.local_addr.is_some_and(|l| l.port() == to.port() && (l.ip() == to.ip() || l.ip().is_unspecified()));
+        if bound || self.remote_address() == Some(to) {
+            return false;
+        }
+        self.budget.relay(now, *from.ip())
     }
 
     fn on_peers(&mut self, now: Instant, from: SocketAddrV4, msg: Message) {
@@ -557,13 +690,12 @@ impl Dht {
             None => from.port() as u64,
             Some(p) => p,
         };
-        let closer = self.closer_nodes(&target);
         if port == 0 || port > 65535 {
-            let mut r = self.error_response(&msg, from, "Invalid port");
-            r.closer_nodes = Some(closer);
-            self.transmit(from, r.encode());
+            let r = self.error_response(&msg, from, "Invalid port");
+            self.reply(now, from, r.encode());
             return;
         }
+        let closer = self.closer_nodes(&target);
         let remote = SocketAddrV4::new(*from.ip(), port as u16);
         let local = input.local_address.as_deref().and_then(|b| wire::decode_peer(b).ok());
         let mut r = self.response(&msg, from);
@@ -572,7 +704,7 @@ impl Dht {
             if input.unannounce == Some(true) {
                 self.store.remove(&target, remote, local);
                 self.push_event(DhtEvent::Unannounced { topic: target, peer: remote });
-            } else if self.store.add(now, target, remote, local) {
+            } else if self.store.add(now, target, remote, local.filter(|l| is_unicast(*l.ip()))) {
                 self.push_event(DhtEvent::Announced { topic: target, peer: remote });
             } else {
                 self.stats.store_refused += 1;
@@ -585,7 +717,7 @@ impl Dht {
             };
             r.value = Some(out.encode());
         }
-        self.transmit(from, r.encode());
+        self.reply(now, from, r.encode());
     }
 
     // ----- helpers ----------------------------------------------------------
@@ -674,12 +806,7 @@ impl Dht {
         for a in actions {
             match a {
                 Action::Send { to, bytes } => self.transmit(to, bytes),
-                Action::Punch { referrer, target } => {
-                    let rid = self.rpc.next_rid();
-                    let mut m = self.request_message(MessageType::Query, rid, referrer, CMD_HOLEPUNCH);
-                    m.value = Some(Holepunch { from: None, to: Some(wire::encode_peer(target).to_vec()) }.encode());
-                    self.transmit(referrer, m.encode());
-                }
+                Action::Punch { referrer, target, rid } => self.send_punch(referrer, target, rid),
                 Action::Failed(req) => self.on_request_failed(now, req),
             }
         }
@@ -698,10 +825,16 @@ impl Dht {
             }
             Owner::Ping(request) => self.push_event(DhtEvent::PingFailed { request }),
             Owner::Holepunch(request) => self.push_event(DhtEvent::HolepunchFailed { request }),
-            Owner::Evict { stale, newcomer, addr } => {
+            Owner::Evict { stale, newcomer, addr, verified } => {
                 self.evictions = self.evictions.saturating_sub(1);
-                self.table.replace(&stale, newcomer, addr, None);
+                if verified {
+                    self.table.replace(&stale, newcomer, addr, None);
+                } else {
+                    self.table.remove(&stale);
+                    self.table.insert_unverified(newcomer, addr);
+                }
             }
+            Owner::Verify => self.verify_pings = self.verify_pings.saturating_sub(1),
             Owner::Check => {
                 if let Some(id) = req.expect {
                     self.table.remove(&id);
@@ -758,7 +891,7 @@ impl Dht {
         let only = ids.len() == 1;
         for qid in ids {
             loop {
-                let inflight = self.rpc.inflight();
+                let inflight = self.query_inflight();
                 let Some(state) = self.queries.get_mut(&qid) else { break };
                 let limit = if state.bootstrap && !only { BOOTSTRAP_CONCURRENCY } else { CONCURRENCY };
                 let slots = if state.bootstrap && !only {
@@ -787,7 +920,7 @@ impl Dht {
 
     fn drive_one(&mut self, now: Instant, qid: QueryId) {
         loop {
-            let inflight = self.rpc.inflight();
+            let inflight = self.query_inflight();
             let Some(state) = self.queries.get_mut(&qid) else { return };
             let Some(step) = state.query.next(CONCURRENCY.saturating_sub(inflight)) else { break };
             let (command, value) = (state.command, state.value.clone());
@@ -799,6 +932,13 @@ impl Dht {
                 self.finish_query(now, qid, outcome.err().map(str::to_string), bootstrap);
             }
         }
+    }
+
+    /// Requests in flight that count against [`CONCURRENCY`]: verification
+    /// pings do not, or a few spoofed sources that never answer would slow
+    /// every lookup to one request at a time.
+    fn query_inflight(&self) -> usize {
+        self.rpc.inflight().saturating_sub(self.verify_pings)
     }
 
     /// Walks towards a random id in each sparse far bucket.
@@ -828,11 +968,11 @@ impl Dht {
     }
 
     fn finish_query(&mut self, now: Instant, qid: QueryId, error: Option<String>, bootstrap: bool) {
-        let closest = self
-            .queries
-            .remove(&qid)
-            .map(|s| s.query.closest().map(|(id, a, _)| (*id, *a)).collect())
-            .unwrap_or_default();
+        let state = self.queries.remove(&qid);
+        if state.as_ref().is_some_and(|s| s.query.capped()) {
+            self.stats.queries_capped += 1;
+        }
+        let closest = state.map(|s| s.query.closest().map(|(id, a, _)| (*id, *a)).collect()).unwrap_or_default();
         if bootstrap && self.bootstrap_query == Some(qid) {
             self.bootstrap_query = None;
             self.refresh_far_buckets(now);
@@ -862,15 +1002,10 @@ fn adaptive_delay(rng: &mut StdRng) -> Duration {
     ADAPTIVE_MIN + (ADAPTIVE_MAX - ADAPTIVE_MIN).mul_f64(rng.random::<f64>())
 }
 
-/// Any-length target reduced to a routing key (custom commands do not check
-/// its length, spec §2).
-fn id_prefix(t: &[u8]) -> NodeId {
-    let mut id = [0u8; 32];
-    let n = t.len().min(32);
-    id[..n].copy_from_slice(&t[..n]);
-    id
-}
-
+/// The peers in a `peers` reply, without addresses out of the replier's
+/// scope (`scope::allowed_from`); also returns how many were dropped.
+/// LAN records are rebuilt under our own /16, so only their unicast-ness
+/// is checked.
 fn decode_found(
     query: QueryId,
     topic: NodeId,
@@ -878,27 +1013,25 @@ fn decode_found(
     sender: Option<NodeId>,
     msg: &Message,
     local_address: Option<SocketAddrV4>,
-) -> Option<FoundPeers> {
-    let out = PeersOutput::decode(msg.value.as_deref()?).ok()?;
-    let peers = out
-        .peers
-        .as_deref()
-        .and_then(|b| wire::decode_peers(b).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| !p.ip().is_unspecified())
-        .collect::<Vec<_>>();
-    let local_peers = match (local_address, out.local_peers.as_deref()) {
+) -> (Option<FoundPeers>, u64) {
+    let Some(out) = msg.value.as_deref().and_then(|v| PeersOutput::decode(v).ok()) else { return (None, 0) };
+    let all = out.peers.as_deref().and_then(|b| wire::decode_peers(b).ok()).unwrap_or_default();
+    let n = all.len();
+    let peers = all.into_iter().filter(|p| allowed_from(*p, *from.ip())).collect::<Vec<_>>();
+    let local_all = match (local_address, out.local_peers.as_deref()) {
         (Some(me), Some(b)) => {
             let o = me.ip().octets();
             wire::decode_lan_peers([o[0], o[1]], b).unwrap_or_default()
         }
         _ => Vec::new(),
     };
+    let m = local_all.len();
+    let local_peers = local_all.into_iter().filter(|p| p.port() != 0 && is_unicast(*p.ip())).collect::<Vec<_>>();
+    let dropped = (n - peers.len() + m - local_peers.len()) as u64;
     if peers.is_empty() && local_peers.is_empty() {
-        return None;
+        return (None, dropped);
     }
-    Some(FoundPeers { query, topic, node: from, node_id: sender, to: msg.to_addr(), peers, local_peers })
+    (Some(FoundPeers { query, topic, node: from, node_id: sender, to: msg.to_addr(), peers, local_peers }), dropped)
 }
 
 #[cfg(test)]
@@ -997,6 +1130,8 @@ mod tests {
     fn spam_from_one_address_stays_bounded() {
         let (mut d, now) = node(false);
         let spammer = addr(9, 9000);
+        d.handle_datagram(now, spammer, &query(1, CMD_PING, None).encode());
+        let token = drain(&mut d)[0].1.roundtrip_token.clone();
         for i in 0..5000u32 {
             let mut id = [0u8; 32];
             id[..4].copy_from_slice(&i.to_be_bytes());
@@ -1004,13 +1139,14 @@ mod tests {
             d.handle_datagram(now, spammer, &query(i as u64, CMD_PING, Some(id)).encode());
             let _ = drain(&mut d);
         }
-        // k-buckets hold at most K per prefix length; 5000 ids from one
-        // address cannot blow the table up.
-        assert!(d.table().len() <= K * 256);
-        assert!(d.table().len() < 400, "table {}", d.table().len());
+        // k-buckets hold at most K per prefix length, and one /24 at most
+        // 2 per bucket and 10 in all: 5000 ids from one address take 2 (they
+        // share a bucket).
+        assert_eq!(d.table().len(), super::super::routing_table::MAX_PER_SUBNET_BUCKET);
+        assert!(d.stats().subnet_refused > 1900, "{:?}", d.stats());
+        assert!(d.stats().rate_limited > 0, "5000 requests at once exceed the burst");
         // Announce spam: the store caps records per source address.
-        d.handle_datagram(now, spammer, &query(1, CMD_PING, None).encode());
-        let token = drain(&mut d)[0].1.roundtrip_token.clone();
+        let now = now + Duration::from_secs(10);
         for i in 0..5000u32 {
             let mut u = Message::new(MessageType::Update, i as u64);
             u.command = Some(CMD_PEERS.into());
@@ -1025,21 +1161,201 @@ mod tests {
         assert!(d.stats().store_refused > 0);
     }
 
+    fn punch_request(rid: u64, to: SocketAddrV4) -> Message {
+        let mut q = query(rid, CMD_HOLEPUNCH, None);
+        q.value = Some(Holepunch { from: None, to: Some(wire::encode_peer(to).to_vec()) }.encode());
+        q
+    }
+
+    /// `peer` announces `topic` through `d` (ping for a token, then UPDATE).
+    fn announce_through(d: &mut Dht, now: Instant, peer: SocketAddrV4) {
+        d.handle_datagram(now, peer, &query(1, CMD_PING, None).encode());
+        let token = drain(d)[0].1.roundtrip_token.clone();
+        let mut u = Message::new(MessageType::Update, 2);
+        u.command = Some(CMD_PEERS.into());
+        u.target = Some(vec![3; 32]);
+        u.value = Some(PeersInput::default().encode());
+        u.roundtrip_token = token;
+        d.handle_datagram(now, peer, &u.encode());
+        drain(d);
+        while d.poll_event().is_some() {}
+    }
+
     #[test]
-    fn holepunch_is_relayed_to_the_target_with_the_asker_as_from() {
+    fn holepunch_is_relayed_only_to_a_peer_announced_through_us() {
         let (mut d, now) = node(false);
-        let mut q = query(77, CMD_HOLEPUNCH, None);
-        q.value = Some(Holepunch { from: None, to: Some(wire::encode_peer(addr(5, 5000)).to_vec()) }.encode());
-        d.handle_datagram(now, addr(6, 6000), &q.encode());
+        let (asker, target) = (addr(6, 6000), addr(5, 5000));
+        // Unknown target: nothing is sent.
+        d.handle_datagram(now, asker, &punch_request(77, target).encode());
+        assert!(drain(&mut d).is_empty());
+        assert_eq!(d.stats().relays_refused, 1);
+        // Once the target announced through us, it is relayed.
+        announce_through(&mut d, now, target);
+        let mut q = punch_request(78, target);
+        // Fields the target does not need are not forwarded.
+        q.target = Some(vec![0xee; 200]);
+        q.closer_nodes = Some(vec![0xdd; 380]);
+        d.handle_datagram(now, asker, &q.encode());
         let out = drain(&mut d);
         assert_eq!(out.len(), 1);
         let (to, m) = &out[0];
-        assert_eq!(*to, addr(5, 5000));
-        assert_eq!(m.rid, 77);
+        assert_eq!(*to, target);
+        assert_eq!(m.rid, 78);
         assert_eq!(m.kind, MessageType::Query);
+        assert_eq!((m.target.as_ref(), m.closer_nodes.as_ref()), (None, None));
         let hp = Holepunch::decode(m.value.as_deref().unwrap()).unwrap();
-        assert_eq!(hp.from.as_deref(), Some(&wire::encode_peer(addr(6, 6000))[..]));
-        assert_eq!(d.poll_event(), Some(DhtEvent::Relayed { from: addr(6, 6000), to: addr(5, 5000) }));
+        assert_eq!(hp.from.as_deref(), Some(&wire::encode_peer(asker)[..]));
+        assert_eq!(d.poll_event(), Some(DhtEvent::Relayed { from: asker, to: target }));
+    }
+
+    #[test]
+    fn holepunch_relay_never_to_special_or_own_addresses_and_rate_limited() {
+        let (mut d, now) = node(false);
+        let asker = addr(6, 6000);
+        for bad in ["0.0.0.0:53", "224.0.0.251:5353", "255.255.255.255:53", "127.0.0.1:53"] {
+            let bad: SocketAddrV4 = bad.parse().unwrap();
+            announce_through(&mut d, now, bad);
+            d.handle_datagram(now, asker, &punch_request(1, bad).encode());
+            assert!(drain(&mut d).is_empty(), "{bad}");
+        }
+        // Our own address as the asker sees us.
+        let me = addr(1, 49737);
+        announce_through(&mut d, now, me);
+        let mut q = punch_request(2, me);
+        q.to = Some(wire::encode_peer(me).to_vec());
+        d.handle_datagram(now, asker, &q.encode());
+        assert!(drain(&mut d).is_empty(), "own address");
+        let bound = addr(1, 7000);
+        d.set_local_addr(bound);
+        announce_through(&mut d, now, bound);
+        d.handle_datagram(now, asker, &punch_request(3, bound).encode());
+        assert!(drain(&mut d).is_empty(), "bound address");
+        // The rate: a burst of 20, then 5 a second.
+        let target = addr(5, 5000);
+        announce_through(&mut d, now, target);
+        let mut relayed = 0;
+        for i in 0..100 {
+            d.handle_datagram(now, asker, &punch_request(10 + i, target).encode());
+            relayed += drain(&mut d).len();
+        }
+        assert_eq!(relayed, 20);
+    }
+
+    #[test]
+    fn a_holepunch_completes_only_with_the_punched_peers_answer() {
+        let (mut d, now) = node(false);
+        let (peer, referrer) = (addr(5, 5000), addr(6, 6000));
+        let req = d.holepunch(now, peer, referrer);
+        let out = drain(&mut d);
+        assert_eq!(out.iter().map(|(a, _)| *a).collect::<Vec<_>>(), vec![peer, referrer]);
+        let rid = out[0].1.rid;
+        assert_eq!(out[1].1.rid, rid, "one rid for both");
+        let mut answer = Message::new(MessageType::Response, rid);
+        answer.command = Some(CMD_HOLEPUNCH.into());
+        // The referrer (or anyone else) answering does not count...
+        d.handle_datagram(now, referrer, &answer.encode());
+        assert_eq!(d.poll_event(), None);
+        // ...the punched peer does, also from another port of its IP (its
+        // NAT's mapping towards us).
+        let mapped = addr(5, 5999);
+        d.handle_datagram(now, mapped, &answer.encode());
+        assert_eq!(d.poll_event(), Some(DhtEvent::Holepunched { request: req, from: mapped }));
+    }
+
+    /// Answers the first request `d` sent to `to` with `reply`.
+    fn answer(d: &mut Dht, now: Instant, out: &[(SocketAddrV4, Message)], to: SocketAddrV4, mut reply: Message) {
+        let req = out.iter().find(|(a, _)| *a == to).expect("a request to it").1.rid;
+        reply.rid = req;
+        d.handle_datagram(now, to, &reply.encode());
+    }
+
+    #[test]
+    fn node_and_peer_lists_keep_the_scope_of_their_source() {
+        let (mut d, now) = node(false);
+        let public = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 1), 49737);
+        d.set_bootstrap_nodes(vec![public]);
+        d.lookup(now, [3; 32], None);
+        let out = drain(&mut d);
+        let mut r = Message::new(MessageType::Response, 0);
+        r.id = Some([9; 32]);
+        r.roundtrip_token = Some(vec![1; 32]);
+        let named = ["127.0.0.1:53", "192.168.1.1:80", "0.0.0.0:1", "224.0.0.251:5353", "198.51.100.9:4000"];
+        let named: Vec<SocketAddrV4> = named.iter().map(|s| s.parse().unwrap()).collect();
+        r.closer_nodes = Some(wire::encode_nodes(
+            &named.iter().enumerate().map(|(i, a)| NodeRecord { id: [i as u8 + 20; 32], addr: *a }).collect::<Vec<_>>(),
+        ));
+        // (The codec drops a whole peer list that names 0.0.0.0.)
+        let peer_list: Vec<SocketAddrV4> = named.iter().copied().filter(|a| !a.ip().is_unspecified()).collect();
+        r.value = Some(PeersOutput { peers: Some(wire::encode_peers(&peer_list)), local_peers: None }.encode());
+        answer(&mut d, now, &out, public, r);
+        let asked: Vec<SocketAddrV4> = drain(&mut d).into_iter().map(|(a, _)| a).collect();
+        assert_eq!(asked, vec![named[4]], "only the public node is asked");
+        let found: Vec<SocketAddrV4> = std::iter::from_fn(|| d.poll_event())
+            .filter_map(|e| if let DhtEvent::Peers(f) = e { Some(f.peers) } else { None })
+            .flatten()
+            .collect();
+        assert_eq!(found, vec![named[4]]);
+        assert_eq!(d.stats().addresses_dropped, 4 + 3);
+        // From a loopback source, loopback and private names are fine.
+        let (mut d, now) = node(false);
+        let lo = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 49737);
+        d.set_bootstrap_nodes(vec![lo]);
+        d.lookup(now, [3; 32], None);
+        let out = drain(&mut d);
+        let mut r = Message::new(MessageType::Response, 0);
+        r.closer_nodes = Some(wire::encode_nodes(&[
+            NodeRecord { id: [20; 32], addr: "127.0.0.1:4000".parse().unwrap() },
+            NodeRecord { id: [21; 32], addr: "10.0.0.1:4000".parse().unwrap() },
+        ]));
+        answer(&mut d, now, &out, lo, r);
+        assert_eq!(drain(&mut d).len(), 2);
+    }
+
+    #[test]
+    fn our_address_needs_agreement_from_three_subnets() {
+        let (mut d, now) = node(false);
+        let me = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5000);
+        let report = |d: &mut Dht, from: SocketAddrV4, id: u8| {
+            d.ping(now, from, None);
+            let out = drain(d);
+            let mut r = Message::new(MessageType::Response, 0);
+            r.id = Some([id; 32]);
+            r.to = Some(wire::encode_peer(me).to_vec());
+            answer(d, now, &out, from, r);
+        };
+        // Five nodes of one /24 agree: one vote.
+        for i in 0..5u8 {
+            report(&mut d, SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, i), 1000), 0x80 | i);
+        }
+        assert!(!d.holepunchable());
+        assert_eq!(d.remote_address(), None);
+        report(&mut d, SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 1), 1000), 0x40);
+        assert!(!d.holepunchable());
+        report(&mut d, SocketAddrV4::new(Ipv4Addr::new(100, 1, 2, 3), 1000), 0x20);
+        assert!(d.holepunchable(), "three /24s agree");
+        assert_eq!(d.remote_address(), Some(me));
+    }
+
+    #[test]
+    fn verification_pings_are_bounded() {
+        let (mut d, now) = node(false);
+        let mut find = query(1, CMD_FIND_NODE, None);
+        find.target = Some(vec![1; 32]);
+        for i in 0..64u8 {
+            d.add_node([i.wrapping_add(100); 32], SocketAddrV4::new(Ipv4Addr::new(203, 0, i, 1), 1000));
+        }
+        let mut pings = 0;
+        for src in 0..100u8 {
+            let from = SocketAddrV4::new(Ipv4Addr::new(198, 51, src, 1), 1000);
+            for _ in 0..10 {
+                d.handle_datagram(now, from, &find.encode());
+                pings += drain(&mut d).iter().filter(|(_, m)| m.kind == MessageType::Query).count();
+            }
+        }
+        assert_eq!(pings, MAX_VERIFY_PINGS, "at most {MAX_VERIFY_PINGS} in flight");
+        // They leave a lookup its full concurrency.
+        d.lookup(now, [1; 32], None);
+        assert_eq!(drain(&mut d).len(), CONCURRENCY);
     }
 
     #[test]

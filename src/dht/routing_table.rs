@@ -25,9 +25,21 @@
 //! Time is a logical clock: every `insert` stamps the contact with the next
 //! value of an internal counter, which orders contacts by last contact
 //! (the reference's second, time-ordered list of all nodes).
+//!
+//! Not in the reference, against hijacking and eclipses:
+//! - A contact's address (and the `to` it reports) changes only through
+//!   [`RoutingTable::insert`], which the node calls for a response that came
+//!   back from where its request went (a round trip). A request carrying a
+//!   known id from another address ([`RoutingTable::insert_unverified`])
+//!   changes nothing.
+//! - At most [`MAX_PER_SUBNET_BUCKET`] contacts of one /24 per bucket and
+//!   [`MAX_PER_SUBNET`] in the table (see `scope::subnet`; every loopback
+//!   address:port is its own party).
 
 use std::cmp::Ordering;
 use std::net::SocketAddrV4;
+
+use super::scope::subnet;
 
 /// A 256-bit node id (wire-dht.md §8.1).
 pub type NodeId = [u8; 32];
@@ -41,6 +53,16 @@ pub const K: usize = 20;
 /// (wire-dht.md §8.2).
 pub const PING_ON_FULL: usize = 3;
 
+/// Contacts from one /24 in one bucket. Default 2, after BEP 42's spirit
+/// (libtorrent allows 1): one party cannot take more than a tenth of any
+/// bucket, while two nodes behind one NAT both fit.
+pub const MAX_PER_SUBNET_BUCKET: usize = 2;
+
+/// Contacts from one /24 in the whole table. Default 10: a table holds
+/// ~20·log2(N/20) contacts (200–300 on a large network), so one /24 stays
+/// below 5% of it.
+pub const MAX_PER_SUBNET: usize = 10;
+
 /// One known node. 56 bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contact {
@@ -50,6 +72,8 @@ pub struct Contact {
     pub to: Option<SocketAddrV4>,
     /// Logical time of the last `insert` of this contact (larger = newer).
     pub last_seen: u64,
+    /// A response came back from `addr` (a round trip).
+    pub verified: bool,
 }
 
 /// Outcome of [`RoutingTable::insert`].
@@ -64,6 +88,11 @@ pub enum Insert {
     Full { stale: Vec<Contact> },
     /// own id, ignored
     OwnId,
+    /// An unverified request named a known id from another address: the
+    /// contact keeps its address.
+    Conflict,
+    /// The newcomer's /24 already holds its share of the bucket or table.
+    SubnetFull,
 }
 
 /// Contacts sharing exactly `cpl` leading bits with the local id, least
@@ -124,6 +153,25 @@ impl RoutingTable {
         }
     }
 
+    /// Contacts in `addr`'s subnet. A scan, run only when a contact is
+    /// added or moves (a count map would cost ~2 KiB a table).
+    fn subnet_count(&self, addr: SocketAddrV4) -> usize {
+        let key = subnet(addr);
+        self.iter().filter(|c| subnet(c.addr) == key).count()
+    }
+
+    /// A contact at exactly `addr` that has answered us from there.
+    pub fn verified_at(&self, addr: SocketAddrV4) -> bool {
+        self.iter().any(|c| c.addr == addr && c.verified)
+    }
+
+    /// Adds an unverified contact (a request carried its id) or refreshes a
+    /// known one at the same address. A known id at another address is a
+    /// [`Insert::Conflict`]: nothing changes.
+    pub fn insert_unverified(&mut self, id: NodeId, addr: SocketAddrV4) -> Insert {
+        self.insert_with(id, addr, None, false)
+    }
+
     pub fn local(&self) -> &NodeId {
         &self.local
     }
@@ -150,16 +198,37 @@ impl RoutingTable {
     /// Adds or refreshes (moves to most-recently-seen; updates addr and `to`
     /// (keep old `to` if the new one is None)); uses an internal
     /// monotonically increasing counter for last_seen.
+    ///
+    /// For a contact verified by a round trip: the node calls it for
+    /// responses only.
     pub fn insert(&mut self, id: NodeId, addr: SocketAddrV4, to: Option<SocketAddrV4>) -> Insert {
+        self.insert_with(id, addr, to, true)
+    }
+
+    fn insert_with(&mut self, id: NodeId, addr: SocketAddrV4, to: Option<SocketAddrV4>, verified: bool) -> Insert {
         let c = cpl(&self.local, &id);
         if c == 256 {
             return Insert::OwnId;
         }
-        let now = self.tick();
+        let key = subnet(addr);
         match self.find_bucket(c) {
             Ok(bi) => {
-                let bucket = &mut self.buckets[bi].contacts;
+                let bucket = &self.buckets[bi].contacts;
                 if let Some(pos) = bucket.iter().position(|x| x.id == id) {
+                    let old = bucket[pos].addr;
+                    if old != addr {
+                        if !verified {
+                            return Insert::Conflict;
+                        }
+                        let moved_in = bucket.iter().filter(|x| subnet(x.addr) == key).count();
+                        if subnet(old) != key
+                            && (moved_in >= MAX_PER_SUBNET_BUCKET || self.subnet_count(addr) >= MAX_PER_SUBNET)
+                        {
+                            return Insert::SubnetFull;
+                        }
+                    }
+                    let now = self.tick();
+                    let bucket = &mut self.buckets[bi].contacts;
                     // Refresh: rotate to the tail (most recently seen) in place.
                     bucket[pos..].rotate_left(1);
                     let last = bucket.last_mut().expect("non-empty");
@@ -167,20 +236,27 @@ impl RoutingTable {
                     if to.is_some() {
                         last.to = to;
                     }
+                    last.verified |= verified;
                     last.last_seen = now;
                     Insert::Updated
                 } else if bucket.len() >= K {
                     Insert::Full {
                         stale: bucket[..PING_ON_FULL.min(bucket.len())].to_vec(),
                     }
+                } else if bucket.iter().filter(|x| subnet(x.addr) == key).count() >= MAX_PER_SUBNET_BUCKET
+                    || self.subnet_count(addr) >= MAX_PER_SUBNET
+                {
+                    Insert::SubnetFull
                 } else {
+                    let now = self.tick();
                     push_exact(
-                        bucket,
+                        &mut self.buckets[bi].contacts,
                         Contact {
                             id,
                             addr,
                             to,
                             last_seen: now,
+                            verified,
                         },
                     );
                     self.len += 1;
@@ -188,11 +264,16 @@ impl RoutingTable {
                 }
             }
             Err(bi) => {
+                if self.subnet_count(addr) >= MAX_PER_SUBNET {
+                    return Insert::SubnetFull;
+                }
+                let now = self.tick();
                 let contacts = vec![Contact {
                     id,
                     addr,
                     to,
                     last_seen: now,
+                    verified,
                 }];
                 if self.buckets.len() == self.buckets.capacity() {
                     // Grow the outer list by a few slots, not by doubling.
@@ -240,6 +321,7 @@ impl RoutingTable {
         // `remove`, not `swap_remove`: the order is the staleness order.
         let gone = bucket.remove(pos);
         self.len -= 1;
+
         if bucket.is_empty() {
             self.buckets.remove(bi);
         }
@@ -328,6 +410,15 @@ impl RoutingTable {
         with_to.into_iter().filter_map(|c| c.to).collect()
     }
 
+    /// Like [`Self::recent_to`], but one report per /24 of the reporting
+    /// contacts (the most recent one): one party's many nodes count once.
+    pub fn recent_to_diverse(&self, n: usize) -> Vec<SocketAddrV4> {
+        let mut with_to: Vec<&Contact> = self.iter().filter(|c| c.to.is_some()).collect();
+        with_to.sort_unstable_by_key(|c| std::cmp::Reverse(c.last_seen));
+        let mut seen = std::collections::HashSet::new();
+        with_to.into_iter().filter(|c| seen.insert(subnet(c.addr))).take(n).filter_map(|c| c.to).collect()
+    }
+
     /// All contacts, by bucket (shallowest cpl first), least recently seen
     /// first within a bucket.
     pub fn iter(&self) -> impl Iterator<Item = &Contact> {
@@ -344,6 +435,7 @@ impl RoutingTable {
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.buckets.capacity() * std::mem::size_of::<Bucket>()
+
             + self
                 .buckets
                 .iter()
@@ -372,8 +464,10 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use std::net::Ipv4Addr;
 
+    /// Every test contact in a /24 of its own (the subnet caps have their
+    /// own tests).
     fn addr(i: u32) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 1000 + (i % 60000) as u16)
+        SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000u32.wrapping_add(i << 8)), 1000 + (i % 60000) as u16)
     }
 
     /// An id sharing exactly `cpl` leading bits with `local`, the rest taken
@@ -611,6 +705,74 @@ mod tests {
         assert_eq!(t.recent_to(1000).len(), 50 - 16);
         assert!(t.oldest(0).is_empty());
         assert_eq!(t.oldest(1000).len(), 50);
+    }
+
+    #[test]
+    fn a_contact_moves_only_after_a_round_trip() {
+        let local = [0u8; 32];
+        let mut t = RoutingTable::new(local);
+        let id = id_with_cpl(&local, 3, 1);
+        assert_eq!(t.insert_unverified(id, addr(1)), Insert::Added);
+        assert!(!t.verified_at(addr(1)));
+        // A request from elsewhere with the same id changes nothing.
+        assert_eq!(t.insert_unverified(id, addr(2)), Insert::Conflict);
+        assert_eq!(t.get(&id).unwrap().addr, addr(1));
+        // From the same address it refreshes, without `to`.
+        assert_eq!(t.insert_unverified(id, addr(1)), Insert::Updated);
+        assert_eq!(t.get(&id).unwrap().to, None);
+        // A response (round trip) verifies, and may move it.
+        assert_eq!(t.insert(id, addr(1), Some(addr(9))), Insert::Updated);
+        assert!(t.verified_at(addr(1)));
+        assert_eq!(t.insert(id, addr(2), None), Insert::Updated);
+        assert_eq!(t.get(&id).unwrap().addr, addr(2));
+    }
+
+    #[test]
+    fn one_subnet_gets_two_places_a_bucket_and_ten_a_table() {
+        let local = [0u8; 32];
+        let mut t = RoutingTable::new(local);
+        let same_net = |i: u32| SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, i as u8), 1000 + i as u16);
+        // Three ids in one bucket from one /24: the third is refused.
+        assert_eq!(t.insert(id_with_cpl(&local, 5, 1), same_net(1), None), Insert::Added);
+        assert_eq!(t.insert(id_with_cpl(&local, 5, 2), same_net(2), None), Insert::Added);
+        assert_eq!(t.insert(id_with_cpl(&local, 5, 3), same_net(3), None), Insert::SubnetFull);
+        // Other buckets: up to 10 in the table.
+        let mut added = 2;
+        for cpl in 6..40 {
+            if t.insert(id_with_cpl(&local, cpl, cpl as u32), same_net(cpl as u32), None) == Insert::Added {
+                added += 1;
+            }
+        }
+        assert_eq!(added, MAX_PER_SUBNET);
+        // Another /24 is unaffected; loopback addresses are each their own.
+        assert_eq!(t.insert(id_with_cpl(&local, 5, 4), addr(4), None), Insert::Added);
+        let lo = |p: u16| SocketAddrV4::new(Ipv4Addr::LOCALHOST, p);
+        for p in 0..5u16 {
+            assert_eq!(t.insert(id_with_cpl(&local, 50, 100 + p as u32), lo(2000 + p), None), Insert::Added);
+        }
+        // Moving into a full /24 is refused too.
+        let id = id_with_cpl(&local, 60, 7);
+        t.insert(id, addr(60), None);
+        assert_eq!(t.insert(id, same_net(60), None), Insert::SubnetFull);
+        assert_eq!(t.get(&id).unwrap().addr, addr(60));
+    }
+
+    #[test]
+    fn recent_to_counts_one_report_per_subnet() {
+        let local = [0u8; 32];
+        let mut t = RoutingTable::new(local);
+        let me = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5000);
+        // Five reporters in one /24 (two fit per bucket; spread over buckets).
+        for i in 0..5u32 {
+            let a = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, i as u8), 1000);
+            t.insert(id_with_cpl(&local, 10 + i as usize, i), a, Some(me));
+        }
+        assert_eq!(t.recent_to(10).len(), 5);
+        assert_eq!(t.recent_to_diverse(10), vec![me], "one vote for the /24");
+        for i in 0..2u32 {
+            t.insert(id_with_cpl(&local, 20 + i as usize, i), addr(i), Some(me));
+        }
+        assert_eq!(t.recent_to_diverse(10).len(), 3);
     }
 
     #[test]

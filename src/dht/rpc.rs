@@ -3,10 +3,19 @@
 //!
 //! Pure bookkeeping: the node asks it what to (re)send and when, and tells
 //! it about responses.
+//!
+//! Unlike dht-rpc, request ids are drawn at random (still 16 bits on the
+//! wire) and a response completes a request only when it comes from the
+//! address the request went to: a forged response from anywhere else, even
+//! with the right id, is dropped. For a hole punch the request is addressed
+//! to the peer being punched, which is who answers (spec §6.1 step 4).
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use super::routing_table::NodeId;
 
@@ -33,8 +42,11 @@ pub enum Owner {
     Query(u64),
     Ping(u64),
     Holepunch(u64),
-    /// A ping to a stale contact; on failure `newcomer` takes its place.
-    Evict { stale: NodeId, newcomer: NodeId, addr: SocketAddrV4 },
+    /// A ping to a stale contact; on failure `newcomer` takes its place
+    /// (`verified`: the newcomer was heard in a response, not a request).
+    Evict { stale: NodeId, newcomer: NodeId, addr: SocketAddrV4, verified: bool },
+    /// A ping that lets a requester prove its address (see `budget`).
+    Verify,
     /// A maintenance ping; on failure the contact is dropped.
     Check,
 }
@@ -54,17 +66,25 @@ pub struct Request {
     punch_at: Option<Instant>,
 }
 
+impl Request {
+    /// A hole punch is answered by its target with the request's rid.
+    fn punch_rid(&self) -> Option<u16> {
+        matches!(self.owner, Owner::Holepunch(_)).then_some(self.rid)
+    }
+}
+
 /// What the node must do now.
 #[derive(Debug)]
 pub enum Action {
     Send { to: SocketAddrV4, bytes: Vec<u8> },
-    /// Ask `referrer` to punch `target` for us (a fresh, unregistered rid).
-    Punch { referrer: SocketAddrV4, target: SocketAddrV4 },
+    /// Ask `referrer` to punch `target` for us: with the request's own rid
+    /// for a hole punch (the target answers it), else a fresh unregistered one.
+    Punch { referrer: SocketAddrV4, target: SocketAddrV4, rid: Option<u16> },
     Failed(Request),
 }
 
 pub struct Rpc {
-    next_rid: u16,
+    rng: StdRng,
     inflight: Vec<Request>,
     waiting: VecDeque<Request>,
     next_tick: Option<Instant>,
@@ -75,9 +95,9 @@ pub struct Rpc {
 }
 
 impl Rpc {
-    pub fn new(first_rid: u16) -> Self {
+    pub fn new(seed: u64) -> Self {
         Rpc {
-            next_rid: first_rid,
+            rng: StdRng::seed_from_u64(seed),
             inflight: Vec::new(),
             waiting: VecDeque::new(),
             next_tick: None,
@@ -105,11 +125,16 @@ impl Rpc {
         self.waiting.len()
     }
 
-    /// A fresh request id (16 bits, wrapping; spec §3.1).
+    /// A fresh request id: random, and not one in use (16 bits on the wire,
+    /// spec §3.1). At most [`MAX_WAITING`] + a few hundred are in use, so a
+    /// free one is found in a try or two.
     pub fn next_rid(&mut self) -> u16 {
-        let rid = self.next_rid;
-        self.next_rid = self.next_rid.wrapping_add(1);
-        rid
+        loop {
+            let rid: u16 = self.rng.random();
+            if !self.inflight.iter().chain(self.waiting.iter()).any(|r| r.rid == rid) {
+                return rid;
+            }
+        }
     }
 
     fn rate_slot(&mut self, now: Instant) -> usize {
@@ -170,9 +195,15 @@ impl Rpc {
         action
     }
 
-    /// A response with `rid` arrived; responses match on rid alone (spec §3.1).
-    pub fn complete(&mut self, now: Instant, rid: u16, out: &mut Vec<Action>) -> Option<Request> {
-        let i = self.inflight.iter().position(|r| r.rid == rid)?;
+    /// A response with `rid` arrived from `from`. It completes the request
+    /// only when that is where the request went (the reference matches on
+    /// rid alone, spec §3.1). A punched peer may answer from another port
+    /// of its IP (its NAT's mapping towards us, which the swarm then dials),
+    /// so a hole punch matches on the IP.
+    pub fn complete(&mut self, now: Instant, rid: u16, from: SocketAddrV4, out: &mut Vec<Action>) -> Option<Request> {
+        let i = self.inflight.iter().position(|r| {
+            r.rid == rid && (r.to == from || (matches!(r.owner, Owner::Holepunch(_)) && r.to.ip() == from.ip()))
+        })?;
         let req = self.inflight.swap_remove(i);
         self.release(now, out);
         Some(req)
@@ -203,7 +234,7 @@ impl Rpc {
             if let (Some(at), Some(referrer)) = (r.punch_at, r.referrer) {
                 if at <= now {
                     r.punch_at = None;
-                    out.push(Action::Punch { referrer, target: r.to });
+                    out.push(Action::Punch { referrer, target: r.to, rid: r.punch_rid() });
                 }
             }
         }
@@ -225,7 +256,7 @@ impl Rpc {
                 r.sends += 1;
                 out.push(Action::Send { to: r.to, bytes: r.bytes.clone() });
                 if let Some(referrer) = r.referrer {
-                    out.push(Action::Punch { referrer, target: r.to });
+                    out.push(Action::Punch { referrer, target: r.to, rid: r.punch_rid() });
                 }
                 i += 1;
                 continue;
@@ -253,10 +284,22 @@ mod tests {
     }
 
     #[test]
-    fn rids_increment_and_wrap() {
-        let mut rpc = Rpc::new(65535);
-        assert_eq!(rpc.next_rid(), 65535);
-        assert_eq!(rpc.next_rid(), 0);
+    fn rids_are_random_and_never_reused_while_in_flight() {
+        let t0 = Instant::now();
+        let mut rpc = Rpc::new(3);
+        let mut seen = std::collections::HashSet::new();
+        let mut sequential = 0;
+        let mut last = None;
+        for _ in 0..1000 {
+            let rid = rpc.next_rid();
+            assert!(seen.insert(rid), "rid {rid} reused while in flight");
+            if last.is_some_and(|l: u16| l.wrapping_add(1) == rid) {
+                sequential += 1;
+            }
+            last = Some(rid);
+            rpc.start(t0, rid, addr(1), vec![], Owner::Check, None, None, true);
+        }
+        assert!(sequential < 5, "{sequential} sequential rids");
     }
 
     #[test]
@@ -289,14 +332,15 @@ mod tests {
     }
 
     #[test]
-    fn response_completes_by_rid_alone() {
+    fn response_completes_only_from_where_the_request_went() {
         let t0 = Instant::now();
         let mut rpc = Rpc::new(7);
         let rid = rpc.next_rid();
         rpc.start(t0, rid, addr(1), vec![], Owner::Ping(1), None, None, false);
         let mut out = Vec::new();
-        assert!(rpc.complete(t0, rid.wrapping_add(1), &mut out).is_none());
-        assert_eq!(rpc.complete(t0, rid, &mut out).unwrap().owner, Owner::Ping(1));
+        assert!(rpc.complete(t0, rid.wrapping_add(1), addr(1), &mut out).is_none());
+        assert!(rpc.complete(t0, rid, addr(2), &mut out).is_none(), "right rid, wrong address");
+        assert_eq!(rpc.complete(t0, rid, addr(1), &mut out).unwrap().owner, Owner::Ping(1));
     }
 
     #[test]
@@ -306,7 +350,7 @@ mod tests {
         rpc.start(t0, 1, addr(1), vec![], Owner::Check, None, Some(addr(2)), false);
         let mut out = Vec::new();
         rpc.handle_timeout(t0 + PUNCH_DELAY, &mut out);
-        assert!(matches!(out.as_slice(), [Action::Punch { referrer, target }] if *referrer == addr(2) && *target == addr(1)));
+        assert!(matches!(out.as_slice(), [Action::Punch { referrer, target, rid: None }] if *referrer == addr(2) && *target == addr(1)));
         out.clear();
         for k in 1..=3 {
             rpc.handle_timeout(t0 + TICK * k, &mut out);
@@ -327,7 +371,7 @@ mod tests {
         assert_eq!(sent, 250, "50/s over 5 s and 16 in flight saturate");
         assert_eq!(rpc.queued(), 50);
         let mut out = Vec::new();
-        rpc.complete(t0, 0, &mut out);
+        rpc.complete(t0, 0, addr(1), &mut out);
         assert!(out.is_empty(), "still saturated");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, Notify};
 
-use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats};
+use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats, Limits};
 use crate::wire::dht::MAX_MESSAGE_LEN;
 
 /// Counters readable while the node runs.
@@ -32,6 +32,12 @@ impl DhtNode {
     /// Binds `addr` and runs a node on the current tokio runtime; with
     /// `bootstrap` nodes configured it walks towards its own id at once.
     pub fn spawn(addr: SocketAddrV4, config: DhtConfig) -> io::Result<DhtNode> {
+        Self::spawn_with_limits(addr, config, Limits::default())
+    }
+
+    /// [`Self::spawn`] with other per-source budgets (a testnet with many
+    /// nodes behind one address raises them, `Limits::scaled`).
+    pub fn spawn_with_limits(addr: SocketAddrV4, config: DhtConfig, limits: Limits) -> io::Result<DhtNode> {
         let std_socket = std::net::UdpSocket::bind(addr)?;
         std_socket.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(std_socket)?;
@@ -43,6 +49,8 @@ impl DhtNode {
         let (stop, stopped) = oneshot::channel();
         let (done_tx, done) = oneshot::channel();
         let mut dht = Dht::new(Instant::now(), config);
+        dht.set_local_addr(addr);
+        dht.set_limits(limits);
         if !dht.bootstrap_nodes().is_empty() {
             dht.bootstrap(Instant::now());
         }

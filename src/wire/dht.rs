@@ -527,21 +527,25 @@ impl Message {
     ///
     /// `self` is the punch request as received from the asker, `from` its
     /// datagram source, `to` the address from its `Holepunch.to`, `relay_id`
-    /// the relay's own id (`None` when the relay is ephemeral). Mirrors the
-    /// reference, which re-encodes its decoded object: type, rid and the
-    /// other fields carry over, `version` becomes 1, and `command`/`error`
-    /// are written even when absent because the reference's decoder filled
-    /// them with `""` (hence the `42 00` in captured relays).
+    /// the relay's own id (`None` when the relay is ephemeral). Byte for
+    /// byte what the reference relays for an honest request: type and rid
+    /// carry over, `version` becomes 1, and `command`/`error` are written
+    /// even when empty because the reference's decoder filled them with
+    /// `""` (hence the `42 00` in captured relays). Unlike the reference,
+    /// which re-encodes everything it decoded, nothing else the asker put
+    /// in (target, closer nodes, token, another command's text) is carried:
+    /// a relay must not forward attacker-chosen bytes.
     pub fn relay_holepunch(
         &self,
         relay_id: Option<[u8; ID_LEN]>,
         from: SocketAddrV4,
         to: SocketAddrV4,
     ) -> Message {
-        let mut m = self.clone();
-        m.version = Some(VERSION);
+        let mut m = Message::new(self.kind, self.rid);
         m.id = relay_id;
         m.to = Some(encode_peer(to).to_vec());
+        m.command = Some(CMD_HOLEPUNCH.to_string());
+        m.error = Some(String::new());
         m.value = Some(
             Holepunch {
                 from: Some(encode_peer(from).to_vec()),
@@ -549,8 +553,6 @@ impl Message {
             }
             .encode(),
         );
-        m.command.get_or_insert_with(String::new);
-        m.error.get_or_insert_with(String::new);
         m
     }
 }

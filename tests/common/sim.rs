@@ -48,8 +48,10 @@ pub struct Sim {
 
 pub fn addr_of(i: usize) -> SocketAddrV4 {
     // 10.0.0.0/8 inside the simulation only: nothing here touches a socket.
+    // Each node has a /24 of its own, as on the internet (the routing table
+    // caps contacts per /24); past 65,535 nodes they share /24s.
     let n = i as u32 + 1;
-    SocketAddrV4::new(Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8), 49737)
+    SocketAddrV4::new(Ipv4Addr::new(10, (n >> 8) as u8, n as u8, 1 + (n >> 16) as u8), 49737)
 }
 
 impl Sim {
