@@ -104,6 +104,20 @@ declare namespace network {
     dhtBadToken: number
     dhtUnmatchedResponses: number
     dhtTimeouts: number
+    /** DHT requests dropped by the per-IP request rate. */
+    dhtRateLimited: number
+    /** DHT replies not sent: the source has not proven its address and would get more than 3× its bytes. */
+    dhtAmplificationDropped: number
+    /** `_holepunch` relays refused (target not a known peer, bad address, rate). */
+    dhtRelaysRefused: number
+    /** DHT requests naming a known node id from another address (the contact is kept). */
+    dhtIdConflicts: number
+    /** Contacts refused by the routing table's per-/24 caps. */
+    dhtSubnetRefused: number
+    /** Addresses dropped from node and peer lists by the scope rules. */
+    dhtAddressesDropped: number
+    /** DHT walks that reached their request cap. */
+    dhtQueriesCapped: number
     utpReceived: number
     utpMalformed: number
     utpUnknown: number
