@@ -10,7 +10,7 @@
 //     times, from address `from`; listens on the group meanwhile and until
 //     `listenMs` after the last one. Prints one JSON line: bytes sent, the
 //     answers heard (bytes, and the querier named in their `referrer` A record).
-// { cmd: 'flood', topic, host, ports: [first, n], repeats, connectPort, connections, gapMs }
+// { cmd: 'flood', topic, host, ports: [first, n], repeats, interleave, connectPort, connections, gapMs }
 //     multicasts `repeats` copies of one answer, then `n` answers naming
 //     distinct ports, and opens `connections` TCP connections to host:connectPort.
 const dgram = require('dgram')
@@ -104,11 +104,24 @@ if (opts.cmd === 'answers') {
   socket(from, sock => {
     const [first, n] = opts.ports
     // The repeated answer first (its copies wait behind the first), then
-    // the distinct ones.
+    // the distinct ones. With `interleave: k`, a copy goes in after every k
+    // distinct answers instead: discovery reports a LAN peer heard again
+    // within 1 s once, unless k other peers have pushed it out of the
+    // topic's memory since, and then the copy meets its first still waiting
+    // in the queue to JS.
     const packets = []
     const same = answer('0.0.0.0', first - 1)
-    for (let i = 0; i < opts.repeats; i++) packets.push(same)
-    for (let i = 0; i < n; i++) packets.push(answer('0.0.0.0', first + i))
+    if (opts.interleave) {
+      let copies = opts.repeats
+      packets.push(same)
+      for (let i = 0; i < n; i++) {
+        packets.push(answer('0.0.0.0', first + i))
+        if ((i + 1) % opts.interleave === 0 && copies-- > 1) packets.push(same)
+      }
+    } else {
+      for (let i = 0; i < opts.repeats; i++) packets.push(same)
+      for (let i = 0; i < n; i++) packets.push(answer('0.0.0.0', first + i))
+    }
     // Connections go in among the flood: one before, the rest after.
     const conns = []
     const connect = cb => {
