@@ -6,7 +6,7 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const path = require('path')
-const { Lab, assertIsolated } = require('./helpers/netns')
+const { Lab, assertIsolated, withLab } = require('./helpers/netns')
 const { patternHash, topic } = require('./helpers/data')
 
 assertIsolated()
@@ -59,16 +59,9 @@ async function exchange (a, nameA, b, nameB) {
   assert.strictEqual(rb.sha256, patternHash(nameA, 64 * KiB), 'data from ' + nameA)
 }
 
-async function withLab (fn) {
-  const lab = Lab.loopback()
-  try {
-    return await fn(lab)
-  } finally {
-    await lab.destroy()
-  }
-}
+const withLoopback = fn => withLab(Lab.loopback(), fn)
 
-test('ours announces through reference DHT nodes; hyperswarm 2.15.3 looks up and connects', () => withLab(async lab => {
+test('ours announces through reference DHT nodes; hyperswarm 2.15.3 looks up and connects', () => withLoopback(async lab => {
   await jsTestnet(lab)
   const t = topic('dht ours announces')
   const ours = peer(lab, 'ours', 'ours')
@@ -88,7 +81,7 @@ test('ours announces through reference DHT nodes; hyperswarm 2.15.3 looks up and
   await exchange(ours, 'ours', ref, 'ref')
 }))
 
-test('hyperswarm 2.15.3 announces through reference DHT nodes; ours looks up and connects', () => withLab(async lab => {
+test('hyperswarm 2.15.3 announces through reference DHT nodes; ours looks up and connects', () => withLoopback(async lab => {
   await jsTestnet(lab)
   const t = topic('dht reference announces')
   const ref = peer(lab, 'hyperswarm', 'ref')
@@ -106,7 +99,7 @@ test('hyperswarm 2.15.3 announces through reference DHT nodes; ours looks up and
   await exchange(ours, 'ours', ref, 'ref')
 }))
 
-test('two of ours joining at the same moment find each other through the DHT at once', () => withLab(async lab => {
+test('two of ours joining at the same moment find each other through the DHT at once', () => withLoopback(async lab => {
   await jsTestnet(lab)
   const t = topic('dht simultaneous')
   const a = peer(lab, 'ours', 'a')
@@ -122,7 +115,7 @@ test('two of ours joining at the same moment find each other through the DHT at 
   await exchange(a, 'a', b, 'b')
 }))
 
-test('our standalone bootstrap node serves reference nodes; two reference swarms meet through it', () => withLab(async lab => {
+test('our standalone bootstrap node serves reference nodes; two reference swarms meet through it', () => withLoopback(async lab => {
   const { spawn } = require('child_process')
   const boot = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, DHT_BIN, '--host', '127.0.0.1', '--port', '49737'], { stdio: ['ignore', 'ignore', 'pipe'] })
   let log = ''
@@ -154,7 +147,7 @@ test('our standalone bootstrap node serves reference nodes; two reference swarms
   }
 }))
 
-test('mixed network of 10 reference and 10 Rust DHT nodes: every Rust node is up and in a reference routing table; either kind finds either kind', () => withLab(async lab => {
+test('mixed network of 10 reference and 10 Rust DHT nodes: every Rust node is up and in a reference routing table; either kind finds either kind', () => withLoopback(async lab => {
   const { spawn } = require('child_process')
   const members = await jsTestnet(lab, 10)
   const rust = []
@@ -228,7 +221,7 @@ test('mixed network of 10 reference and 10 Rust DHT nodes: every Rust node is up
   }
 }))
 
-test('an empty, unresolvable or dead bootstrap list warns, and LAN discovery still works', () => withLab(async lab => {
+test('an empty, unresolvable or dead bootstrap list warns, and LAN discovery still works', () => withLoopback(async lab => {
   const t = topic('dht bad bootstrap')
   const cases = [[], ['no-such-host.invalid:49737'], ['127.0.0.1:9']]
   const peers = cases.map((bootstrap, i) => lab.spawn(0, H('peer.js'), ['ours', JSON.stringify({ name: 'p' + i, send: KiB, expect: KiB, swarm: { bootstrap } })]))
@@ -242,7 +235,7 @@ test('an empty, unresolvable or dead bootstrap list warns, and LAN discovery sti
   for (const p of peers) await p.wait('received', 20000)
 }))
 
-test('leave unannounces: a reference lookup stops finding us', () => withLab(async lab => {
+test('leave unannounces: a reference lookup stops finding us', () => withLoopback(async lab => {
   await jsTestnet(lab)
   const t = topic('dht leave unannounces')
   const ours = peer(lab, 'ours', 'ours', { ephemeral: false })

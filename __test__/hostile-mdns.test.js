@@ -6,21 +6,14 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const path = require('path')
-const { Lab, assertIsolated } = require('./helpers/netns')
+const { Lab, assertIsolated, withLab } = require('./helpers/netns')
 const { topic } = require('./helpers/data')
 
 assertIsolated()
 const PEER = path.join(__dirname, 'helpers', 'peer.js')
 const ATTACKER = path.join(__dirname, 'helpers', 'mdns-attacker.js')
 
-async function withLan (fn) {
-  const lab = Lab.lan(2)
-  try {
-    return await fn(lab)
-  } finally {
-    await lab.destroy()
-  }
-}
+const withLan = fn => withLab(Lab.lan(2), fn)
 
 async function start (lab, i, impl, swarm = {}) {
   const child = lab.spawn(i, PEER, [impl, JSON.stringify({ name: impl, swarm: { bootstrap: [], ...swarm } })])

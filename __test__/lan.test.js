@@ -4,21 +4,14 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const path = require('path')
-const { Lab, assertIsolated } = require('./helpers/netns')
+const { Lab, assertIsolated, withLab } = require('./helpers/netns')
 const { patternHash, topic } = require('./helpers/data')
 
 assertIsolated()
 const PEER = path.join(__dirname, 'helpers', 'peer.js')
 const MiB = 1024 * 1024
 
-async function withLan (fn) {
-  const lab = Lab.lan(2)
-  try {
-    return await fn(lab)
-  } finally {
-    await lab.destroy()
-  }
-}
+const withLan = fn => withLab(Lab.lan(2), fn)
 
 // Starts a peer on host `i` that sends and expects `bytes` on every connection.
 async function start (lab, i, impl, name, bytes, swarm = {}) {

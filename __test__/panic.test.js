@@ -12,21 +12,14 @@ const path = require('path')
 const fs = require('fs')
 const os = require('os')
 const { spawn } = require('child_process')
-const { Lab, assertIsolated } = require('./helpers/netns')
+const { Lab, assertIsolated, withLab } = require('./helpers/netns')
 const { topic } = require('./helpers/data')
 
 assertIsolated()
 const ROOT = path.join(__dirname, '..')
 const ATTACKER = path.join(__dirname, 'helpers', 'mdns-attacker.js')
 
-async function withLoopback (fn) {
-  const lab = Lab.loopback()
-  try {
-    return await fn(lab)
-  } finally {
-    await lab.destroy()
-  }
-}
+const withLoopback = fn => withLab(Lab.loopback(), fn)
 
 // A swarm with an open TCP connection to itself; then the engine panics.
 const ENGINE_PANIC = `

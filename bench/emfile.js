@@ -22,6 +22,7 @@ const fs = require('fs')
 const path = require('path')
 const { execFileSync } = require('child_process')
 const guard = require('./lib/guard')
+const { expect, ask } = require('./lib/ipc')
 const { Lab } = require('../__test__/helpers/netns')
 
 const windowMs = guard.numberArg('window-ms', 10000)
@@ -42,18 +43,6 @@ let lab = null
 const budget = guard.orchestrator({ deadlineMs: DEADLINE_MS, onAbort: () => lab && lab.destroy() })
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
-async function expect (child, type, timeout) {
-  const m = await child.wait(m => m.type === type || m.type === 'error', timeout, type)
-  if (m.type === 'error') throw new Error(`${child.name}: ${m.message}`)
-  return m
-}
-
-async function ask (child, cmd, type) {
-  child.proc.setMaxListeners(0) // each wait adds an 'exit' listener
-  const seen = child.messages.length
-  child.send({ cmd })
-  return child.wait(m => m.type === type && child.messages.indexOf(m) >= seen, 10000, type)
-}
 
 /** CPU seconds (user + system) the process has used so far. */
 function cpuSeconds (pid) {

@@ -16,6 +16,7 @@
 // (bench/lib/guard.js).
 const path = require('path')
 const guard = require('./lib/guard')
+const { expect, ask } = require('./lib/ipc')
 const { Lab } = require('../__test__/helpers/netns')
 
 const connections = guard.numberArg('connections', 1000)
@@ -34,19 +35,6 @@ let lab = null
 const budget = guard.orchestrator({ deadlineMs: DEADLINE_MS, onAbort: () => lab && lab.destroy() })
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
-async function expect (child, type, timeout) {
-  const m = await child.wait(m => m.type === type || m.type === 'error', timeout, type)
-  if (m.type === 'error') throw new Error(`${child.name}: ${m.message}`)
-  return m
-}
-
-// Asks `child` with `cmd` and waits for the next reply of `type`.
-async function ask (child, cmd, type) {
-  child.proc.setMaxListeners(0) // each wait adds an 'exit' listener
-  const seen = child.messages.length
-  child.send({ cmd })
-  return child.wait(m => m.type === type && child.messages.indexOf(m) >= seen, 10000, type)
-}
 
 async function once (impl) {
   const target = lab.spawn(0, TARGET, [impl], { timeoutMs: 120000 + settleMs })

@@ -182,4 +182,13 @@ function deleteNs (ns) {
 
 process.on('exit', () => { for (const ns of live) deleteNs(ns) })
 
-module.exports = { Lab, assertIsolated }
+/** Runs `fn(lab)` and deletes the lab afterwards, whatever happened. */
+async function withLab (lab, fn) {
+  try {
+    return await fn(lab)
+  } finally {
+    await lab.destroy()
+  }
+}
+
+module.exports = { Lab, assertIsolated, withLab }
