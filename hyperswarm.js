@@ -19,7 +19,7 @@ const ERR_KEY = 'key is required and must be a 32-byte buffer'
 const ERR_JOIN_OPTS = 'join options must enable lookup, announce or both, but not neither'
 
 /** Options passed through to the network layer. */
-const NETWORK_OPTIONS = ['id', 'bootstrap', 'ephemeral', 'port', 'announcePort', 'preferredPort', 'multicast', 'tcp', 'domain', 'maxIncomingPerIp']
+const NETWORK_OPTIONS = ['id', 'bootstrap', 'ephemeral', 'port', 'announcePort', 'preferredPort', 'multicast', 'tcp', 'domain', 'maxIncomingPerIp', 'dhtLimitScale']
 
 module.exports = opts => new Swarm(opts)
 

@@ -42,6 +42,8 @@ declare namespace network {
      * once. 0: no cap. Default 128.
      */
     maxIncomingPerIp?: number
+    /** Not in the reference. Multiplies the DHT's per-source limits (request rate, unverified allowance, relays), for a testnet with many nodes behind one address. Default 1: no address is exempt. */
+    dhtLimitScale?: number
     /** mDNS domain. Default `'hyperswarm.local'`. */
     domain?: string
     /** Bind exactly this port (TCP and UDP share it). */
@@ -198,6 +200,8 @@ declare namespace network {
     bootstrap?: Array<string | BootstrapNode>
     /** Default `false`: a full, persistent DHT member. */
     ephemeral?: boolean
+    /** Multiplies the per-source limits, for a testnet with many nodes behind one address. Default 1. */
+    limitScale?: number
   }
 
   /**

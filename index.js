@@ -124,6 +124,10 @@ function DhtNode (opts) {
     if (typeof opts.ephemeral !== 'boolean') throw new TypeError('options.ephemeral must be a boolean')
     o.ephemeral = opts.ephemeral
   }
+  if (opts.limitScale != null) {
+    if (!Number.isInteger(opts.limitScale) || opts.limitScale < 1 || opts.limitScale > 0xffffffff) throw new TypeError('options.limitScale must be a positive integer')
+    o.limitScale = opts.limitScale
+  }
   this._native = new NativeDhtNode(o)
   this.port = this._native.port()
   this.host = o.host || '127.0.0.1'

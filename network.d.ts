@@ -105,6 +105,8 @@ declare namespace network {
      * once. 0: no cap. Default 128.
      */
     maxIncomingPerIp?: number
+    /** Not in the reference. Multiplies the DHT's per-source limits (request rate, unverified allowance, relays), for a testnet with many nodes behind one address. Default 1: no address is exempt. */
+    dhtLimitScale?: number
   }
 
   interface AnnounceOptions {

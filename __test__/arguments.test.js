@@ -21,6 +21,11 @@ const badKeys = ['abc', 42, Buffer.alloc(31), null, {}]
 test('seed entry (@hyperswarm/network 0.0.4 API)', async () => {
   throwsNaming(() => seed('x'), 'options')
   throwsNaming(() => seed({ bootstrap: 5 }), 'bootstrap')
+  throwsNaming(() => seed({ maxIncomingPerIp: -1 }), 'options.maxIncomingPerIp')
+  throwsNaming(() => seed({ dhtLimitScale: 0 }), 'options.dhtLimitScale')
+  throwsNaming(() => seed({ dhtLimitScale: 1.5 }), 'options.dhtLimitScale')
+  throwsNaming(() => seed.DhtNode({ limitScale: 'x' }), 'options.limitScale')
+  throwsNaming(() => hyperswarm({ dhtLimitScale: -3 }), 'options.dhtLimitScale')
   const nw = seed(OPTS)
   for (const k of badKeys) {
     throwsNaming(() => nw.join(k), 'topic')

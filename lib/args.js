@@ -90,6 +90,13 @@ function engineOptions (opts) {
     if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new TypeError('options.maxIncomingPerIp must be a non-negative integer')
     out.maxIncomingPerIp = n
   }
+  if (opts.dhtLimitScale != null) {
+    // Not in the reference: multiplies the DHT's per-source limits, for a
+    // testnet with many nodes behind one address. Default 1.
+    const n = opts.dhtLimitScale
+    if (!Number.isInteger(n) || n < 1 || n > 0xffffffff) throw new TypeError('options.dhtLimitScale must be a positive integer')
+    out.dhtLimitScale = n
+  }
   if (opts.domain != null) {
     if (typeof opts.domain !== 'string' || !opts.domain) throw new TypeError('options.domain must be a non-empty string')
     out.domain = opts.domain

@@ -12,20 +12,22 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 
-use hyperswarm_native::dht::DhtConfig;
+use hyperswarm_native::dht::{DhtConfig, Limits};
 use hyperswarm_native::io::{dht_node::DhtNode, resolve};
 
-const USAGE: &str = "usage: hyperswarm-dht [--host ADDR] [--port PORT] [--bootstrap HOST:PORT]... [--ephemeral]";
+const USAGE: &str = "usage: hyperswarm-dht [--host ADDR] [--port PORT] [--bootstrap HOST:PORT]... [--ephemeral] [--limit-scale N]";
 
 struct Args {
     host: Ipv4Addr,
     port: u16,
     bootstrap: Vec<String>,
     ephemeral: bool,
+    /// Multiplies the per-source limits (`Limits::scaled`): for testnets.
+    limit_scale: u32,
 }
 
 fn parse() -> Result<Args, String> {
-    let mut args = Args { host: Ipv4Addr::UNSPECIFIED, port: 49737, bootstrap: Vec::new(), ephemeral: false };
+    let mut args = Args { host: Ipv4Addr::UNSPECIFIED, port: 49737, bootstrap: Vec::new(), ephemeral: false, limit_scale: 1 };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -34,6 +36,12 @@ fn parse() -> Result<Args, String> {
             "--port" => args.port = value("--port")?.parse().map_err(|e| format!("--port: {e}"))?,
             "--bootstrap" => args.bootstrap.push(value("--bootstrap")?),
             "--ephemeral" => args.ephemeral = true,
+            "--limit-scale" => {
+                args.limit_scale = value("--limit-scale")?.parse().map_err(|e| format!("--limit-scale: {e}"))?;
+                if args.limit_scale == 0 {
+                    return Err("--limit-scale must be at least 1".into());
+                }
+            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -69,7 +77,7 @@ fn main() -> ExitCode {
             }
         };
         let config = DhtConfig { id: None, ephemeral: args.ephemeral, adaptive: false, bootstrap, seed: rand::random() };
-        let node = match DhtNode::spawn(SocketAddrV4::new(args.host, args.port), config) {
+        let node = match DhtNode::spawn_with_limits(SocketAddrV4::new(args.host, args.port), config, Limits::scaled(args.limit_scale)) {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("cannot bind {}:{}: {e}", args.host, args.port);

@@ -19,6 +19,8 @@ pub struct DhtNodeOptions {
     pub bootstrap: Option<Vec<String>>,
     /// Default false: a full member that stores announcements.
     pub ephemeral: Option<bool>,
+    /// Multiplies the per-source limits (testnets; default 1).
+    pub limit_scale: Option<u32>,
 }
 
 #[napi]
@@ -43,7 +45,7 @@ impl NativeDhtNode {
         }
         let config = DhtConfig { id: None, ephemeral: options.ephemeral.unwrap_or(false), adaptive: false, bootstrap, seed: rand::random() };
         let _rt = runtime::handle().enter();
-        let node = DhtNode::spawn(SocketAddrV4::new(ip, port), config)
+        let node = DhtNode::spawn_with_limits(SocketAddrV4::new(ip, port), config, crate::dht::Limits::scaled(options.limit_scale.unwrap_or(1)))
             .map_err(|e| Error::new(Status::GenericFailure, format!("cannot bind {host}:{port}: {e}")))?;
         let port = node.local_addr().port() as u32;
         Ok(NativeDhtNode { node: Some(node), port })

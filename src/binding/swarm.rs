@@ -24,6 +24,8 @@ pub struct NativeOptions {
     pub id: Option<Buffer>,
     /// Incoming connections per IP and transport at most (0: no cap).
     pub max_incoming_per_ip: Option<u32>,
+    /// Multiplies the DHT's per-source limits (testnets; default 1).
+    pub dht_limit_scale: Option<u32>,
 }
 
 #[napi(object)]
@@ -303,6 +305,7 @@ impl NativeSwarm {
             auto_dial: options.auto_dial.unwrap_or(true),
             id: options.id.as_ref().map(|b| topic_from_js(b, "options.id")).transpose()?,
             max_incoming_per_ip: options.max_incoming_per_ip.map_or(defaults.max_incoming_per_ip, |n| n as usize),
+            dht_limit_scale: options.dht_limit_scale.unwrap_or(defaults.dht_limit_scale).max(1),
             ..defaults
         };
         // The queue to JS is bounded by the gate's policy (EventGate): the

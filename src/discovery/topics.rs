@@ -229,6 +229,11 @@ impl Discovery {
         self.dht.as_ref()
     }
 
+    /// The DHT node, to set what its config does not carry (its limits).
+    pub fn dht_mut(&mut self) -> Option<&mut Dht> {
+        self.dht.as_mut()
+    }
+
     pub fn lan_stats(&self) -> LanStats {
         self.lan.as_ref().map(Lan::stats).unwrap_or_default()
     }

@@ -42,6 +42,11 @@ pub struct SwarmConfig {
     /// dials a peer once at a time, so one host, or a few swarms behind one
     /// NAT, stays far below it; so does a loopback testnet. 0: no cap.
     pub max_incoming_per_ip: usize,
+    /// Multiplies the DHT's per-source limits (request rate and burst, the
+    /// unverified allowance, relays; `dht::Limits::scaled`). Default 1: no
+    /// address is exempt. A testnet with many nodes behind one address
+    /// raises it.
+    pub dht_limit_scale: u32,
 }
 
 impl Default for SwarmConfig {
@@ -58,6 +63,7 @@ impl Default for SwarmConfig {
             dial_tcp: true,
             auto_dial: true,
             max_incoming_per_ip: MAX_INCOMING_PER_IP,
+            dht_limit_scale: 1,
         }
     }
 }

@@ -345,7 +345,7 @@ impl Driver {
             bootstrap: Vec::new(),
             seed: rand::random(),
         };
-        let discovery = Discovery::new(
+        let mut discovery = Discovery::new(
             Instant::now(),
             DiscoveryConfig {
                 lan_domain: config.multicast.then(|| config.domain.clone()),
@@ -353,6 +353,11 @@ impl Driver {
                 seed: rand::random(),
             },
         );
+        if config.dht_limit_scale > 1 {
+            if let Some(dht) = discovery.dht_mut() {
+                dht.set_limits(crate::dht::Limits::scaled(config.dht_limit_scale));
+            }
+        }
         let queue = PeerQueue::new(config.max_dials);
         Driver {
             sink,
