@@ -261,7 +261,11 @@ impl Swarm {
             return 0;
         }
         drop(shared);
-        socket.send_via(&payload, None)
+        let copies = socket.send_via(&payload, None);
+        if let Ok(mut shared) = self.shared.lock() {
+            shared.stats.multicast_sent += copies as u64;
+        }
+        copies
     }
 
     /// Runs a DHT round of `topic` now unless one is running; asks the LAN again.
