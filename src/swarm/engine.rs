@@ -471,11 +471,7 @@ impl Driver {
                 .into_iter()
                 .flatten()
                 .min();
-            // Biased, commands first: a join sent before a datagram was
-            // read is handled before it, as in the reference's one event
-            // loop (an answer to a topic joined just now is not dropped).
             tokio::select! {
-                biased;
                 cmd = self.rx.recv() => match cmd {
                     None | Some(Command::Destroy) => break,
                     Some(cmd) => self.on_command(cmd),
@@ -502,8 +498,9 @@ impl Driver {
                     Err(e) => tracing::trace!("UDP receive error: {e}"),
                 },
                 Some(d) = recv_mdns(&mut self.mdns) => {
-                    // Commands that came in before this datagram go first
-                    // (a join racing the datagram's arrival).
+                    // Commands that came in before this datagram go first, as
+                    // in the reference's one event loop: an answer to a topic
+                    // joined just before it arrived is not dropped.
                     while let Ok(cmd) = self.rx.try_recv() {
                         match cmd {
                             Command::Destroy => break 'run,
