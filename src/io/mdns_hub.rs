@@ -109,7 +109,7 @@ pub fn join() -> io::Result<Member> {
 fn members(at: Option<SystemTime>) -> Vec<mpsc::UnboundedSender<Datagram>> {
     let hub = HUB.lock().unwrap_or_else(|p| p.into_inner());
     let Some(h) = hub.as_ref() else { return Vec::new() };
-    h.members.iter().filter(|(_, since, _)| at.is_none_or(|at| at >= *since)).map(|(_, _, tx)| tx.clone()).collect()
+    h.members.iter().filter(|(_, since, _)| at.map_or(true, |at| at >= *since)).map(|(_, _, tx)| tx.clone()).collect()
 }
 
 async fn run(socket: Arc<MulticastSocket>) {
