@@ -155,8 +155,13 @@ class Discovery {
     }
     const native = this._engine.native
     const localAddress = local ? `${local.host}:${local.port}` : undefined
-    if (announce) native.joinWithPorts(key, true, lookup, announce.port, announce.localPort, localAddress)
-    else native.joinWithPorts(key, false, true, 0, undefined, localAddress)
+    if (announce) {
+      native.joinWithPorts(key, true, lookup, announce.port, announce.localPort, localAddress)
+      // The "here I am" LAN answer goes on the next tick, from this thread,
+      // as the reference fires it: swarms of one process announce in the
+      // order they were told to, after lookups started in this same tick.
+      process.nextTick(() => { if (!this.destroyed) native.announceNow(key) })
+    } else native.joinWithPorts(key, false, true, 0, undefined, localAddress)
     for (const t of set) t._flushPending = true
   }
 

@@ -1,13 +1,9 @@
 'use strict'
 // What the upstream suites' node tests (../upstream-*.test.js) assert: each
 // suite's size, and the tests ours is excused from, each with its reason:
-// those that replace the reference's internal functions, and those that
-// depend on the order in which swarms of one process answer on the LAN, a
-// real difference not fixed yet. README.md, "What differs", lists the same.
+// those that replace the reference's internal functions. README.md, "What
+// differs", lists the same.
 const assert = require('node:assert')
-
-/** The reason of the order-dependent tests: a real difference, not a seam. */
-const LAN_ORDER = 'LAN answers of swarms in one process arrive in runtime order, not creation order (fails in some runs)'
 
 const SUITES = {
   hyperswarm: {
@@ -20,24 +16,20 @@ const SUITES = {
       // engine, where neither seam reaches, so TCP wins and the per-transport
       // limit (implemented: hyperswarm.js) is never reached over uTP.
       'maxServerSockets is actually a soft limit, the absolute hard limit is double maxServerSockets':
-        'replaces net.connect, PeerQueue.prototype.add and discovery.holepunch; ours dials TCP natively',
-      // Not function-replacing: a real difference. Nine swarms in one
-      // process answer one mDNS query; the reference's single event loop
-      // answers in creation order, our engines answer in the order the
-      // shared tokio runtime runs them, so the first announcer is not always
-      // among the first eight dialled and the test waits for its disconnection.
-      'after maxClientSockets is exceeded, client sockets can connect to peers after client socket count is below threshhold again':
-        LAN_ORDER
+        'replaces net.connect, PeerQueue.prototype.add and discovery.holepunch; ours dials TCP natively'
     }
   },
   network: {
     title: '@hyperswarm/network 2.1.0',
     tests: 36,
     excepted: {
-      // Function-replacing: fake a punch through `discovery.holepunch` and take
-      // TCP away by closing the reference's own net.Server (`nw.tcp`) while
-      // UDP stays open. Ours punches inside the engine, and its one engine
-      // listens on TCP until the resource closes.
+      // Function-replacing: fake a punch through `discovery.holepunch` (the
+      // referrer is a bare UDP socket that never answers; only the replaced
+      // function calls back) and take TCP away by closing the reference's
+      // own net.Server (`nw.tcp`) while UDP stays open, then listen on the
+      // port with a Node server. Ours punches inside the engine, where the
+      // replacement does not reach, so the punch times out whether or not
+      // TCP is still listening.
       'temporary tcp connection outage prior holepunch from bind due to referrer':
         'replaces discovery.holepunch and closes nw.tcp alone',
       'only destroys socket once on error (utp)': 'replaces discovery.holepunch and closes nw.tcp alone',
@@ -51,14 +43,7 @@ const SUITES = {
       // The same seam and the same race (the peer is closed right after
       // connect); ours loses it in some runs.
       '"All sockets failed" error when peer connection closes *after* bind retry count is reached':
-        'replaces nw.tcp.listen; ours stops listening a few ms after close() (fails in some runs)',
-      // Not function-replacing: a real difference, as in hyperswarm's
-      // maxClientSockets test above. Two announcers in this process answer
-      // the looker's mDNS query; the reference answers in creation order,
-      // ours in runtime order, so the first peer is p2 in some runs.
-      'lookup emits peers that announce on a topic': LAN_ORDER,
-      'lookupOne gets the first peer found': LAN_ORDER,
-      'announce with lookup option emits peers that announce on a topic': LAN_ORDER
+        'replaces nw.tcp.listen; ours stops listening a few ms after close() (fails in some runs)'
     }
   }
 }

@@ -383,6 +383,9 @@ impl NativeSwarm {
     /// Joins with explicit ports: `dht_port` goes on the DHT (0: our UDP
     /// source port), `lan_port` in mDNS answers (default: our TCP port);
     /// `local_address` (`"a.b.c.d:port"`) is sent with DHT requests.
+    /// The LAN's unsolicited answer of an announce waits for
+    /// `announceNow(topic)` (network.js calls it on the next tick, as the
+    /// reference fires it), so that it leaves in JS call order.
     #[napi(catch_unwind)]
     pub fn join_with_ports(
         &self,
@@ -401,8 +404,17 @@ impl NativeSwarm {
             .map(|a| a.parse().map_err(|_| Error::new(Status::InvalidArg, "localAddress must be an IPv4 \"host:port\"")))
             .transpose()?;
         self.live()?
-            .join_with_ports(topic, announce, lookup, dht_port, lan_port, local_address)
+            .join_with_ports_deferred(topic, announce, lookup, dht_port, lan_port, local_address)
             .map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    /// Multicasts the unsolicited LAN answer of `topic`, joined with
+    /// `joinWithPorts`, now, from this thread. Returns the copies sent (0:
+    /// none waited, no mDNS socket, or the swarm is destroyed).
+    #[napi(catch_unwind)]
+    pub fn announce_now(&self, topic: Buffer) -> Result<u32> {
+        let topic = topic_from_js(&topic, "topic")?;
+        Ok(self.swarm.as_ref().map(|s| s.announce_now(&topic) as u32).unwrap_or(0))
     }
 
     /// Runs a DHT round of `topic` now unless one is running.

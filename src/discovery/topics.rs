@@ -142,6 +142,10 @@ pub struct JoinSpec {
     /// Port announced on the DHT; 0: our UDP source port.
     pub dht_port: u16,
     pub local_address: Option<SocketAddrV4>,
+    /// The LAN instance id chosen by the caller, who then sends the
+    /// unsolicited answer itself (`crate::lan::announcement`); `None`: a
+    /// random id, and the LAN core sends it.
+    pub lan_id: Option<crate::wire::mdns::InstanceId>,
 }
 
 struct TopicState {
@@ -265,14 +269,14 @@ impl Discovery {
     /// up, or both. A DHT round starts at once, as in the reference (its
     /// first requests go to the bootstrap nodes while the table is empty).
     pub fn join(&mut self, now: Instant, topic: Topic, announce: bool, lookup: bool, lan_port: u16) {
-        self.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port: 0, local_address: None });
+        self.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port: 0, local_address: None, lan_id: None });
     }
 
     /// [`Self::join`] with everything network 2.x can set: the DHT announce
     /// port (`announcePort`; 0 means "the port my datagrams come from") and
     /// the LAN address to send along (`announceLocalAddress`).
     pub fn join_with(&mut self, now: Instant, topic: Topic, spec: JoinSpec) {
-        let JoinSpec { announce, lookup, lan_port, dht_port, local_address } = spec;
+        let JoinSpec { announce, lookup, lan_port, dht_port, local_address, lan_id } = spec;
         if let Some(old) = self.topics.remove(&topic) {
             self.cancel_round(&old);
         }
@@ -280,7 +284,10 @@ impl Discovery {
             self.cancel_unannounce(&topic);
         }
         if let Some(lan) = self.lan.as_mut() {
-            lan.join(now, topic, lookup, announce.then_some(lan_port));
+            match lan_id {
+                Some(id) => lan.join_with_id(now, topic, lookup, announce.then_some(lan_port), id, false),
+                None => lan.join(now, topic, lookup, announce.then_some(lan_port)),
+            };
         }
         self.topics.insert(topic, TopicState { dht_port, local_address, announce, lookup, round: None, next_round: None, tally: FlushTally::default(), lan_heard: VecDeque::new() });
         self.start_round(now, topic);

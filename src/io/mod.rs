@@ -3,6 +3,7 @@
 
 pub mod bind;
 pub mod dht_node;
+pub mod mdns_hub;
 pub mod multicast;
 pub mod resolve;
 pub mod runtime;

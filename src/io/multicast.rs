@@ -11,6 +11,8 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::sync::Mutex;
+use std::time::SystemTime;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -78,9 +80,13 @@ pub fn link_for(links: &[Link], index: u32) -> Link {
 
 pub struct MulticastSocket {
     socket: UdpSocket,
-    joined: HashSet<Ipv4Addr>,
+    joined: Mutex<HashSet<Ipv4Addr>>,
     /// The interfaces as last scanned (refreshed with the memberships).
-    links: Vec<Link>,
+    links: Mutex<Vec<Link>>,
+    /// Held from choosing the outgoing interface to the send: the socket is
+    /// shared by every swarm of the process (io::mdns_hub) and by the JS
+    /// thread, and `IP_MULTICAST_IF` is per socket.
+    sending: Mutex<()>,
 }
 
 impl MulticastSocket {
@@ -98,22 +104,23 @@ impl MulticastSocket {
         #[cfg(target_os = "linux")]
         pktinfo::enable(&s)?;
         let socket = UdpSocket::from_std(s.into())?;
-        let mut me = MulticastSocket { socket, joined: HashSet::new(), links: Vec::new() };
+        let me = MulticastSocket { socket, joined: Mutex::default(), links: Mutex::default(), sending: Mutex::new(()) };
         me.refresh_membership();
         Ok(me)
     }
 
     /// Joins the group on interfaces not yet joined; called again
     /// periodically so that interfaces that appear later are covered.
-    pub fn refresh_membership(&mut self) {
-        self.links = links();
+    pub fn refresh_membership(&self) {
+        *self.links.lock().unwrap_or_else(|p| p.into_inner()) = links();
+        let mut joined = self.joined.lock().unwrap_or_else(|p| p.into_inner());
         for ip in ipv4_interfaces() {
-            if self.joined.contains(&ip) {
+            if joined.contains(&ip) {
                 continue;
             }
             match self.socket.join_multicast_v4(MDNS_GROUP, ip) {
                 Ok(()) => {
-                    self.joined.insert(ip);
+                    joined.insert(ip);
                 }
                 // An interface without multicast (e.g. a bare `lo`) refuses;
                 // that is not an error for the swarm.
@@ -122,56 +129,50 @@ impl MulticastSocket {
         }
     }
 
-    /// Receives one datagram: its length, source, and the link it came in on.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Link)> {
+    /// Receives one datagram: its length, source, the link it came in on,
+    /// and when the kernel received it (`None` where it cannot tell).
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Link, Option<SystemTime>)> {
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
             let fd = self.socket.as_raw_fd();
-            let (n, from, index) =
+            let (n, from, index, at) =
                 self.socket.async_io(tokio::io::Interest::READABLE, || pktinfo::recv(fd, buf)).await?;
-            Ok((n, from, link_for(&self.links, index)))
+            Ok((n, from, link_for(&self.links.lock().unwrap_or_else(|p| p.into_inner()), index), at))
         }
         #[cfg(not(target_os = "linux"))]
         {
             let (n, from) = self.socket.recv_from(buf).await?;
-            Ok((n, from, link_for(&self.links, 0)))
+            Ok((n, from, link_for(&self.links.lock().unwrap_or_else(|p| p.into_inner()), 0), None))
         }
     }
 
     /// Multicasts `payload` out of the interface with address `via` only,
-    /// or out of every interface when `via` is `None`. Returns the copies sent.
-    pub async fn send_via(&self, payload: &[u8], via: Option<Ipv4Addr>) -> usize {
+    /// or out of every interface when `via` is `None`. Returns the copies
+    /// sent. Never waits: it is called from engine tasks and from the JS
+    /// thread, and a full socket buffer drops the datagram, as UDP may.
+    pub fn send_via(&self, payload: &[u8], via: Option<Ipv4Addr>) -> usize {
+        let _one_at_a_time = self.sending.lock().unwrap_or_else(|p| p.into_inner());
         match via {
-            None => self.send_all(payload).await,
-            Some(ip) => self.send_on(payload, ip).await as usize,
+            None => send_interfaces().into_iter().filter(|ip| self.send_on(payload, *ip)).count(),
+            Some(ip) => self.send_on(payload, ip) as usize,
         }
     }
 
-    async fn send_on(&self, payload: &[u8], ip: Ipv4Addr) -> bool {
+    fn send_on(&self, payload: &[u8], ip: Ipv4Addr) -> bool {
         let group = SocketAddrV4::new(MDNS_GROUP, MDNS_PORT);
         let sock = socket2::SockRef::from(&self.socket);
         if let Err(e) = sock.set_multicast_if_v4(&ip) {
             tracing::trace!(%ip, "cannot select interface: {e}");
             return false;
         }
-        match self.socket.send_to(payload, group).await {
+        match super::send_now(&self.socket, payload, SocketAddr::V4(group)) {
             Ok(_) => true,
             Err(e) => {
                 tracing::debug!(%ip, "mDNS send failed: {e}");
                 false
             }
         }
-    }
-
-    /// Multicasts `payload` out of every interface. Returns how many copies
-    /// left; failures on single interfaces are logged, not fatal.
-    pub async fn send_all(&self, payload: &[u8]) -> usize {
-        let mut sent = 0;
-        for ip in send_interfaces() {
-            sent += self.send_on(payload, ip).await as usize;
-        }
-        sent
     }
 }
 
@@ -182,6 +183,7 @@ mod pktinfo {
     use std::mem::{size_of, zeroed};
     use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
     use std::os::fd::{AsRawFd, RawFd};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     pub fn enable(s: &socket2::Socket) -> io::Result<()> {
         let on: libc::c_int = 1;
@@ -195,6 +197,21 @@ mod pktinfo {
                 size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SO_TIMESTAMPNS: the kernel's receive time of each datagram, so
+        // that a swarm is not handed what arrived before it existed.
+        // SAFETY: as above.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
         if rc == 0 {
             Ok(())
         } else {
@@ -202,8 +219,8 @@ mod pktinfo {
         }
     }
 
-    /// One `recvmsg`: (length, source, interface index or 0).
-    pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, u32)> {
+    /// One `recvmsg`: (length, source, interface index or 0, receive time).
+    pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, u32, Option<SystemTime>)> {
         // SAFETY: every pointer handed to recvmsg points into a local that
         // outlives the call, with its true length; the control buffer is
         // u64-aligned as cmsghdr needs, and the CMSG_* walk stays within
@@ -224,17 +241,24 @@ mod pktinfo {
                 return Err(io::Error::last_os_error());
             }
             let mut index = 0u32;
+            let mut at = None;
             let mut c = libc::CMSG_FIRSTHDR(&msg);
             while !c.is_null() {
                 if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
                     let info: libc::in_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
                     index = info.ipi_ifindex as u32;
                 }
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    if ts.tv_sec >= 0 {
+                        at = Some(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+                    }
+                }
                 c = libc::CMSG_NXTHDR(&msg, c);
             }
             let ip = Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
             let from = SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(addr.sin_port)));
-            Ok((n as usize, from, index))
+            Ok((n as usize, from, index, at))
         }
     }
 }

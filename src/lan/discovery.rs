@@ -195,18 +195,22 @@ impl Lan {
     /// waiting for their next query; a topic that looks up queries at once.
     /// Returns false when the topic table is full.
     pub fn join(&mut self, now: Instant, key: [u8; 32], lookup: bool, announce: Option<u16>) -> bool {
+        let id = mdns::instance_id(self.rng.random());
+        self.join_with_id(now, key, lookup, announce, id, true)
+    }
+
+    /// [`Self::join`] with the topic's instance id chosen by the caller, and
+    /// the unsolicited answer left to it when `unsolicited` is false: the
+    /// caller sends [`announcement`] itself, in its own order (the binding
+    /// sends it from the JS thread, so that swarms of one process announce
+    /// in the order the application called them, as the reference's do).
+    pub fn join_with_id(&mut self, now: Instant, key: [u8; 32], lookup: bool, announce: Option<u16>, id: InstanceId, unsolicited: bool) -> bool {
         if !self.topics.contains_key(&key) && self.topics.len() >= MAX_TOPICS {
             return false;
         }
-        let topic = Topic {
-            key,
-            name: mdns::topic_name(&key, &self.config.domain),
-            id: mdns::instance_id(self.rng.random()),
-            announce,
-            next_query: lookup.then_some(now),
-        };
-        if let Some(port) = announce {
-            if let Ok(payload) = mdns::encode_response(&[Answer { name: &topic.name, port, id: &topic.id }], None) {
+        let topic = Topic { key, name: mdns::topic_name(&key, &self.config.domain), id, announce, next_query: lookup.then_some(now) };
+        if let (Some(port), true) = (announce, unsolicited) {
+            if let Some(payload) = announcement(&self.config.domain, &key, port, &topic.id) {
                 self.push_transmit(payload, None);
             }
         }
@@ -399,6 +403,14 @@ impl Lan {
     }
 }
 
+/// The unsolicited answer a topic announcing on `port` multicasts when it
+/// joins ("here I am", the reference's `_fireAnnounce`): its SRV and TXT
+/// records, no `referrer`. `None` if it cannot be encoded.
+pub fn announcement(domain: &str, key: &[u8; 32], port: u16, id: &InstanceId) -> Option<Vec<u8>> {
+    let name = mdns::topic_name(key, domain);
+    mdns::encode_response(&[Answer { name: &name, port, id }], None).ok()
+}
+
 /// An SRV target address a peer could really listen on.
 fn usable_target(ip: Ipv4Addr) -> bool {
     !(ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast())
@@ -529,6 +541,25 @@ mod tests {
         let unknown = Link { index: 0, addr: Ipv4Addr::UNSPECIFIED, loopback: false, nets: vec![(A, 24)] };
         a.handle_datagram(now, B, &unknown, &q);
         assert_eq!(a.poll_transmit().unwrap().via, None);
+    }
+
+    #[test]
+    fn caller_sent_announcement_is_the_one_the_engine_would_send() {
+        let now = Instant::now();
+        let id = mdns::instance_id([7; 32]);
+        let mut engine = lan(10);
+        engine.join_with_id(now, [5; 32], false, Some(4000), id, true);
+        let sent = drain(&mut engine);
+        assert_eq!(sent, vec![announcement(mdns::DEFAULT_DOMAIN, &[5; 32], 4000, &id).unwrap()]);
+        // Left to the caller: nothing from the core, and the caller's
+        // packet carries the topic's id, so it is filtered as our own.
+        let mut quiet = lan(11);
+        quiet.join_with_id(now, [5; 32], true, Some(4000), id, false);
+        let queries = drain(&mut quiet);
+        assert_eq!(queries.len(), 1, "the lookup's query only");
+        quiet.handle_datagram(now, A, &link(), &sent[0]);
+        assert_eq!(quiet.poll_event(), None);
+        assert_eq!(quiet.stats().own_answers, 1);
     }
 
     #[test]

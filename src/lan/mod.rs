@@ -3,4 +3,4 @@
 
 mod discovery;
 
-pub use discovery::{Lan, LanConfig, LanEvent, LanStats, Link, Transmit, ANSWER_INTERVAL, MAX_QUEUE, MAX_TOPICS};
+pub use discovery::{announcement, Lan, LanConfig, LanEvent, LanStats, Link, Transmit, ANSWER_INTERVAL, MAX_QUEUE, MAX_TOPICS};

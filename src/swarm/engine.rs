@@ -22,14 +22,9 @@ use super::peer::{Peer, Topic};
 use super::peer_queue::{PeerQueue, CONNECT_TIMEOUT};
 use crate::dht::{DhtConfig, DhtStats};
 use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, JoinSpec, Transmit};
-use crate::io::{bind, multicast::MulticastSocket, resolve, runtime};
+use crate::io::{bind, mdns_hub, multicast::MulticastSocket, resolve, runtime};
 use crate::lan::LanStats;
 use crate::utp::{looks_like_utp, UtpConfig};
-use crate::wire::mdns::MAX_PACKET;
-
-/// How often new interfaces are joined to the mDNS group (the reference
-/// rescans every 5 s, wire-mdns.md §1).
-const MEMBERSHIP_REFRESH: Duration = Duration::from_secs(5);
 /// Largest UDP datagram read. dht-rpc messages stay far below it (our
 /// decoder caps them at 4 KiB) and uTP packets are under 1.5 KiB; longer
 /// datagrams are truncated by the kernel and then dropped as malformed.
@@ -94,13 +89,27 @@ pub struct SwarmStats {
 struct Shared {
     stats: SwarmStats,
     port: Option<u16>,
+    /// The process's mDNS socket, for announcements sent by the caller.
+    mdns_socket: Option<Arc<MulticastSocket>>,
+    /// Unsolicited answers of topics joined with
+    /// [`Swarm::join_with_ports_deferred`], until [`Swarm::announce_now`]
+    /// sends them (one per topic: a rejoin replaces it).
+    announcements: HashMap<Topic, Vec<u8>>,
 }
 
 enum Command {
     /// Bootstrap nodes resolved (or not).
     Resolved(Result<Vec<std::net::SocketAddrV4>, String>),
-    Bound { bound: Bound, mdns: Option<Result<MulticastSocket, String>> },
-    Join { topic: Topic, announce: bool, lookup: bool, dht_port: u16, lan_port: Option<u16>, local_address: Option<std::net::SocketAddrV4> },
+    Bound { bound: Bound, mdns: Option<Result<mdns_hub::Member, String>> },
+    Join {
+        topic: Topic,
+        announce: bool,
+        lookup: bool,
+        dht_port: u16,
+        lan_port: Option<u16>,
+        local_address: Option<std::net::SocketAddrV4>,
+        lan_id: Option<crate::wire::mdns::InstanceId>,
+    },
     Leave { topic: Topic },
     Update { topic: Topic },
     Accepting(bool),
@@ -179,7 +188,8 @@ impl Swarm {
         let (udp, tcp) = bind::bind_first(self.config.port, preferred.unwrap_or(self.config.preferred_port))
             .map_err(|e| format!("could not bind a port: {e}"))?;
         let port = tcp.local_addr().map(|a| a.port()).map_err(|e| e.to_string())?;
-        let mdns = self.config.multicast.then(|| MulticastSocket::open().map_err(|e| e.to_string()));
+        let mdns = self.config.multicast.then(|| mdns_hub::join().map_err(|e| e.to_string()));
+        shared.mdns_socket = mdns.as_ref().and_then(|m| m.as_ref().ok()).map(|m| m.socket().clone());
         self.send(Command::Bound { bound: Bound { udp, tcp, port }, mdns })?;
         shared.port = Some(port);
         tracing::debug!(port, "swarm bound");
@@ -192,7 +202,7 @@ impl Swarm {
 
     pub fn join(&self, topic: Topic, announce: bool, lookup: bool) -> Result<(), String> {
         self.ensure_bound()?;
-        self.send(Command::Join { topic, announce, lookup, dht_port: 0, lan_port: None, local_address: None })
+        self.send(Command::Join { topic, announce, lookup, dht_port: 0, lan_port: None, local_address: None, lan_id: None })
     }
 
     /// [`Self::join`] with explicit ports: `dht_port` is announced on the
@@ -208,7 +218,54 @@ impl Swarm {
         local_address: Option<std::net::SocketAddrV4>,
     ) -> Result<(), String> {
         self.ensure_bound()?;
-        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address })
+        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id: None })
+    }
+
+    /// [`Self::join_with_ports`], except that the LAN's unsolicited answer
+    /// ("here I am") is not sent by the engine but by the caller, with
+    /// [`Self::announce_now`], on its own thread. The reference sends it
+    /// on the next tick after `announce`; sending it from the JS thread
+    /// puts the swarms of one process on the wire in the order the
+    /// application announced, as the reference's single event loop does.
+    pub fn join_with_ports_deferred(
+        &self,
+        topic: Topic,
+        announce: bool,
+        lookup: bool,
+        dht_port: u16,
+        lan_port: Option<u16>,
+        local_address: Option<std::net::SocketAddrV4>,
+    ) -> Result<(), String> {
+        let port = self.ensure_bound()?;
+        let id = crate::wire::mdns::instance_id(rand::random());
+        let payload = (announce && self.config.multicast)
+            .then(|| crate::lan::announcement(&self.config.domain, &topic, lan_port.unwrap_or(port), &id))
+            .flatten();
+        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id: Some(id) })?;
+        let mut shared = self.shared.lock().map_err(|_| "swarm state is poisoned".to_string())?;
+        match payload {
+            Some(p) => shared.announcements.insert(topic, p),
+            None => shared.announcements.remove(&topic),
+        };
+        Ok(())
+    }
+
+    /// Multicasts the unsolicited answer of `topic` joined with
+    /// [`Self::join_with_ports_deferred`], now, from the caller's thread
+    /// (never blocks). Returns the copies sent (0: nothing waited, or the
+    /// swarm has no mDNS socket).
+    pub fn announce_now(&self, topic: &Topic) -> usize {
+        let Ok(mut shared) = self.shared.lock() else { return 0 };
+        let (Some(payload), Some(socket)) = (shared.announcements.remove(topic), shared.mdns_socket.clone()) else { return 0 };
+        if shared.port.is_none() {
+            return 0;
+        }
+        drop(shared);
+        let copies = socket.send_via(&payload, None);
+        if let Ok(mut shared) = self.shared.lock() {
+            shared.stats.multicast_sent += copies as u64;
+        }
+        copies
     }
 
     /// Runs a DHT round of `topic` now unless one is running; asks the LAN again.
@@ -229,6 +286,9 @@ impl Swarm {
     }
 
     pub fn leave(&self, topic: Topic) -> Result<(), String> {
+        if let Ok(mut shared) = self.shared.lock() {
+            shared.announcements.remove(&topic);
+        }
         self.send(Command::Leave { topic })
     }
 
@@ -300,7 +360,10 @@ struct Driver {
     rx: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Mutex<Shared>>,
     bound: Option<Bound>,
-    mdns: Option<MulticastSocket>,
+    mdns: Option<mdns_hub::Member>,
+    /// mDNS datagrams handled since the last flush: the hub hands each to
+    /// the next swarm once the answers it caused have been sent.
+    mdns_handled: Vec<tokio::sync::oneshot::Sender<()>>,
     discovery: Discovery,
     bootstrap: Option<Vec<String>>,
     /// Sends resolved bootstrap nodes back into the driver's own queue.
@@ -324,7 +387,6 @@ struct Driver {
     accept_resume: Option<Instant>,
     accept_backoff: Duration,
     next_conn: u64,
-    next_membership: Instant,
     next_stats: Instant,
 }
 
@@ -365,6 +427,7 @@ impl Driver {
             shared,
             bound: None,
             mdns: None,
+            mdns_handled: Vec::new(),
             discovery,
             bootstrap: config.bootstrap.clone(),
             tx,
@@ -391,7 +454,6 @@ impl Driver {
             accept_resume: None,
             accept_backoff: ACCEPT_BACKOFF_MIN,
             next_conn: 1,
-            next_membership: Instant::now() + MEMBERSHIP_REFRESH,
             next_stats: Instant::now(),
         }
     }
@@ -404,11 +466,13 @@ impl Driver {
 
     async fn run(mut self) {
         let mut buf = vec![0u8; UDP_BUF];
-        let mut mbuf = vec![0u8; MAX_PACKET + 1];
-        loop {
+        'run: loop {
             self.flush().await;
+            for handled in self.mdns_handled.drain(..) {
+                let _ = handled.send(());
+            }
             let races = self.races.values().flat_map(|r| [Some(r.deadline), r.udp_at]).flatten().min();
-            let deadline = [self.discovery.poll_timeout(), self.queue.poll_timeout(), self.mdns.as_ref().map(|_| self.next_membership), self.utp.poll_timeout(), races]
+            let deadline = [self.discovery.poll_timeout(), self.queue.poll_timeout(), self.utp.poll_timeout(), races]
                 .into_iter()
                 .flatten()
                 .min();
@@ -438,14 +502,21 @@ impl Driver {
                     // node); the socket itself is fine.
                     Err(e) => tracing::trace!("UDP receive error: {e}"),
                 },
-                got = recv_mdns(&self.mdns, &mut mbuf) => match got {
-                    Ok((n, SocketAddr::V4(from), link)) => {
-                        let bytes = &mbuf[..n];
-                        self.discovery.handle_mdns(Instant::now(), *from.ip(), &link, bytes);
+                Some(d) = recv_mdns(&mut self.mdns) => {
+                    // Commands that came in before this datagram go first, as
+                    // in the reference's one event loop: an answer to a topic
+                    // joined just before it arrived is not dropped.
+                    while let Ok(cmd) = self.rx.try_recv() {
+                        match cmd {
+                            Command::Destroy => break 'run,
+                            cmd => self.on_command(cmd),
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!("mDNS receive error: {e}"),
-                },
+                    if let SocketAddr::V4(from) = d.from {
+                        self.discovery.handle_mdns(Instant::now(), *from.ip(), &d.link, &d.bytes);
+                    }
+                    self.mdns_handled.push(d.done);
+                }
                 Some(done) = self.dials.join_next(), if !self.dials.is_empty() => {
                     if let Ok(done) = done {
                         self.on_dial(done);
@@ -463,12 +534,6 @@ impl Driver {
                     for race in due {
                         self.start_udp_leg(now, race);
                     }
-                    if now >= self.next_membership {
-                        if let Some(m) = self.mdns.as_mut() {
-                            m.refresh_membership();
-                        }
-                        self.next_membership = now + MEMBERSHIP_REFRESH;
-                    }
                 }
             }
         }
@@ -484,6 +549,8 @@ impl Driver {
         self.mdns = None;
         if let Ok(mut s) = self.shared.lock() {
             s.port = None;
+            s.mdns_socket = None;
+            s.announcements.clear();
         }
         (self.sink)(SwarmEvent::Closed);
     }
@@ -580,7 +647,8 @@ impl Driver {
             match t {
                 Transmit::Multicast { payload, via } => {
                     if let Some(m) = &self.mdns {
-                        let copies = m.send_via(&payload, via).await as u64;
+                        let copies = m.socket().send_via(&payload, via) as u64;
+                        tracing::trace!(port = self.bound.as_ref().map(|b| b.port), len = payload.len(), "mDNS sent");
                         self.stats(|s| s.multicast_sent += copies);
                     }
                 }
@@ -809,11 +877,11 @@ impl Driver {
                 }
                 (self.sink)(SwarmEvent::Listening { port });
             }
-            Command::Join { topic, announce, lookup, dht_port, lan_port, local_address } => {
+            Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id } => {
                 let lan_port = lan_port.or(self.bound.as_ref().map(|b| b.port)).unwrap_or(0);
                 // The seed looks up whenever it does not announce.
                 let lookup = lookup || !announce;
-                self.discovery.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port, local_address });
+                self.discovery.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port, local_address, lan_id });
             }
             Command::Leave { topic } => self.discovery.leave(now, &topic),
             Command::Update { topic } => self.discovery.update(now, &topic),
@@ -1001,9 +1069,9 @@ async fn recv_udp(bound: &Option<Bound>, buf: &mut [u8]) -> std::io::Result<(usi
     }
 }
 
-async fn recv_mdns(mdns: &Option<MulticastSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr, crate::lan::Link)> {
+async fn recv_mdns(mdns: &mut Option<mdns_hub::Member>) -> Option<mdns_hub::Datagram> {
     match mdns {
-        Some(m) => m.recv(buf).await,
+        Some(m) => m.recv().await,
         None => pending().await,
     }
 }
