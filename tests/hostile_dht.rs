@@ -236,6 +236,7 @@ fn a_relay_request_to_a_non_peer_sends_nothing() {
     let mut d = populated(now);
     let asker = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 5), 5555);
     let mut bytes_out = 0;
+    // Relay targets the node must refuse; sans-IO, so nothing is ever sent to them.
     for (i, target) in ["127.0.0.1:53", "0.0.0.0:53", "8.8.8.8:53", "198.51.100.200:1900", "224.0.0.251:5353"].iter().enumerate() {
         let target: SocketAddrV4 = target.parse().unwrap();
         let mut q = request(MessageType::Query, i as u64, CMD_HOLEPUNCH);

@@ -1,7 +1,8 @@
 //! The process's one mDNS socket (src/io/mdns_hub.rs): datagrams reach the
 //! swarms in creation order, each after the one before has handled it; a
 //! stalled swarm holds the others up for at most HANDOFF_TIMEOUT; a swarm
-//! is not handed what arrived before it joined.
+//! is not handed what arrived before it joined; a swarm that never reads
+//! holds at most MEMBER_QUEUE datagrams.
 //!
 //! Multicasts on the loopback interface, so it refuses to run anywhere but
 //! a loopback-only network namespace (`npm test` runs cargo in one; by hand:
@@ -88,5 +89,21 @@ fn datagrams_reach_swarms_in_creation_order_one_after_the_other() {
         tokio::time::sleep(HANDOFF_TIMEOUT).await;
         assert!(!log.lock().unwrap().iter().any(|(n, b, _)| *n == "late" && (b == &three || b == &two)));
         drop(stalled);
+
+        // Past MEMBER_QUEUE: a swarm that never reads holds exactly that
+        // many datagrams and misses the rest; the live swarms get them all.
+        let mut never = mdns_hub::join().unwrap();
+        let n = mdns_hub::MEMBER_QUEUE + 20;
+        for i in 0..n {
+            socket.send_via(format!("hub-test-flood-{i}").as_bytes(), None);
+        }
+        let last = format!("hub-test-flood-{}", n - 1).into_bytes();
+        let got = wait_for(&log, &last, 4, Duration::from_secs(20)).await;
+        assert_eq!(got.len(), 4, "every live swarm got the last datagram");
+        let mut held = 0;
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), never.recv()).await {
+            held += 1;
+        }
+        assert_eq!(held, mdns_hub::MEMBER_QUEUE, "the stalled swarm's queue is bounded");
     });
 }

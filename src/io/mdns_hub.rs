@@ -45,7 +45,7 @@ pub struct Datagram {
 struct Hub {
     socket: Arc<MulticastSocket>,
     /// Swarms in creation order, with the time each joined.
-    members: Vec<(u64, SystemTime, mpsc::UnboundedSender<Datagram>)>,
+    members: Vec<(u64, SystemTime, mpsc::Sender<Datagram>)>,
     next_id: u64,
     task: JoinHandle<()>,
 }
@@ -57,7 +57,7 @@ static HUB: Mutex<Option<Hub>> = Mutex::new(None);
 pub struct Member {
     id: u64,
     socket: Arc<MulticastSocket>,
-    rx: mpsc::UnboundedReceiver<Datagram>,
+    rx: mpsc::Receiver<Datagram>,
 }
 
 impl Member {
@@ -85,6 +85,12 @@ impl Drop for Member {
     }
 }
 
+/// Datagrams waiting for one swarm. A live swarm takes each before the hub
+/// hands on (or within [`HANDOFF_TIMEOUT`]); a stalled one would otherwise
+/// collect every LAN datagram. 64 covers a burst of answers from a LAN of
+/// swarms; past it the swarm misses datagrams, as a full socket would.
+pub const MEMBER_QUEUE: usize = 64;
+
 /// Joins the hub, opening the socket if this is the first swarm. Must run
 /// inside the runtime (it may spawn the hub's task).
 pub fn join() -> io::Result<Member> {
@@ -95,7 +101,7 @@ pub fn join() -> io::Result<Member> {
         *hub = Some(Hub { socket, members: Vec::new(), next_id: 1, task });
     }
     let h = hub.as_mut().expect("hub was just set");
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(MEMBER_QUEUE);
     let id = h.next_id;
     h.next_id += 1;
     h.members.push((id, SystemTime::now(), tx));
@@ -106,7 +112,7 @@ pub fn join() -> io::Result<Member> {
 /// in creation order. A swarm's own socket in the reference would not have
 /// held a datagram that arrived before it was opened; neither does its
 /// place here (the hub may read it a little later, while swarms are added).
-fn members(at: Option<SystemTime>) -> Vec<mpsc::UnboundedSender<Datagram>> {
+fn members(at: Option<SystemTime>) -> Vec<mpsc::Sender<Datagram>> {
     let hub = HUB.lock().unwrap_or_else(|p| p.into_inner());
     let Some(h) = hub.as_ref() else { return Vec::new() };
     h.members.iter().filter(|(_, since, _)| at.map_or(true, |at| at >= *since)).map(|(_, _, tx)| tx.clone()).collect()
@@ -124,7 +130,9 @@ async fn run(socket: Arc<MulticastSocket>) {
                     for tx in members(at) {
                         let (done, handled) = oneshot::channel();
                         let datagram = Datagram { bytes: bytes.clone(), from, link: link.clone(), done };
-                        if tx.send(datagram).is_err() {
+                        // A swarm whose queue is full misses this datagram,
+                        // as its own full socket buffer would drop it.
+                        if tx.try_send(datagram).is_err() {
                             continue;
                         }
                         let _ = tokio::time::timeout(HANDOFF_TIMEOUT, handled).await;

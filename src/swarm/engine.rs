@@ -140,7 +140,7 @@ impl Swarm {
     /// hears [`SwarmEvent::Failed`] then [`SwarmEvent::Closed`], so that
     /// nothing waits for an engine that is gone.
     pub fn spawn(config: SwarmConfig, sink: EventSink) -> Swarm {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded_channel(); // bounded: only API calls and the engine's own bind/resolve results send here, never the network
         let shared = Arc::new(Mutex::new(Shared::default()));
         let sink: SharedSink = Arc::from(sink);
         let driver = Driver::new(config.clone(), sink.clone(), rx, tx.clone(), shared.clone());
