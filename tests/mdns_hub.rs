@@ -100,6 +100,9 @@ fn datagrams_reach_swarms_in_creation_order_one_after_the_other() {
         let last = format!("hub-test-flood-{}", n - 1).into_bytes();
         let got = wait_for(&log, &last, 4, Duration::from_secs(20)).await;
         assert_eq!(got.len(), 4, "every live swarm got the last datagram");
+        // The stalled swarm is last in creation order: let the hub offer it
+        // the last datagram before reading frees a place.
+        tokio::time::sleep(2 * HANDOFF_TIMEOUT).await;
         let mut held = 0;
         while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), never.recv()).await {
             held += 1;
