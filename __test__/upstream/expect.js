@@ -66,12 +66,21 @@ function check (suite, impl, r) {
   const tail = (r.out + r.err).split('\n').slice(-80).join('\n')
   assert.strictEqual(r.signal, null, `tap was killed (a hang):\n${tail}`)
   const unexpected = r.failed.filter((f) => !excused.includes(f))
-  assert.deepStrictEqual(unexpected, [], `failed:\n${tail}`)
+  assert.deepStrictEqual(unexpected, [], `failed:\n${unexpected.map((f) => block(r.out, f)).join('\n')}\n--- last lines:\n${tail}`)
   // A test that hangs until tap's per-file timeout is not reported at all:
   // those missing must be excused ones.
   for (const name of excused) assert.ok(r.out.includes(`# Subtest: ${name}`), `${name} did not start`)
   assert.ok(r.passed >= s.tests - excused.length, `${r.passed} of ${s.tests} passed:\n${tail}`)
   assert.ok(r.total <= s.tests, `${r.total} tests reported, the suite has ${s.tests}`)
+}
+
+/** The TAP text of one test, from its `# Subtest:` line to the end of its result (at most 6000 characters). */
+function block (out, name) {
+  const start = out.indexOf(`# Subtest: ${name}`)
+  if (start < 0) return `(no TAP block for ${name})`
+  const end = out.indexOf(`- ${name}`, start + name.length + 12)
+  const stop = end < 0 ? out.length : out.indexOf('\n  ...', end) + 6
+  return out.slice(start, Math.min(stop < 6 ? out.length : stop, start + 6000))
 }
 
 module.exports = { SUITES, check }

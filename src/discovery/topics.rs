@@ -484,6 +484,18 @@ impl Discovery {
         let Some(state) = self.topics.get_mut(&topic) else { return };
         let flushed_now = role == QueryRole::Round && state.tally.response(found.peers.len(), found.local_peers.len());
         let referrer = Referrer { host: found.node.ip().to_string(), port: found.node.port(), id: found.node_id.map(|i| i.to_vec()) };
+        // LAN records first, then the public ones, in the reference's order
+        // (discovery's `_ondhtdata`): a peer in both is first reported local.
+        for p in &found.local_peers {
+            self.events.push_back(DiscoveryEvent::Peer(Peer {
+                host: p.ip().to_string(),
+                port: p.port(),
+                local: true,
+                referrer: None,
+                topic: Some(topic),
+                to: found.to,
+            }));
+        }
         for p in &found.peers {
             // Our own record, as the answering node sees us.
             if Some(*p) == found.to {
@@ -494,16 +506,6 @@ impl Discovery {
                 port: p.port(),
                 local: false,
                 referrer: Some(referrer.clone()),
-                topic: Some(topic),
-                to: found.to,
-            }));
-        }
-        for p in &found.local_peers {
-            self.events.push_back(DiscoveryEvent::Peer(Peer {
-                host: p.ip().to_string(),
-                port: p.port(),
-                local: true,
-                referrer: None,
                 topic: Some(topic),
                 to: found.to,
             }));
@@ -687,5 +689,26 @@ mod tests {
             assert_eq!(lefts(&mut d), 0, "no second Left from the cancelled query");
         }
         assert!(d.is_joined(&t));
+    }
+
+    #[test]
+    fn a_dht_answer_reports_its_lan_records_before_its_public_ones() {
+        let now = Instant::now();
+        let mut d = discovery(now);
+        let t = [3u8; 32];
+        d.join(now, t, false, true, 1);
+        let query = *d.queries.keys().next().expect("a lookup round started");
+        while d.poll_event().is_some() {}
+        let node: SocketAddrV4 = "127.0.0.1:9".parse().unwrap();
+        let a: SocketAddrV4 = "127.0.0.1:4001".parse().unwrap();
+        let b: SocketAddrV4 = "127.0.0.1:4002".parse().unwrap();
+        d.on_found(FoundPeers { query, topic: t, node, node_id: None, to: None, peers: vec![a, b], local_peers: vec![a] });
+        let got: Vec<(u16, bool)> = std::iter::from_fn(|| d.poll_event())
+            .filter_map(|e| match e {
+                DiscoveryEvent::Peer(p) => Some((p.port, p.local)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, vec![(4001, true), (4001, false), (4002, false)]);
     }
 }
