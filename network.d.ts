@@ -180,6 +180,13 @@ declare namespace network {
     ping (cb: (err: Error | null, pongs?: Array<{ bootstrap: { host: string, port: number }, rtt: number, pong: { host: string, port: number } | null }>) => void): void
     holepunchable (cb: (err: Error | null, holepunchable?: boolean) => void): void
     flush (cb: (err: null) => void): void
+    /**
+     * Not set by ours (the engine punches inside). The reference's seam:
+     * set it, and `connect` to a peer with a referrer punches through it
+     * (after TCP's 30 ms head start), dialling uTP once `cb` is called
+     * without an error.
+     */
+    holepunch?: (peer: PeerAddress, cb: (err?: Error | null) => void) => void
     topics (): Topic[]
     destroy (cb?: () => void): void
   }
@@ -196,7 +203,11 @@ declare namespace network {
     listen (port?: number, cb?: () => void): this
     /** The bound address; null when not listening. */
     address (): AddressInfo | null
-    /** Stops listening; then 'close'. */
+    /**
+     * Stops listening, at once (TCP: dialers are refused from when this
+     * returns; the UDP socket uTP shares stays until the resource closes);
+     * then 'close'. `listen` again takes the same port back.
+     */
     close (cb?: () => void): this
     ref (): this
     unref (): this

@@ -39,9 +39,10 @@ class NetworkResource {
     this.closing = false
     this.closed = false
     // The two listening servers of network 2.x (see lib/listener.js).
-    this.tcp = new Listener('tcp', () => this._ensureEngine())
+    this.tcp = new Listener('tcp', () => this._ensureEngine(), () => this._syncTcp())
     this.utp = new Listener('utp', () => this._ensureEngine())
     this._accepting = true
+    this._tcpWanted = true
     this._dialling = 0
     this._opens = []
     this._closes = []
@@ -170,6 +171,24 @@ class NetworkResource {
     if (this._engine && !this._engine.destroyed) this._engine.native.setAccepting(accepting)
   }
 
+  // Not in the reference: whether the TCP listener should take dialers
+  // (hyperswarm.js turns it off while its TCP servers are full, so that a
+  // dialer is refused and goes on to uTP).
+  _setTcpListening (on) {
+    this._tcpWanted = on
+    this._syncTcp()
+  }
+
+  // The kernel listens on TCP while nw.tcp is listening, the resource is
+  // not closing and the swarm wants it; the change is synchronous (see
+  // src/io/tcp_gate.rs), so a dialer is refused from the moment close()
+  // or nw.tcp.close() returns, as with the reference's net.Server.
+  _syncTcp () {
+    const engine = this._engine
+    if (!engine || engine.destroyed || engine.closed) return
+    engine.native.setTcpListening(this._tcpWanted && this.tcp.listening && !this.closing && !this.closed)
+  }
+
   /**
    * Dials `peer` ({ host, port, referrer? }): TCP at once, raced with a
    * hole punch through `peer.referrer` then uTP. cb(err, socket, isTCP).
@@ -184,7 +203,12 @@ class NetworkResource {
       const engine = this._ensureEngine()
       this._dialling++
       this._updateRef()
-      engine.connect(peer, (err, socket, ev) => {
+      // `discovery.holepunch(peer, cb)` is the reference's seam for the
+      // punch: one set on our discovery is honoured (ours has none of its
+      // own; the engine punches inside).
+      const d = this.discovery
+      const punch = d && typeof d.holepunch === 'function' ? (p, cb) => d.holepunch(p, cb) : null
+      const done = (err, socket, ev) => {
         this._dialling--
         this._updateRef()
         if (err) return cb(connectError(err))
@@ -193,6 +217,15 @@ class NetworkResource {
           return cb(connectError(new Error('Resource is closed')))
         }
         cb(null, socket, ev.transport !== 'utp')
+      }
+      // On the next tick, as net.connect sends its SYN: a peer closed in
+      // this same tick refuses it, as the reference's would.
+      process.nextTick(() => {
+        try {
+          engine.connect(peer, done, punch)
+        } catch (err) {
+          done(err)
+        }
       })
     }
     // Punching needs the bound UDP socket; a plain TCP dial does not. As in
@@ -249,6 +282,7 @@ class NetworkResource {
 
   _close () {
     this.closing = true
+    this._syncTcp()
     this._updateRef()
     const finish = (wasOpen) => {
       this.closing = false

@@ -48,10 +48,39 @@ class Engine {
     return this.closed ? null : this.native.port()
   }
 
-  /** Dials `peer` (TCP, raced with punch-then-uTP when it has a referrer). */
-  connect (peer, cb) {
-    const id = this._request({ kind: 'connect', peer, cb })
-    this.native.connect(id, toNativePeer(peer))
+  /**
+   * Dials `peer` (TCP, raced with punch-then-uTP when it has a referrer).
+   * `punch(peer, cb)`, if given, punches the hole instead of the engine.
+   */
+  connect (peer, cb, punch) {
+    const id = this._request({ kind: 'connect', peer, cb, punch })
+    try {
+      this.native.connect(id, toNativePeer(peer), !!punch)
+    } catch (err) {
+      // Thrown to the caller: the request must not answer again at close.
+      this._requests.delete(id)
+      throw err
+    }
+  }
+
+  // A dial made with `punch` wants its hole punched: punch(peer, cb) does
+  // it, and the engine dials uTP if cb has no error. A late or repeated
+  // answer (the dial is over) is dropped.
+  _onpunch (id) {
+    const req = this._requests.get(id)
+    if (!req || !req.punch) return
+    let answered = false
+    const done = (err) => {
+      if (answered) return
+      answered = true
+      if (this.closed || this._requests.get(id) !== req) return
+      try { this.native.punched(id, !err) } catch {}
+    }
+    try {
+      req.punch(req.peer, done)
+    } catch (err) {
+      done(err)
+    }
   }
 
   /** Pings every bootstrap node: cb(null, [{ bootstrap, rtt, pong }]). */
@@ -82,6 +111,9 @@ class Engine {
     if (cb) this._closeCallbacks.push(cb)
     if (this.destroyed) return
     this.destroyed = true
+    // TCP dialers are refused from now on, as by a closed net.Server (the
+    // engine itself closes a little later, on its own thread).
+    try { this.native.setTcpListening(false) } catch {}
     // The sockets go once the engine has closed (see _onclose), so that a
     // peer in this same process cannot hear them end before 'close'.
     this.native.destroy()
@@ -95,6 +127,7 @@ class Engine {
   _onevent (ev) {
     switch (ev.kind) {
       case 'listening': return this._emit('listening', ev.port)
+      case 'punch': return this._onpunch(ev.request)
       case 'peer': return this._emit('peer', fromNativePeer(ev.peer))
       case 'updating': return this._emit('updating', ev.topic)
       case 'flushed': return this._emit('flushed', ev.topic)

@@ -11,15 +11,17 @@ class Listener extends EventEmitter {
   /**
    * `transport`: 'tcp' or 'utp'. `engine()`: the resource's engine (made
    * on demand). The TCP listener binds the engine (TCP and UDP on one port);
-   * the uTP one checks that the UDP half is there.
+   * the uTP one checks that the UDP half is there. `onchange()`: called
+   * when the listener starts or stops listening.
    */
-  constructor (transport, engine) {
+  constructor (transport, engine, onchange) {
     super()
     this.transport = transport
     this.listening = false
     // As the servers' own field; the swarm's limits live in hyperswarm.js.
     this.maxConnections = undefined
     this._engine = engine
+    this._onchange = onchange || (() => {})
     this._port = null
   }
 
@@ -40,6 +42,13 @@ class Listener extends EventEmitter {
       }
       this._port = p
       this.listening = true
+      try {
+        this._onchange()
+      } catch (err) {
+        this.listening = false
+        this.emit('error', err)
+        return
+      }
       this.emit('listening')
     })
     return this
@@ -54,15 +63,17 @@ class Listener extends EventEmitter {
   }
 
   /**
-   * Stops listening: 'close' follows. The engine itself (the sockets both
-   * listeners share) closes with the resource.
+   * Stops listening at once, as a server's close() does: from here on TCP
+   * dialers are refused (the uTP half goes on answering until the resource
+   * closes the UDP socket they share). 'close' follows. The engine itself
+   * closes with the resource.
    */
   close (cb) {
     if (cb) this.once('close', cb)
-    process.nextTick(() => {
-      this.listening = false
-      this.emit('close')
-    })
+    const was = this.listening
+    this.listening = false
+    if (was) this._onchange()
+    process.nextTick(() => this.emit('close'))
     return this
   }
 

@@ -1,8 +1,8 @@
 'use strict'
 // What the upstream suites' node tests (../upstream-*.test.js) assert: each
 // suite's size, and the tests ours is excused from, each with its reason:
-// those that replace the reference's internal functions. README.md, "What
-// differs", lists the same.
+// only tests that replace functions whose seam ours cannot honour. README.md,
+// "What differs", lists the same.
 const assert = require('node:assert')
 
 const SUITES = {
@@ -10,49 +10,23 @@ const SUITES = {
     title: 'hyperswarm 2.15.3',
     tests: 59,
     excepted: {
-      // Function-replacing: patches `net.connect` (Node's TCP dialer) and
-      // `PeerQueue.prototype.add` so that TCP never connects and the reference
-      // dials uTP, plus `discovery.holepunch`. Ours dials TCP inside the
-      // engine, where neither seam reaches, so TCP wins and the per-transport
-      // limit (implemented: hyperswarm.js) is never reached over uTP.
-      'maxServerSockets is actually a soft limit, the absolute hard limit is double maxServerSockets':
-        'replaces net.connect, PeerQueue.prototype.add and discovery.holepunch; ours dials TCP natively'
+      // Function-replacing: patches Node's `net.connect` so that TCP never
+      // connects and the reference's uTP wins (with `PeerQueue.prototype.add`
+      // and `discovery.holepunch` patched to punch without a referrer; ours
+      // honours those two). Ours dials TCP inside the engine, where
+      // `net.connect` does not reach, so TCP wins, and the second half of the
+      // test (TCP full, so its dialers must land on uTP) has no dialer with a
+      // uTP path: like the reference, ours dials uTP only after a punch.
+        'replaces net.connect; ours dials TCP natively, where that seam does not reach'
     }
   },
   network: {
     title: '@hyperswarm/network 2.1.0',
     tests: 36,
-    excepted: {
-      // Function-replacing: fake a punch through `discovery.holepunch` (the
-      // referrer is a bare UDP socket that never answers; only the replaced
-      // function calls back) and take TCP away by closing the reference's
-      // own net.Server (`nw.tcp`) while UDP stays open, then listen on the
-      // port with a Node server. Ours punches inside the engine, where the
-      // replacement does not reach, so the punch times out whether or not
-      // TCP is still listening.
-      'temporary tcp connection outage prior holepunch from bind due to referrer':
-        'replaces discovery.holepunch and closes nw.tcp alone',
-      'only destroys socket once on error (utp)': 'replaces discovery.holepunch and closes nw.tcp alone',
-      'destroys socket on error (utp)': 'replaces discovery.holepunch and closes nw.tcp alone',
-      // Function-replacing: `client.tcp.listen` fails 7 times and the 7th
-      // closes the peer. The reference's server stops listening within that
-      // tick; ours stops when its engine has closed, a few ms later, and the
-      // TCP dial that follows the failed bind lands in between.
-      '"All sockets failed" trigger when bind fails and tcp fails after':
-        'replaces nw.tcp.listen; ours stops listening a few ms after close()',
-      // The same seam and the same race (the peer is closed right after
-      // connect); ours loses it in some runs.
-      '"All sockets failed" error when peer connection closes *after* bind retry count is reached':
-        'replaces nw.tcp.listen; ours stops listening a few ms after close() (fails in some runs)',
-      // Not function-replacing: the same close race. The client binds, then
-      // dials the peer that was closed meanwhile; the reference's server
-      // stopped listening inside close(), ours stops when its engine has
-      // closed, so in about 1 run in 10 on a loaded 2-core machine the TCP
-      // dial lands first and connects. Next step: drop the TCP listener
-      // synchronously in close().
-      'tcp socket connection timeout prior to holepunch from bind due to referrer':
-        'close race: ours stops listening a few ms after close() (fails in about 1 run in 10)'
-    }
+    // None: the seams these tests use are honoured (nw.tcp.close() and
+    // close() stop TCP at once, src/io/tcp_gate.rs; a discovery.holepunch
+    // set by the application does the punch, network.js).
+    excepted: {}
   }
 }
 

@@ -200,6 +200,7 @@ fn with_stream(ev: NativeEvent, stream: ConnStream) -> NativeEvent {
 fn to_js(ev: SwarmEvent) -> NativeEvent {
     match ev {
         SwarmEvent::Listening { port } => NativeEvent { port: Some(port as u32), ..event("listening") },
+        SwarmEvent::Punch { request } => NativeEvent { request: Some(request), ..event("punch") },
         SwarmEvent::Peer(p) => NativeEvent { peer: Some(peer_to_js(p)), ..event("peer") },
         SwarmEvent::Connection { id, stream, client, peer } => with_stream(
             NativeEvent { id: Some(id as f64), client: Some(client), peer: peer.map(peer_to_js), ..event("connection") },
@@ -432,6 +433,16 @@ impl NativeSwarm {
         }
     }
 
+    /// Stops the TCP listener at once (`false`: new dialers are refused from
+    /// now on) or starts it again on the same port; whether anything changed.
+    #[napi(catch_unwind)]
+    pub fn set_tcp_listening(&self, listening: bool) -> Result<bool> {
+        match &self.swarm {
+            Some(s) => s.set_tcp_listening(listening).map_err(|e| Error::new(Status::GenericFailure, e)),
+            None => Ok(false),
+        }
+    }
+
     /// Pings every bootstrap node; a `pinged` event with `request` follows.
     #[napi(catch_unwind)]
     pub fn ping_bootstrap(&self, request: u32) -> Result<()> {
@@ -444,10 +455,20 @@ impl NativeSwarm {
         self.live()?.leave(topic).map_err(|e| Error::new(Status::GenericFailure, e))
     }
 
+    /// Dials `peer`; with `callerPunch`, a `punch` event asks the caller to
+    /// punch the hole (answered with `punched`) instead of the engine.
     #[napi(catch_unwind)]
-    pub fn connect(&self, request: u32, peer: NativePeer) -> Result<()> {
+    pub fn connect(&self, request: u32, peer: NativePeer, caller_punch: Option<bool>) -> Result<()> {
         let peer = peer_from_js(peer)?;
-        self.live()?.connect(request, peer).map_err(|e| Error::new(Status::GenericFailure, e))
+        let swarm = self.live()?;
+        let sent = if caller_punch == Some(true) { swarm.connect_with_caller_punch(request, peer) } else { swarm.connect(request, peer) };
+        sent.map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    /// The caller's punch for dial `request` ended (`ok`: the hole is open).
+    #[napi(catch_unwind)]
+    pub fn punched(&self, request: u32, ok: bool) -> Result<()> {
+        self.live()?.punched(request, ok).map_err(|e| Error::new(Status::GenericFailure, e))
     }
 
     #[napi(catch_unwind)]

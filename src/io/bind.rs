@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, UdpSocket};
 /// Port attempts: `pp, pp+1, pp+2, 0, 0, 0, 0` (spec/api-network.md §2.3).
 pub const BIND_ATTEMPTS: usize = 7;
 /// Listen backlog; Node's default for `net.Server`.
-const BACKLOG: i32 = 511;
+pub(crate) const BACKLOG: i32 = 511;
 
 /// The candidate ports for a preferred port, or just `[port]` for a fixed one.
 pub fn candidates(port: Option<u16>, preferred: u16) -> Vec<u16> {
@@ -35,7 +35,7 @@ pub fn bind_pair(port: u16) -> io::Result<(UdpSocket, TcpListener)> {
     Ok((UdpSocket::from_std(udp)?, TcpListener::from_std(tcp)?))
 }
 
-fn listen_tcp(port: u16) -> io::Result<std::net::TcpListener> {
+pub(crate) fn listen_tcp(port: u16) -> io::Result<std::net::TcpListener> {
     let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
     let socket = match Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP)) {
         Ok(s) => {

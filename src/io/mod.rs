@@ -7,6 +7,7 @@ pub mod mdns_hub;
 pub mod multicast;
 pub mod resolve;
 pub mod runtime;
+pub mod tcp_gate;
 
 /// Sends a datagram now, without waiting. tokio's `try_send_to` refuses
 /// until the reactor has reported the socket writable once, which drops the

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::future::pending;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use super::peer::{Peer, Topic};
 use super::peer_queue::{PeerQueue, CONNECT_TIMEOUT};
 use crate::dht::{DhtConfig, DhtStats};
 use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, JoinSpec, Transmit};
-use crate::io::{bind, mdns_hub, multicast::MulticastSocket, resolve, runtime};
+use crate::io::{bind, mdns_hub, multicast::MulticastSocket, resolve, runtime, tcp_gate::TcpGate};
 use crate::lan::LanStats;
 use crate::utp::{looks_like_utp, UtpConfig};
 /// Largest UDP datagram read. dht-rpc messages stay far below it (our
@@ -95,6 +96,8 @@ struct Shared {
     /// [`Swarm::join_with_ports_deferred`], until [`Swarm::announce_now`]
     /// sends them (one per topic: a rejoin replaces it).
     announcements: HashMap<Topic, Vec<u8>>,
+    /// Turns the TCP listener off and on from the caller's thread.
+    tcp_gate: Option<Arc<TcpGate>>,
 }
 
 enum Command {
@@ -113,8 +116,13 @@ enum Command {
     Leave { topic: Topic },
     Update { topic: Topic },
     Accepting(bool),
+    /// The TCP listener was stopped or restarted through the gate: the
+    /// accept loop waits, or reads again.
+    TcpListening,
     PingBootstrap { request: u32 },
-    Connect { request: u32, peer: Peer },
+    Connect { request: u32, peer: Peer, caller_punch: bool },
+    /// The caller's hole punch for request `request` ended.
+    Punched { request: u32, ok: bool },
     Closed { conn: u64 },
     UtpWrite { conn: u64, write: u32, data: Vec<u8> },
     UtpRead { conn: u64 },
@@ -188,9 +196,11 @@ impl Swarm {
         let (udp, tcp) = bind::bind_first(self.config.port, preferred.unwrap_or(self.config.preferred_port))
             .map_err(|e| format!("could not bind a port: {e}"))?;
         let port = tcp.local_addr().map(|a| a.port()).map_err(|e| e.to_string())?;
+        let gate = Arc::new(TcpGate::new(tcp.as_raw_fd()));
+        shared.tcp_gate = Some(gate.clone());
         let mdns = self.config.multicast.then(|| mdns_hub::join().map_err(|e| e.to_string()));
         shared.mdns_socket = mdns.as_ref().and_then(|m| m.as_ref().ok()).map(|m| m.socket().clone());
-        self.send(Command::Bound { bound: Bound { udp, tcp, port }, mdns })?;
+        self.send(Command::Bound { bound: Bound { udp, tcp: Some(tcp), port, gate }, mdns })?;
         shared.port = Some(port);
         tracing::debug!(port, "swarm bound");
         Ok(port)
@@ -280,6 +290,20 @@ impl Swarm {
         let _ = self.send(Command::Accepting(accepting));
     }
 
+    /// Stops the TCP listener now, from the caller's thread (dialers are
+    /// refused from the moment this returns: `close()` of the reference's
+    /// server), or starts it again on the same port. Returns whether
+    /// anything changed; before bind and after destroy nothing does.
+    pub fn set_tcp_listening(&self, on: bool) -> Result<bool, String> {
+        let gate = self.shared.lock().ok().and_then(|s| s.tcp_gate.clone());
+        let Some(gate) = gate else { return Ok(false) };
+        let changed = gate.set_listening(on).map_err(|e| format!("cannot {} listening on TCP: {e}", if on { "start" } else { "stop" }))?;
+        if changed {
+            let _ = self.send(Command::TcpListening);
+        }
+        Ok(changed)
+    }
+
     /// Pings every bootstrap node; [`SwarmEvent::Pinged`] with `request` follows.
     pub fn ping_bootstrap(&self, request: u32) -> Result<(), String> {
         self.send(Command::PingBootstrap { request })
@@ -294,7 +318,21 @@ impl Swarm {
 
     /// Dials `peer`; the answer comes as [`SwarmEvent::Connected`] with `request`.
     pub fn connect(&self, request: u32, peer: Peer) -> Result<(), String> {
-        self.send(Command::Connect { request, peer })
+        self.send(Command::Connect { request, peer, caller_punch: false })
+    }
+
+    /// [`Self::connect`], with the hole punch left to the caller: where the
+    /// engine would punch through the peer's referrer it reports
+    /// [`SwarmEvent::Punch`] instead, and dials uTP once the caller answers
+    /// [`Self::punched`] with success. For an application that replaced the
+    /// reference's `discovery.holepunch` seam.
+    pub fn connect_with_caller_punch(&self, request: u32, peer: Peer) -> Result<(), String> {
+        self.send(Command::Connect { request, peer, caller_punch: true })
+    }
+
+    /// The caller's punch asked for by [`SwarmEvent::Punch`] ended.
+    pub fn punched(&self, request: u32, ok: bool) -> Result<(), String> {
+        self.send(Command::Punched { request, ok })
     }
 
     /// The owner is done with connection `conn`; its peer may be dialled
@@ -346,8 +384,39 @@ impl Drop for Swarm {
 
 struct Bound {
     udp: UdpSocket,
-    tcp: TcpListener,
+    /// None only while it is being registered again (see `relisten`).
+    tcp: Option<TcpListener>,
     port: u16,
+    gate: Arc<TcpGate>,
+}
+
+impl Bound {
+    /// After the gate restarted listening: a fresh registration with the
+    /// reactor. The stop left the old one marked read-closed, which tokio
+    /// never clears, so its accept would spin on WouldBlock.
+    fn relisten(&mut self) {
+        let Some(tcp) = self.tcp.take() else { return };
+        let slot = &mut self.tcp;
+        // Under the gate's lock: if this fails the descriptor closes, and no
+        // other thread may reach it in between.
+        self.gate.hold(|| match tcp.into_std().and_then(TcpListener::from_std) {
+            Ok(fresh) => {
+                *slot = Some(fresh);
+                true
+            }
+            Err(e) => {
+                tracing::warn!("TCP listener lost while listening again: {e}");
+                false
+            }
+        });
+    }
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        // Before the listener's descriptor closes (fields drop after this).
+        self.gate.close();
+    }
 }
 
 struct DialDone {
@@ -677,16 +746,25 @@ impl Driver {
     /// Starts a connect race: TCP now, and a punch then uTP when the peer
     /// came with a referrer (spec/api-network.md §2.5).
     fn dial(&mut self, kind: DialKind, peer: Peer) {
+        self.dial_with(kind, peer, false)
+    }
+
+    fn dial_with(&mut self, kind: DialKind, peer: Peer, caller_punch: bool) {
         let now = Instant::now();
         let race = self.next_race;
         self.next_race += 1;
         let udp_leg = match (&peer.referrer, peer.host.parse::<std::net::Ipv4Addr>(), self.bound.is_some()) {
+            // The caller punches however it likes: its referrer need not be an address.
+            (Some(_), Ok(ip), true) if caller_punch => {
+                Some((std::net::SocketAddrV4::new(ip, peer.port), std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)))
+            }
             (Some(r), Ok(ip), true) => r.host.parse::<std::net::Ipv4Addr>().ok().map(|rip| {
                 (std::net::SocketAddrV4::new(ip, peer.port), std::net::SocketAddrV4::new(rip, r.port))
             }),
             _ => None,
         };
         let mut r = Race::new(now, kind, peer.clone(), udp_leg.is_some());
+        r.caller_punch = caller_punch;
         if self.dial_tcp {
             let handle = self.dials.spawn(async move {
                 let result = dial_tcp(&peer).await;
@@ -717,6 +795,13 @@ impl Driver {
         let Some(r) = self.races.get_mut(&race) else { return };
         r.udp_at = None;
         let Some((target, referrer)) = r.udp_pending.take() else { return };
+        if r.caller_punch {
+            if let DialKind::Request(request) = r.kind {
+                r.awaiting_caller = true;
+                (self.sink)(SwarmEvent::Punch { request });
+                return;
+            }
+        }
         match self.discovery.holepunch(now, target, referrer) {
             Some(req) => {
                 r.punch = Some(req);
@@ -733,6 +818,11 @@ impl Driver {
 
     fn on_punched(&mut self, now: Instant, request: u64, from: Option<std::net::SocketAddrV4>) {
         let Some(race) = self.race_by_punch.remove(&request) else { return };
+        self.punch_result(now, race, from);
+    }
+
+    /// The UDP leg's punch ended: answered from `from`, or failed.
+    fn punch_result(&mut self, now: Instant, race: u64, from: Option<std::net::SocketAddrV4>) {
         let Some(r) = self.races.get_mut(&race) else { return };
         match from {
             // Dial where the punched peer's answer came from: behind a NAT
@@ -889,11 +979,30 @@ impl Driver {
                 self.accepting = accepting;
                 self.utp.set_accepting(accepting);
             }
+            // `accept` reads the gate; listening again needs a fresh registration.
+            Command::TcpListening => {
+                if let Some(b) = self.bound.as_mut().filter(|b| !b.gate.stopped()) {
+                    b.relisten();
+                }
+            }
             Command::PingBootstrap { request } => {
                 let batch = self.discovery.ping_bootstrap(now);
                 self.pings.insert(batch, request);
             }
-            Command::Connect { request, peer } => self.dial(DialKind::Request(request), peer),
+            Command::Connect { request, peer, caller_punch } => self.dial_with(DialKind::Request(request), peer, caller_punch),
+            Command::Punched { request, ok } => {
+                let race = self
+                    .races
+                    .iter()
+                    .find(|(_, r)| r.awaiting_caller && r.kind == DialKind::Request(request))
+                    .map(|(id, r)| (*id, r.peer.host.parse::<std::net::Ipv4Addr>().ok().map(|ip| std::net::SocketAddrV4::new(ip, r.peer.port))));
+                if let Some((race, target)) = race {
+                    if let Some(r) = self.races.get_mut(&race) {
+                        r.awaiting_caller = false;
+                    }
+                    self.punch_result(now, race, target.filter(|_| ok));
+                }
+            }
             Command::Closed { conn } => {
                 self.queue.closed(conn);
                 if let Some(ip) = self.tcp_conn_ip.remove(&conn) {
@@ -950,6 +1059,8 @@ impl Driver {
                 self.accept_backoff = ACCEPT_BACKOFF_MIN;
                 a
             }
+            // The gate stopped the listener under a pending accept.
+            Err(_) if self.bound.as_ref().is_some_and(|b| b.gate.stopped()) => return,
             Err(e) => {
                 // EMFILE and friends: pause instead of spinning on a
                 // listener that stays readable.
@@ -1057,8 +1168,8 @@ async fn accept(bound: &Option<Bound>, resume: Option<Instant>) -> std::io::Resu
         tokio::time::sleep_until(at.into()).await;
     }
     match bound {
-        Some(b) => b.tcp.accept().await,
-        None => pending().await,
+        Some(Bound { tcp: Some(tcp), gate, .. }) if !gate.stopped() => tcp.accept().await,
+        _ => pending().await,
     }
 }
 

@@ -26,6 +26,9 @@ pub enum SwarmEvent {
     /// A connection the swarm made or accepted. `id` is passed back to
     /// [`super::Swarm::connection_closed`] when the owner is done with it.
     Connection { id: u64, stream: ConnStream, client: bool, peer: Option<Peer> },
+    /// Dial `request` (made with [`super::Swarm::connect_with_caller_punch`])
+    /// wants its hole punched now; answer with [`super::Swarm::punched`].
+    Punch { request: u32 },
     /// The answer to [`super::Swarm::connect`].
     Connected { request: u32, result: Result<(u64, ConnStream), String>, peer: Peer },
     /// Bytes from uTP connection `id` (only after `utp_read` granted them).

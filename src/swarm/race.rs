@@ -47,6 +47,10 @@ pub struct Race {
     /// The UDP leg not started yet: (peer, referrer) and when to start it.
     pub udp_pending: Option<(SocketAddrV4, SocketAddrV4)>,
     pub udp_at: Option<Instant>,
+    /// The punch is the caller's ([`super::Swarm::connect_with_caller_punch`]),
+    /// and whether the engine is waiting for its answer.
+    pub caller_punch: bool,
+    pub awaiting_caller: bool,
 }
 
 impl Race {
@@ -62,6 +66,8 @@ impl Race {
             tcp_task: None,
             udp_pending: None,
             udp_at: None,
+            caller_punch: false,
+            awaiting_caller: false,
         }
     }
 
