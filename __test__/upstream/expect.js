@@ -17,6 +17,7 @@ const SUITES = {
       // `net.connect` does not reach, so TCP wins, and the second half of the
       // test (TCP full, so its dialers must land on uTP) has no dialer with a
       // uTP path: like the reference, ours dials uTP only after a punch.
+      'maxServerSockets is actually a soft limit, the absolute hard limit is double maxServerSockets':
         'replaces net.connect; ours dials TCP natively, where that seam does not reach'
     }
   },
