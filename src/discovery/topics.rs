@@ -146,6 +146,11 @@ pub struct JoinSpec {
     /// unsolicited answer itself (`crate::lan::announcement`); `None`: a
     /// random id, and the LAN core sends it.
     pub lan_id: Option<crate::wire::mdns::InstanceId>,
+    /// The first DHT round waits for [`Discovery::start_deferred_round`]:
+    /// the caller sends the LAN "here I am" first, on its own thread, and
+    /// the DHT announce follows it, as in the reference's one event loop
+    /// (where no DHT answer can overtake an mDNS answer sent a tick earlier).
+    pub defer_round: bool,
 }
 
 struct TopicState {
@@ -163,6 +168,8 @@ struct TopicState {
     tally: FlushTally,
     /// LAN peers reported lately, oldest first (see [`LAN_REPEAT_WINDOW`]).
     lan_heard: VecDeque<(String, u16, Instant)>,
+    /// The first round waits for the caller (see [`JoinSpec::defer_round`]).
+    round_deferred: bool,
 }
 
 impl TopicState {
@@ -252,7 +259,7 @@ impl Discovery {
         dht.set_bootstrap_nodes(nodes);
         self.bootstrap_query = Some(dht.bootstrap(now));
         if std::mem::take(&mut self.awaiting_bootstrap) {
-            let waiting: Vec<Topic> = self.topics.iter().filter(|(_, s)| s.round.is_none()).map(|(t, _)| *t).collect();
+            let waiting: Vec<Topic> = self.topics.iter().filter(|(_, s)| s.round.is_none() && !s.round_deferred).map(|(t, _)| *t).collect();
             for topic in waiting {
                 self.start_round(now, topic);
             }
@@ -269,14 +276,14 @@ impl Discovery {
     /// up, or both. A DHT round starts at once, as in the reference (its
     /// first requests go to the bootstrap nodes while the table is empty).
     pub fn join(&mut self, now: Instant, topic: Topic, announce: bool, lookup: bool, lan_port: u16) {
-        self.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port: 0, local_address: None, lan_id: None });
+        self.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port: 0, local_address: None, lan_id: None, defer_round: false });
     }
 
     /// [`Self::join`] with everything network 2.x can set: the DHT announce
     /// port (`announcePort`; 0 means "the port my datagrams come from") and
     /// the LAN address to send along (`announceLocalAddress`).
     pub fn join_with(&mut self, now: Instant, topic: Topic, spec: JoinSpec) {
-        let JoinSpec { announce, lookup, lan_port, dht_port, local_address, lan_id } = spec;
+        let JoinSpec { announce, lookup, lan_port, dht_port, local_address, lan_id, defer_round } = spec;
         if let Some(old) = self.topics.remove(&topic) {
             self.cancel_round(&old);
         }
@@ -289,8 +296,30 @@ impl Discovery {
                 None => lan.join(now, topic, lookup, announce.then_some(lan_port)),
             };
         }
-        self.topics.insert(topic, TopicState { dht_port, local_address, announce, lookup, round: None, next_round: None, tally: FlushTally::default(), lan_heard: VecDeque::new() });
-        self.start_round(now, topic);
+        self.topics.insert(topic, TopicState {
+            dht_port,
+            local_address,
+            announce,
+            lookup,
+            round: None,
+            next_round: None,
+            tally: FlushTally::default(),
+            lan_heard: VecDeque::new(),
+            round_deferred: defer_round,
+        });
+        if !defer_round {
+            self.start_round(now, topic);
+        }
+    }
+
+    /// Starts the first DHT round of a topic joined with
+    /// [`JoinSpec::defer_round`] (once; later calls do nothing).
+    pub fn start_deferred_round(&mut self, now: Instant, topic: &Topic) {
+        let Some(state) = self.topics.get_mut(topic) else { return };
+        if !std::mem::take(&mut state.round_deferred) || state.round.is_some() {
+            return;
+        }
+        self.start_round(now, *topic);
     }
 
     /// Starts a DHT round of `topic` now unless one is running, and asks
@@ -298,6 +327,7 @@ impl Discovery {
     pub fn update(&mut self, now: Instant, topic: &Topic) {
         let Some(state) = self.topics.get_mut(topic) else { return };
         let running = state.round.is_some();
+        state.round_deferred = false;
         state.lan_heard.clear();
         if let Some(lan) = self.lan.as_mut() {
             lan.update(now, topic);
@@ -584,6 +614,7 @@ mod tests {
             next_round: None,
             tally: FlushTally::default(),
             lan_heard: VecDeque::new(),
+            round_deferred: false,
         }
     }
 
@@ -710,5 +741,22 @@ mod tests {
             })
             .collect();
         assert_eq!(got, vec![(4001, true), (4001, false), (4002, false)]);
+    }
+
+    #[test]
+    fn a_deferred_round_starts_when_the_caller_says_and_only_once() {
+        let now = Instant::now();
+        let mut d = discovery(now);
+        let t = [4u8; 32];
+        let spec = JoinSpec { announce: true, lookup: true, lan_port: 1, dht_port: 0, local_address: None, lan_id: None, defer_round: true };
+        d.join_with(now, t, spec);
+        assert!(d.queries.is_empty(), "no DHT round before the caller's go");
+        d.start_deferred_round(now, &t);
+        assert_eq!(d.queries.len(), 1, "the round started");
+        d.start_deferred_round(now, &t);
+        assert_eq!(d.queries.len(), 1, "a second go starts nothing");
+        // Control: an ordinary join starts its round at once.
+        d.join(now, [5u8; 32], true, false, 1);
+        assert_eq!(d.queries.len(), 2);
     }
 }

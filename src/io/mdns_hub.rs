@@ -6,10 +6,12 @@
 //! (upstream tests rely on it: "lookupOne gets the first peer found").
 //! Our swarms run on a multi-thread runtime; with a socket each they
 //! answered in whatever order the runtime woke them. The hub reads the
-//! group once and hands each datagram to the swarms in creation order, the
+//! group once and hands each query to the swarms in creation order, the
 //! next one only when the one before has handled it and sent its answer
-//! (or [`HANDOFF_TIMEOUT`] passed). Nothing changes on the wire: every
-//! swarm still sends its own answers, from port 5353, one packet each.
+//! (or [`HANDOFF_TIMEOUT`] passed); a response goes to every swarm at once
+//! (nothing is sent back, so there is no order to keep but arrival order).
+//! Nothing changes on the wire: every swarm still sends its own answers,
+//! from port 5353, one packet each.
 
 use std::io;
 use std::net::SocketAddr;
@@ -118,6 +120,12 @@ fn members(at: Option<SystemTime>) -> Vec<mpsc::Sender<Datagram>> {
     h.members.iter().filter(|(_, since, _)| at.map_or(true, |at| at >= *since)).map(|(_, _, tx)| tx.clone()).collect()
 }
 
+/// A DNS query: the header's QR bit (RFC 1035 §4.1.1, byte 2's top bit)
+/// is clear. Anything too short to tell is treated as one.
+fn is_query(bytes: &[u8]) -> bool {
+    bytes.get(2).map_or(true, |b| b & 0x80 == 0)
+}
+
 async fn run(socket: Arc<MulticastSocket>) {
     let mut buf = vec![0u8; MAX_PACKET + 1];
     let mut next_refresh = Instant::now() + MEMBERSHIP_REFRESH;
@@ -135,7 +143,13 @@ async fn run(socket: Arc<MulticastSocket>) {
                         if tx.try_send(datagram).is_err() {
                             continue;
                         }
-                        let _ = tokio::time::timeout(HANDOFF_TIMEOUT, handled).await;
+                        // Only a query's answers need the creation order;
+                        // a response (an answer, a "here I am") goes to
+                        // every swarm at once, each queue keeping the order
+                        // datagrams came in.
+                        if is_query(&bytes) {
+                            let _ = tokio::time::timeout(HANDOFF_TIMEOUT, handled).await;
+                        }
                     }
                 }
                 Err(e) => tracing::debug!("mDNS receive error: {e}"),

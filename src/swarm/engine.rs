@@ -112,7 +112,10 @@ enum Command {
         lan_port: Option<u16>,
         local_address: Option<std::net::SocketAddrV4>,
         lan_id: Option<crate::wire::mdns::InstanceId>,
+        defer_round: bool,
     },
+    /// The caller sent the deferred join's LAN answer: its DHT round may start.
+    StartRound { topic: Topic },
     Leave { topic: Topic },
     Update { topic: Topic },
     Accepting(bool),
@@ -212,7 +215,7 @@ impl Swarm {
 
     pub fn join(&self, topic: Topic, announce: bool, lookup: bool) -> Result<(), String> {
         self.ensure_bound()?;
-        self.send(Command::Join { topic, announce, lookup, dht_port: 0, lan_port: None, local_address: None, lan_id: None })
+        self.send(Command::Join { topic, announce, lookup, dht_port: 0, lan_port: None, local_address: None, lan_id: None, defer_round: false })
     }
 
     /// [`Self::join`] with explicit ports: `dht_port` is announced on the
@@ -228,7 +231,7 @@ impl Swarm {
         local_address: Option<std::net::SocketAddrV4>,
     ) -> Result<(), String> {
         self.ensure_bound()?;
-        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id: None })
+        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id: None, defer_round: false })
     }
 
     /// [`Self::join_with_ports`], except that the LAN's unsolicited answer
@@ -251,7 +254,9 @@ impl Swarm {
         let payload = (announce && self.config.multicast)
             .then(|| crate::lan::announcement(&self.config.domain, &topic, lan_port.unwrap_or(port), &id))
             .flatten();
-        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id: Some(id) })?;
+        // An announcer's DHT round waits for `announce_now`: the LAN answer
+        // goes out first, as in the reference.
+        self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id: Some(id), defer_round: announce })?;
         let mut shared = self.shared.lock().map_err(|_| "swarm state is poisoned".to_string())?;
         match payload {
             Some(p) => shared.announcements.insert(topic, p),
@@ -265,6 +270,13 @@ impl Swarm {
     /// (never blocks). Returns the copies sent (0: nothing waited, or the
     /// swarm has no mDNS socket).
     pub fn announce_now(&self, topic: &Topic) -> usize {
+        let copies = self.send_announcement(topic);
+        // Then the DHT round the deferred join held back.
+        let _ = self.send(Command::StartRound { topic: *topic });
+        copies
+    }
+
+    fn send_announcement(&self, topic: &Topic) -> usize {
         let Ok(mut shared) = self.shared.lock() else { return 0 };
         let (Some(payload), Some(socket)) = (shared.announcements.remove(topic), shared.mdns_socket.clone()) else { return 0 };
         if shared.port.is_none() {
@@ -967,12 +979,13 @@ impl Driver {
                 }
                 (self.sink)(SwarmEvent::Listening { port });
             }
-            Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id } => {
+            Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id, defer_round } => {
                 let lan_port = lan_port.or(self.bound.as_ref().map(|b| b.port)).unwrap_or(0);
                 // The seed looks up whenever it does not announce.
                 let lookup = lookup || !announce;
-                self.discovery.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port, local_address, lan_id });
+                self.discovery.join_with(now, topic, JoinSpec { announce, lookup, lan_port, dht_port, local_address, lan_id, defer_round });
             }
+            Command::StartRound { topic } => self.discovery.start_deferred_round(now, &topic),
             Command::Leave { topic } => self.discovery.leave(now, &topic),
             Command::Update { topic } => self.discovery.update(now, &topic),
             Command::Accepting(accepting) => {
