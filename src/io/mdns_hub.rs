@@ -135,20 +135,26 @@ async fn run(socket: Arc<MulticastSocket>) {
                 Ok((n, from, link, at)) => {
                     let bytes: Arc<[u8]> = buf[..n].into();
                     tracing::trace!(%from, n, "mDNS datagram for the swarms");
+                    let query = is_query(&bytes);
                     for tx in members(at) {
                         let (done, handled) = oneshot::channel();
                         let datagram = Datagram { bytes: bytes.clone(), from, link: link.clone(), done };
-                        // A swarm whose queue is full misses this datagram,
-                        // as its own full socket buffer would drop it.
-                        if tx.try_send(datagram).is_err() {
-                            continue;
-                        }
-                        // Only a query's answers need the creation order;
-                        // a response (an answer, a "here I am") goes to
-                        // every swarm at once, each queue keeping the order
-                        // datagrams came in.
-                        if is_query(&bytes) {
+                        if query {
+                            // A swarm whose queue is full misses this
+                            // datagram, as its own full socket buffer would
+                            // drop it; the next swarm gets the query once
+                            // this one has answered.
+                            if tx.try_send(datagram).is_err() {
+                                continue;
+                            }
                             let _ = tokio::time::timeout(HANDOFF_TIMEOUT, handled).await;
+                        } else {
+                            // A response (an answer, a "here I am") needs no
+                            // order but arrival order: every swarm gets it at
+                            // once. A burst (a swarm announcing 100 topics)
+                            // waits for room in a queue rather than overflow
+                            // it, for at most the handoff bound.
+                            let _ = tokio::time::timeout(HANDOFF_TIMEOUT, tx.send(datagram)).await;
                         }
                     }
                 }
