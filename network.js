@@ -176,17 +176,27 @@ class NetworkResource {
   // dialer is refused and goes on to uTP).
   _setTcpListening (on) {
     this._tcpWanted = on
-    this._syncTcp()
+    const err = this._syncTcp()
+    // Listening again fails if another socket took the port while TCP was
+    // stopped: TCP stays off, uTP goes on, and the process is told.
+    if (err) process.emitWarning(`TCP listener: ${err.message}`, 'HyperswarmNativeWarning')
   }
 
   // The kernel listens on TCP while nw.tcp is listening, the resource is
   // not closing and the swarm wants it; the change is synchronous (see
   // src/io/tcp_gate.rs), so a dialer is refused from the moment close()
   // or nw.tcp.close() returns, as with the reference's net.Server.
+  // Returns the kernel's refusal, if any, rather than throw it into
+  // whatever event handler asked.
   _syncTcp () {
     const engine = this._engine
-    if (!engine || engine.destroyed || engine.closed) return
-    engine.native.setTcpListening(this._tcpWanted && this.tcp.listening && !this.closing && !this.closed)
+    if (!engine || engine.destroyed || engine.closed) return null
+    try {
+      engine.native.setTcpListening(this._tcpWanted && this.tcp.listening && !this.closing && !this.closed)
+      return null
+    } catch (err) {
+      return err
+    }
   }
 
   /**

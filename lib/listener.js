@@ -12,7 +12,8 @@ class Listener extends EventEmitter {
    * `transport`: 'tcp' or 'utp'. `engine()`: the resource's engine (made
    * on demand). The TCP listener binds the engine (TCP and UDP on one port);
    * the uTP one checks that the UDP half is there. `onchange()`: called
-   * when the listener starts or stops listening.
+   * when the listener starts or stops listening; returns an Error if the
+   * kernel refused.
    */
   constructor (transport, engine, onchange) {
     super()
@@ -42,9 +43,8 @@ class Listener extends EventEmitter {
       }
       this._port = p
       this.listening = true
-      try {
-        this._onchange()
-      } catch (err) {
+      const err = this._onchange()
+      if (err) {
         this.listening = false
         this.emit('error', err)
         return

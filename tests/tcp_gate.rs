@@ -44,6 +44,14 @@ fn tcp_listening_stops_at_once_and_comes_back_on_the_same_port() {
         let _c = TcpStream::connect(("127.0.0.1", port)).expect("listening again");
         assert!(accepted(&rx), "cycle {cycle}: accepted again");
     }
+    // A command the engine handles just before it hears of a restart (here
+    // a connection's end, as JS sends when a socket closes and a slot
+    // frees): the loop must not poll the stale registration meanwhile.
+    for _ in 0..5 {
+        assert_eq!(swarm.set_tcp_listening(false), Ok(true));
+        swarm.connection_closed(u64::MAX);
+        assert_eq!(swarm.set_tcp_listening(true), Ok(true));
+    }
     // Idle after the cycles: the engine must be waiting, not spinning on a
     // listener it polls for accepts (a spin would use the whole half second).
     let before = cpu_ms();

@@ -16,7 +16,7 @@
 
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use socket2::SockRef;
@@ -29,11 +29,14 @@ pub struct TcpGate {
     /// Whether the socket is out of LISTEN on purpose (the engine's accept
     /// loop waits instead of reading the EINVAL that follows).
     stopped: AtomicBool,
+    /// Times listening was started again: a reactor registration made
+    /// before the latest restart must not be polled (see `restarts`).
+    restarts: AtomicU64,
 }
 
 impl TcpGate {
     pub fn new(fd: RawFd) -> TcpGate {
-        TcpGate { fd: Mutex::new(Some(fd)), stopped: AtomicBool::new(false) }
+        TcpGate { fd: Mutex::new(Some(fd)), stopped: AtomicBool::new(false), restarts: AtomicU64::new(0) }
     }
 
     /// Stops (`false`) or restarts (`true`) listening, now. Returns whether
@@ -52,6 +55,7 @@ impl TcpGate {
         let sock = SockRef::from(&borrowed);
         if on {
             sock.listen(BACKLOG)?;
+            self.restarts.fetch_add(1, Ordering::SeqCst);
             self.stopped.store(false, Ordering::SeqCst);
         } else {
             self.stopped.store(true, Ordering::SeqCst);
@@ -66,6 +70,14 @@ impl TcpGate {
             }
         }
         Ok(true)
+    }
+
+    /// How many times listening was started again. The engine polls its
+    /// listener only through a registration made after the latest restart:
+    /// the one from before the stop is marked read-closed for good, and its
+    /// accept would spin.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::SeqCst)
     }
 
     /// Whether listening was stopped through the gate.

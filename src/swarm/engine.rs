@@ -203,7 +203,7 @@ impl Swarm {
         shared.tcp_gate = Some(gate.clone());
         let mdns = self.config.multicast.then(|| mdns_hub::join().map_err(|e| e.to_string()));
         shared.mdns_socket = mdns.as_ref().and_then(|m| m.as_ref().ok()).map(|m| m.socket().clone());
-        self.send(Command::Bound { bound: Bound { udp, tcp: Some(tcp), port, gate }, mdns })?;
+        self.send(Command::Bound { bound: Bound { udp, tcp: Some(tcp), port, gate, registered: 0 }, mdns })?;
         shared.port = Some(port);
         tracing::debug!(port, "swarm bound");
         Ok(port)
@@ -400,6 +400,8 @@ struct Bound {
     tcp: Option<TcpListener>,
     port: u16,
     gate: Arc<TcpGate>,
+    /// The gate's restart count when `tcp` was registered with the reactor.
+    registered: u64,
 }
 
 impl Bound {
@@ -408,6 +410,9 @@ impl Bound {
     /// never clears, so its accept would spin on WouldBlock.
     fn relisten(&mut self) {
         let Some(tcp) = self.tcp.take() else { return };
+        // Read first: a restart after this leaves the new registration
+        // stale too, and its own command registers again.
+        self.registered = self.gate.restarts();
         let slot = &mut self.tcp;
         // Under the gate's lock: if this fails the descriptor closes, and no
         // other thread may reach it in between.
@@ -1181,7 +1186,9 @@ async fn accept(bound: &Option<Bound>, resume: Option<Instant>) -> std::io::Resu
         tokio::time::sleep_until(at.into()).await;
     }
     match bound {
-        Some(Bound { tcp: Some(tcp), gate, .. }) if !gate.stopped() => tcp.accept().await,
+        // Not while stopped, nor through a registration from before the
+        // latest restart (the command that re-registers is on its way).
+        Some(Bound { tcp: Some(tcp), gate, registered, .. }) if !gate.stopped() && gate.restarts() == *registered => tcp.accept().await,
         _ => pending().await,
     }
 }
