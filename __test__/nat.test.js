@@ -185,7 +185,14 @@ test('the ./hyperswarm entry through NATs: cone↔cone punches with the referenc
   for (const r of results) {
     const name = `${r.a.impl}/${r.a.kind} × ${r.b.impl}/${r.b.kind}`
     if (!r.ok) problems.push(`${name}: did not connect${r.error ? ' (' + r.error + ')' : ''}`)
-    else if (r.transport !== r.want) problems.push(`${name}: connected over ${r.transport}, expected ${r.want}`)
+    else if (r.want === 'tcp' && r.transport === 'utp' && r.tcpReached) {
+      // The reference dialer races TCP with punch-then-uTP and keeps the
+      // first to connect; our public side answers the punch at once (the
+      // reference's JS takes longer), so under load uTP can beat a TCP
+      // connection that did arrive (2 in 30 runs, three labs at once). TCP
+      // reaching us is what this pair checks.
+      console.log(`note: ${name}: TCP reached the public side, but the dialer kept uTP`)
+    } else if (r.transport !== r.want) problems.push(`${name}: connected over ${r.transport}, expected ${r.want}${r.want === 'tcp' ? ' (no TCP connection arrived)' : ''}`)
   }
   console.log(results.map(r => `${r.a.impl}/${r.a.kind} × ${r.b.impl}/${r.b.kind}: ${cell(r)}`).join('\n'))
   assert.deepStrictEqual(problems, [])

@@ -2,14 +2,17 @@
 // Runs `npm test` (scripts/test.js) N times in a row, stopping at nothing,
 // and prints each run's exit status, wall time and test counts, then a
 // summary and one JSON line of them all. Each run's full output goes to
-// <dir>/run-<i>.log.
-//   node scripts/repeat.js [N=10] [dir=./repeat-logs]
+// <dir>/run-<i>.log. With --until-fail it stops after the first failed
+// run (a streak of consecutive passes is what counts).
+//   node scripts/repeat.js [N=10] [dir=./repeat-logs] [--until-fail]
 const fs = require('fs')
 const path = require('path')
 const { spawnSync } = require('child_process')
 
-const n = Number(process.argv[2]) || 10
-const dir = path.resolve(process.argv[3] || 'repeat-logs')
+const untilFail = process.argv.includes('--until-fail')
+const [nArg, dirArg] = process.argv.slice(2).filter(a => !a.startsWith('--'))
+const n = Number(nArg) || 10
+const dir = path.resolve(dirArg || 'repeat-logs')
 fs.mkdirSync(dir, { recursive: true })
 const runs = []
 for (let i = 1; i <= n; i++) {
@@ -30,8 +33,9 @@ for (let i = 1; i <= n; i++) {
   const run = { run: i, status: r.status, signal: r.signal, seconds, counts, failed }
   runs.push(run)
   console.log(`run ${i}: exit ${r.status}${r.signal ? ' ' + r.signal : ''} in ${Math.floor(seconds / 60)} min ${seconds % 60} s | ${counts}${failed.length ? ' | ' + failed.join('; ') : ''}`)
+  if (untilFail && r.status !== 0) break
 }
 const ok = runs.filter((r) => r.status === 0).length
-console.log(`${ok}/${n} runs passed; wall times (s): ${runs.map((r) => r.seconds).join(', ')}`)
+console.log(`${ok}/${runs.length} runs passed${runs.length < n ? ` (stopped after run ${runs.length} of ${n})` : ''}; wall times (s): ${runs.map((r) => r.seconds).join(', ')}`)
 console.log(JSON.stringify({ repeat: runs }))
 process.exitCode = ok === n ? 0 : 1

@@ -68,6 +68,8 @@ async function runCase (c, index) {
       aFoundB: a.messages.some(m => m.type === 'peer'),
       bFoundA: b.messages.some(m => m.type === 'peer'),
       attempts: conns(a).length + conns(b).length,
+      // A TCP dial reached the other side, whichever connection was kept.
+      tcpReached: conns(a).concat(conns(b)).some(m => m.transport === 'tcp' && !m.client),
       holepunchable: { a: flushedA && flushedA.holepunchable, b: flushedB && flushedB.holepunchable },
       flushMs: flushedA ? flushedA.ms : null
     }
