@@ -438,7 +438,14 @@ impl Drop for Bound {
 
 struct DialDone {
     race: u64,
-    result: Result<std::net::TcpStream, String>,
+    result: Result<std::net::TcpStream, DialError>,
+}
+
+/// Why a TCP dial failed: the message the caller sees, and whether the
+/// peer's host answered with a refusal (it is up, its TCP is not taking).
+struct DialError {
+    message: String,
+    refused: bool,
 }
 
 struct Driver {
@@ -938,6 +945,8 @@ impl Driver {
 
     fn fail(&mut self, now: Instant, race: u64, error: String) {
         let Some(r) = self.races.remove(&race) else { return };
+        // After a LAN peer's direct uTP dial, TCP's refusal is the answer.
+        let error = r.tcp_error.clone().unwrap_or(error);
         if let Some(req) = r.punch {
             self.race_by_punch.remove(&req);
         }
@@ -1130,8 +1139,15 @@ impl Driver {
                 if r.udp_pending.is_some() {
                     // TCP is out: punch at once rather than wait.
                     self.start_udp_leg(now, done.race);
+                } else if let Some(target) = self.bound.as_ref().and_then(|_| r.lan_fallback(now, e.refused, &e.message)) {
+                    // A LAN peer refusing TCP may still take uTP (its TCP
+                    // is full or firewalled); there is nothing to punch.
+                    tracing::debug!(peer = %r.peer, "TCP refused on the LAN: dialling uTP directly");
+                    let utp = self.utp.connect(now, target);
+                    r.utp_id = Some(utp);
+                    self.race_by_utp.insert(utp, done.race);
                 } else if r.lost() {
-                    self.fail(now, done.race, e);
+                    self.fail(now, done.race, e.message);
                 }
             }
         }
@@ -1157,7 +1173,7 @@ fn into_std((stream, _): (TcpStream, SocketAddr)) -> std::io::Result<std::net::T
     stream.into_std()
 }
 
-async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, String> {
+async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, DialError> {
     let connect = async {
         // A host name here came from the user's own `connect` (discovery
         // reports addresses only); it resolves on the bounded resolver pool.
@@ -1176,8 +1192,8 @@ async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, String> {
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(format!("Could not connect to peer: {e}")),
-        Err(_) => Err("Timed out trying to connect to peer".into()),
+        Ok(Err(e)) => Err(DialError { message: format!("Could not connect to peer: {e}"), refused: e.kind() == std::io::ErrorKind::ConnectionRefused }),
+        Err(_) => Err(DialError { message: "Timed out trying to connect to peer".into(), refused: false }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Connect racing (spec/api-network.md §2.5): TCP at once and, when the peer
 //! came with a referrer, a hole punch then uTP; the first to connect wins,
-//! the others are dropped; 10 s overall.
+//! the others are dropped; 10 s overall. Ours only: a LAN peer that refuses
+//! TCP is dialled over uTP directly (see [`LAN_UTP_TIMEOUT`]).
 
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
@@ -18,6 +19,15 @@ pub const UDP_LEG_DELAY: Duration = Duration::from_millis(30);
 /// 4.9.6 gives a request that got no answer, which network 2.1.0's connect
 /// passes on as is.
 pub const PUNCH_FAILED: &str = "Request timed out";
+
+/// How long a direct uTP dial to a LAN peer that refused TCP may take.
+/// The reference dials a LAN peer (no referrer, nothing to punch through)
+/// over TCP alone, so a peer whose TCP is full or firewalled stays out of
+/// reach though its uTP socket would answer. On a LAN the uTP handshake is
+/// one round trip (loopback: under a millisecond); libutp resends a SYN
+/// only after 3 s, so this allows one SYN and its answer, and a peer that
+/// is simply gone costs the dial queue a second, not uTP's 9 s of retries.
+pub const LAN_UTP_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leg {
@@ -51,6 +61,10 @@ pub struct Race {
     /// and whether the engine is waiting for its answer.
     pub caller_punch: bool,
     pub awaiting_caller: bool,
+    /// TCP's refusal, kept while the direct uTP dial to a LAN peer runs:
+    /// if that fails too, the dial fails with TCP's error, as the
+    /// reference's would.
+    pub tcp_error: Option<String>,
 }
 
 impl Race {
@@ -68,12 +82,27 @@ impl Race {
             udp_at: None,
             caller_punch: false,
             awaiting_caller: false,
+            tcp_error: None,
         }
     }
 
     /// Every leg has failed.
     pub fn lost(&self) -> bool {
         self.tcp != Leg::Running && self.utp != Leg::Running
+    }
+
+    /// TCP was refused by a LAN peer and no uTP leg was planned: dial uTP
+    /// straight at it, within [`LAN_UTP_TIMEOUT`]. Returns where to dial,
+    /// or None when this race has no such fallback.
+    pub fn lan_fallback(&mut self, now: Instant, refused: bool, error: &str) -> Option<SocketAddrV4> {
+        if !refused || !self.peer.local || self.utp != Leg::Absent || self.udp_pending.is_some() || self.caller_punch {
+            return None;
+        }
+        let ip = self.peer.host.parse::<std::net::Ipv4Addr>().ok()?;
+        self.utp = Leg::Running;
+        self.tcp_error = Some(error.to_string());
+        self.deadline = self.deadline.min(now + LAN_UTP_TIMEOUT);
+        Some(SocketAddrV4::new(ip, self.peer.port))
     }
 }
 
@@ -98,5 +127,28 @@ mod tests {
         tcp_only.tcp = Leg::Failed;
         assert!(tcp_only.lost());
         assert_eq!(r.deadline, now + CONNECT_TIMEOUT);
+    }
+
+    #[test]
+    fn only_a_lan_peer_that_refused_tcp_gets_a_direct_utp_dial() {
+        let now = Instant::now();
+        let lan = Peer { local: true, ..peer() };
+        let mut r = Race::new(now, DialKind::Auto, lan.clone(), false);
+        r.tcp = Leg::Failed;
+        assert_eq!(r.lan_fallback(now, false, "timed out"), None, "a timeout is not a refusal");
+        let later = now + Duration::from_millis(5);
+        assert_eq!(r.lan_fallback(later, true, "refused"), Some("10.0.0.1:1".parse().unwrap()));
+        assert_eq!(r.utp, Leg::Running);
+        assert!(!r.lost());
+        assert_eq!(r.deadline, later + LAN_UTP_TIMEOUT);
+        assert_eq!(r.tcp_error.as_deref(), Some("refused"));
+        assert_eq!(r.lan_fallback(later, true, "refused"), None, "once per race");
+
+        let mut public = Race::new(now, DialKind::Auto, peer(), false);
+        assert_eq!(public.lan_fallback(now, true, "refused"), None, "not for a peer off the LAN");
+        let mut punched = Race::new(now, DialKind::Auto, lan.clone(), true);
+        assert_eq!(punched.lan_fallback(now, true, "refused"), None, "a peer with a uTP leg already has one");
+        let mut named = Race::new(now, DialKind::Auto, Peer { host: "lan-host".into(), ..lan }, false);
+        assert_eq!(named.lan_fallback(now, true, "refused"), None, "addresses only");
     }
 }

@@ -537,6 +537,12 @@ impl Connection {
                     self.retransmit_timeout = self.rto;
                     self.rto_deadline = None;
                     self.last_ack_seen = self.syn_seq;
+                    // Ours only: a STATE back proves our address to the
+                    // acceptor, so that one of ours reports the connection
+                    // before we send data (libutp reports it at the SYN; we
+                    // wait for proof, see SynRecv below). libutp takes it as
+                    // an ack of nothing new.
+                    self.ack_pending = true;
                     ctx.events.push_back(UtpEvent::Connected { id: self.id });
                     self.flush(ctx);
                     self.maybe_close(ctx);
@@ -592,6 +598,13 @@ impl Connection {
             self.process_ack(ctx, pkt);
         }
 
+        if h.ptype == PacketType::State && self.state == State::SynRecv && h.ack_nr == newest {
+            // The dialler's STATE acks our SYN-ACK exactly: its address is
+            // proven as by its first DATA (our dialers send one; libutp's
+            // do not, and their connections are reported with their data).
+            self.state = State::Connected;
+            ctx.events.push_back(UtpEvent::Incoming { id: self.id, from: self.peer });
+        }
         if matches!(h.ptype, PacketType::Data | PacketType::Fin) {
             if self.state == State::SynRecv {
                 // The dialler proved its address: the connection is
@@ -1375,9 +1388,10 @@ mod tests {
         let mut c = accepted(&mut t);
         assert_eq!(c.write(&mut t.ctx(), b"world"), 5);
         assert!(t.sent().is_empty(), "acceptor sent before receiving data");
-        // A bare STATE (keep-alive) is not enough.
+        // A bare STATE (libutp's keep-alive acks one short) is not enough.
         t.feed(&mut c, hdr(PacketType::State, 1001, 101, 17765), &[]);
         assert!(t.sent().is_empty());
+        assert!(t.events().is_empty());
         t.feed(&mut c, hdr(PacketType::Data, 1001, 101, 17766), b"hello");
         // Reported only now, with its first data.
         assert_eq!(t.events(), vec![UtpEvent::Incoming { id: 1, from: peer() }, UtpEvent::Readable { id: 1 }]);
@@ -1387,6 +1401,24 @@ mod tests {
         let mut got = Vec::new();
         assert_eq!(c.read(&mut t.ctx(), &mut got, 100), 5);
         assert_eq!(got, b"hello");
+    }
+
+    #[test]
+    fn a_state_acking_the_syn_ack_exactly_proves_the_dialler() {
+        let mut t = Harness::new();
+        let mut c = accepted(&mut t);
+        // Off by one either way (a keep-alive, a guess): still half-open.
+        t.feed(&mut c, hdr(PacketType::State, 1001, 101, 17765), &[]);
+        t.feed(&mut c, hdr(PacketType::State, 1001, 101, 17767), &[]);
+        assert!(t.events().is_empty());
+        assert!(c.is_half_open());
+        t.feed(&mut c, hdr(PacketType::State, 1001, 101, 17766), &[]);
+        assert_eq!(t.events(), vec![UtpEvent::Incoming { id: 1, from: peer() }]);
+        assert!(!c.is_half_open());
+        // Now it may speak first.
+        assert_eq!(c.write(&mut t.ctx(), b"hi"), 2);
+        let out = t.sent();
+        assert_eq!(decode(&out[0]).unwrap().header.ptype, PacketType::Data);
     }
 
     #[test]
