@@ -5,19 +5,16 @@
 //! is gone costs about a second and fails with TCP's refusal. Loopback only
 //! (127.0.0.1, inside the test namespace `npm test` makes).
 
+mod common;
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::swarm::wait_for;
 use hyperswarm_native::swarm::{ConnStream, Peer, Swarm, SwarmConfig, SwarmEvent};
 
 fn swarm() -> (Swarm, mpsc::Receiver<SwarmEvent>) {
-    let (tx, rx) = mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    let config = SwarmConfig { multicast: false, bootstrap: Some(vec![]), ..SwarmConfig::default() };
-    let s = Swarm::spawn(config, Box::new(move |ev| {
-        let _ = tx.lock().unwrap().send(ev);
-    }));
-    (s, rx)
+    common::swarm::spawn(SwarmConfig { multicast: false, bootstrap: Some(vec![]), ..SwarmConfig::default() })
 }
 
 fn peer(port: u16, local: bool) -> Peer {
@@ -26,27 +23,17 @@ fn peer(port: u16, local: bool) -> Peer {
 
 /// The answer to dial `request`, and how long it took to come.
 fn answer(rx: &mpsc::Receiver<SwarmEvent>, request: u32, started: Instant) -> (Result<(u64, ConnStream), String>, Duration) {
-    let until = started + Duration::from_secs(12);
-    while let Some(left) = until.checked_duration_since(Instant::now()) {
-        if let Ok(SwarmEvent::Connected { request: r, result, .. }) = rx.recv_timeout(left) {
-            if r == request {
-                return (result, started.elapsed());
-            }
-        }
-    }
-    panic!("no answer to dial {request} within 12 s");
+    let within = Duration::from_secs(12).saturating_sub(started.elapsed());
+    let result = wait_for(rx, within, |ev| match ev {
+        SwarmEvent::Connected { request: r, result, .. } if r == request => Some(result),
+        _ => None,
+    });
+    (result.unwrap_or_else(|| panic!("no answer to dial {request} within 12 s")), started.elapsed())
 }
 
 fn accepted_utp(rx: &mpsc::Receiver<SwarmEvent>) -> bool {
-    let until = Instant::now() + Duration::from_secs(5);
-    while let Some(left) = until.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(SwarmEvent::Connection { stream: ConnStream::Utp { .. }, client: false, .. }) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
+    let utp = |ev| matches!(ev, SwarmEvent::Connection { stream: ConnStream::Utp { .. }, client: false, .. }).then_some(());
+    wait_for(rx, Duration::from_secs(5), utp).is_some()
 }
 
 #[test]

@@ -4,32 +4,22 @@
 //! same port, over several cycles. Loopback only (127.0.0.1, inside the
 //! test namespace `npm test` makes).
 
+mod common;
+
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use hyperswarm_native::swarm::{Swarm, SwarmConfig, SwarmEvent};
+use common::swarm::{spawn, wait_for};
+use hyperswarm_native::swarm::{SwarmConfig, SwarmEvent};
 
 fn accepted(rx: &mpsc::Receiver<SwarmEvent>) -> bool {
-    let until = std::time::Instant::now() + Duration::from_secs(5);
-    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(SwarmEvent::Connection { client: false, .. }) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
+    wait_for(rx, Duration::from_secs(5), |ev| matches!(ev, SwarmEvent::Connection { client: false, .. }).then_some(())).is_some()
 }
 
 #[test]
 fn tcp_listening_stops_at_once_and_comes_back_on_the_same_port() {
-    let (tx, rx) = mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    let config = SwarmConfig { multicast: false, bootstrap: Some(vec![]), ..SwarmConfig::default() };
-    let swarm = Swarm::spawn(config, Box::new(move |ev| {
-        let _ = tx.lock().unwrap().send(ev);
-    }));
+    let (swarm, rx) = spawn(SwarmConfig { multicast: false, bootstrap: Some(vec![]), ..SwarmConfig::default() });
     assert_eq!(swarm.set_tcp_listening(false), Ok(false), "nothing to stop before bind");
     let port = swarm.bind(None).unwrap();
     let _first = TcpStream::connect(("127.0.0.1", port)).expect("control: listening");
