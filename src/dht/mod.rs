@@ -1,6 +1,8 @@
 //! The DHT: a dht-rpc 4 / @hyperswarm/dht 4 node, sans-IO (spec/wire-dht.md).
 
 pub mod budget;
+pub mod immutable;
+pub mod mutable;
 pub mod node;
 pub mod peer_store;
 pub mod query;
@@ -9,6 +11,7 @@ pub mod routing_table;
 pub mod scope;
 pub mod rpc;
 pub mod tokens;
+pub mod value_store;
 
 pub use budget::Limits;
 pub use node::{Dht, DhtConfig, DhtEvent, DhtStats, FoundPeers, QueryId, RequestId};
