@@ -21,9 +21,11 @@ use super::scope::{allowed_from, is_unicast};
 use super::routing_table::{Insert, NodeId, RoutingTable, K};
 use super::rpc::{Action, Owner, Rpc};
 use super::tokens::{Tokens, ROTATE_INTERVAL};
+use super::value_store::{Outcome, ValueStore};
+use super::{immutable, mutable};
 use crate::wire::dht::{
     self as wire, Holepunch, Message, MessageType, NodeRecord, PeersInput, PeersOutput, CMD_FIND_NODE, CMD_HOLEPUNCH,
-    CMD_PEERS, CMD_PING,
+    CMD_IMMUTABLE_STORE, CMD_MUTABLE_STORE, CMD_PEERS, CMD_PING,
 };
 
 /// Requests in flight across all queries of a node (spec §9.3).
@@ -144,6 +146,18 @@ pub struct DhtStats {
     pub addresses_dropped: u64,
     /// Queries that hit [`super::query::MAX_REQUESTS`].
     pub queries_capped: u64,
+    /// `immutable-store` / `mutable-store` UPDATEs stored.
+    pub values_stored: u64,
+    /// Store UPDATEs answered with an error (bad hash or signature, seq
+    /// rules, input we refuse).
+    pub values_rejected: u64,
+    /// Store requests dropped without a reply: the inputs on which a
+    /// reference node crashes (missing value, oversized value or salt,
+    /// short signature, key not 32 bytes), undecodable values, and
+    /// targets that are not 32 bytes.
+    pub values_dropped: u64,
+    /// Stored values evicted to stay within the store's bounds.
+    pub values_evicted: u64,
 }
 
 struct QueryState {
@@ -165,6 +179,7 @@ pub struct Dht {
     tokens: Tokens,
     next_rotation: Instant,
     store: PeerStore,
+    values: ValueStore,
     rpc: Rpc,
     queries: HashMap<QueryId, QueryState>,
     next_query: QueryId,
@@ -204,6 +219,7 @@ impl Dht {
             tokens,
             next_rotation: now + ROTATE_INTERVAL,
             store: PeerStore::new(now),
+            values: ValueStore::new(),
             rpc: Rpc::new(rpc_seed),
             queries: HashMap::new(),
             next_query: 1,
@@ -253,7 +269,20 @@ impl Dht {
     }
 
     pub fn stats(&self) -> DhtStats {
-        self.stats
+        DhtStats { values_evicted: self.values.evicted(), ..self.stats }
+    }
+
+    /// Values held for `immutable-store` and `mutable-store`.
+    pub fn values(&self) -> &ValueStore {
+        &self.values
+    }
+
+    /// Replaces the round-trip token secrets (current, previous). The
+    /// reference draws both at random; fixed ones let a test compare our
+    /// replies with a capture byte for byte.
+    #[doc(hidden)]
+    pub fn set_token_secrets(&mut self, current: [u8; 32], previous: [u8; 32]) {
+        self.tokens = Tokens::new(current, previous);
     }
 
     pub fn table(&self) -> &RoutingTable {
@@ -604,6 +633,7 @@ impl Dht {
             }
             CMD_HOLEPUNCH => self.on_holepunch(now, from, msg),
             CMD_PEERS => self.on_peers(now, from, msg),
+            CMD_IMMUTABLE_STORE | CMD_MUTABLE_STORE => self.on_store(now, from, msg),
             _ => {
                 // dht-rpc adds closer nodes to this error (and to any target
                 // length); we do not: an error reply is the cheapest thing a
@@ -717,6 +747,52 @@ impl Dht {
             };
             r.value = Some(out.encode());
         }
+        self.reply(now, from, r.encode());
+    }
+
+    /// `immutable-store` and `mutable-store` (notes dht4-stores.md §3, §4).
+    /// Replies carry closer nodes to the target, success or error, as
+    /// dht-rpc's replies to custom commands do; error replies carry no
+    /// token. UPDATEs reaching here have a valid token.
+    fn on_store(&mut self, now: Instant, from: SocketAddrV4, msg: Message) {
+        // The reference takes any target length; a non-32-byte one can only
+        // miss (immutable) or come from a hand-made request (mutable), so it
+        // gets nothing rather than a reply computed over odd ids.
+        let Some(target) = msg.target.as_deref().and_then(|t| <[u8; 32]>::try_from(t).ok()) else {
+            self.stats.values_dropped += 1;
+            return;
+        };
+        let update = msg.kind == MessageType::Update;
+        let value = msg.value.as_deref();
+        let outcome = match (msg.command_str(), update) {
+            (CMD_IMMUTABLE_STORE, false) => immutable::on_query(&mut self.values, &target),
+            (CMD_IMMUTABLE_STORE, true) => immutable::on_update(&mut self.values, *from.ip(), &target, value),
+            (_, false) => mutable::on_query(&mut self.values, &target, value),
+            (_, true) => mutable::on_update(&mut self.values, *from.ip(), &target, value),
+        };
+        let mut r = match outcome {
+            Outcome::Dropped(why) => {
+                self.stats.values_dropped += 1;
+                tracing::debug!(%from, command = msg.command_str(), "dropping store request: {why}");
+                return;
+            }
+            Outcome::Stored => {
+                self.stats.values_stored += 1;
+                self.response(&msg, from)
+            }
+            Outcome::Answer(value) => {
+                let mut r = self.response(&msg, from);
+                r.value = value;
+                r
+            }
+            Outcome::Rejected(error, proof) => {
+                self.stats.values_rejected += 1;
+                let mut r = self.error_response(&msg, from, error);
+                r.value = proof;
+                r
+            }
+        };
+        r.closer_nodes = Some(self.closer_nodes(&target));
         self.reply(now, from, r.encode());
     }
 
