@@ -47,6 +47,8 @@ sodium.randombytes_buf = function (buf) {
   for (let i = 0; i < buf.length; i++) buf[i] = Math.floor(prng() * 256)
 }
 
+const PROBE_MODE = process.argv[2] === '--probe-node'
+
 // --- Every datagram any socket of this process sends ---------------------------
 
 const dgram = require('dgram')
@@ -271,6 +273,7 @@ async function main () {
   capturing = false
   for (const n of all) n.destroy()
   await sleep(100)
+  const crashProbes = await probes()
 
   const ridCommand = new Map()
   const datagrams = entries(records, ridCommand).map((e, index) => ({ index, ...e }))
@@ -292,11 +295,124 @@ async function main () {
     steps,
     datagrams
   }, null, 1) + '\n')
+  fs.writeFileSync(path.join(OUT_DIR, 'crash_probes.json'), JSON.stringify({
+    generator: 'scripts/capture-dht-stores.js',
+    reference,
+    description: 'Hand-made store requests, each to a fresh child process running one persistent reference node (token from a _find_node reply first). crashed = the child exited within 800 ms; replies = what it sent back.',
+    probes: crashProbes
+  }, null, 1) + '\n')
   console.error('capture-dht-stores: wrote ' + datagrams.length + ' datagrams in ' + steps.length + ' steps')
   process.exit(0)
 }
 
-main().catch((err) => {
-  console.error(err)
-  process.exit(1)
-})
+// --- Crash probes (notes §10, X1) ---------------------------------------------
+// Each probe gets a fresh child process running one persistent reference
+// node (id 5c x32, no bootstrap: it sends nothing of its own). A raw socket
+// takes a token from a _find_node reply, then sends one hand-made request,
+// and records the replies and whether the child survived.
+
+async function probeNodeMain (port) {
+  const node = await makeNode('P', port, { ephemeral: false, bootstrap: [], id: Buffer.alloc(32, 0x5c) })
+  node.on('listening', () => {})
+  process.stdout.write('ready\n')
+}
+
+async function probes () {
+  const { spawn } = require('child_process')
+  const pk = keypair(9)
+  const signed = (value, seq, salt) => A_SIGN(value, seq, salt, pk)
+  const mut = (o) => Mutable.encode(o)
+  const p60 = 2 ** 60
+  const bigImmutable = Buffer.alloc(2000, 0x69)
+  const bigKey = Buffer.alloc(32)
+  sodium.crypto_generichash(bigKey, bigImmutable)
+  const cases = [
+    ['mutable_query_no_value', 'mutable-store QUERY without a value field', 1, 'mutable-store', pk.publicKey, null],
+    ['mutable_update_no_value', 'mutable-store UPDATE without a value field', 2, 'mutable-store', pk.publicKey, null],
+    ['immutable_update_no_value', 'immutable-store UPDATE without a value field', 2, 'immutable-store', Buffer.alloc(32, 1), null],
+    ['mutable_sig_63', 'mutable-store UPDATE with a 63-byte signature', 2, 'mutable-store', pk.publicKey,
+      mut({ value: Buffer.from('x'), signature: signed(Buffer.from('x'), 1).subarray(0, 63), seq: 1 })],
+    ['mutable_target_31', 'mutable-store UPDATE whose target (public key) is 31 bytes', 2, 'mutable-store', pk.publicKey.subarray(0, 31),
+      mut({ value: Buffer.from('x'), signature: signed(Buffer.from('x'), 1), seq: 1 })],
+    ['mutable_value_1001', 'mutable-store UPDATE with a 1001-byte value', 2, 'mutable-store', pk.publicKey,
+      mut({ value: Buffer.alloc(1001, 0x62), signature: Buffer.alloc(64, 1), seq: 1 })],
+    ['mutable_salt_65', 'mutable-store UPDATE with a 65-byte salt', 2, 'mutable-store', pk.publicKey,
+      mut({ value: Buffer.from('x'), signature: Buffer.alloc(64, 1), seq: 1, salt: Buffer.alloc(65, 0x73) })],
+    ['mutable_seq_2p60', 'mutable-store UPDATE with seq 2^60, correctly signed', 2, 'mutable-store', pk.publicKey,
+      mut({ value: Buffer.from('x'), signature: signed(Buffer.from('x'), p60), seq: p60 })],
+    ['immutable_2000', 'immutable-store UPDATE of a 2000-byte value under its hash', 2, 'immutable-store', bigKey, bigImmutable],
+    ['mutable_query_target_31', 'mutable-store QUERY with a 31-byte target', 1, 'mutable-store', pk.publicKey.subarray(0, 31), mut({ seq: 0 })]
+  ]
+  const out = []
+  let port = 11001
+  for (const [name, description, type, command, target, value] of cases) {
+    out.push(await probe(spawn, port++, name, description, type, command, target, value))
+  }
+  return out
+}
+
+function A_SIGN (value, seq, salt, kp) {
+  const parts = []
+  if (salt) parts.push(Buffer.from('4:salt' + salt.length + ':'), salt)
+  parts.push(Buffer.from('3:seqi' + seq + 'e1:v' + value.length + ':'), value)
+  const sig = Buffer.alloc(64)
+  sodium.crypto_sign_detached(sig, Buffer.concat(parts), kp.secretKey)
+  return sig
+}
+
+async function probe (spawn, port, name, description, type, command, target, value) {
+  const child = spawn(process.execPath, [__filename, '--probe-node', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d) => { stderr += d })
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const ready = await Promise.race([
+    new Promise((resolve) => child.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(true) })),
+    sleep(5000).then(() => false)
+  ])
+  const record = { name, description, ready }
+  const sock = dgram.createSocket('udp4')
+  await new Promise((resolve) => sock.bind(0, HOST, resolve))
+  const replies = []
+  sock.on('message', (buf) => replies.push(buf))
+  const send = (m) => new Promise((resolve) => sock.send(Message.encode(m), port, HOST, resolve))
+  await send({ version: 1, type: 1, rid: 1, target: Buffer.alloc(32, 0x33), command: '_find_node' })
+  await sleep(300)
+  let token = null
+  try { token = Message.decode(replies[0]).roundtripToken } catch (_) {}
+  const m = { version: 1, type, rid: 2, target, command }
+  if (type === 2) m.roundtripToken = token
+  if (value) m.value = value
+  const req = Message.encode(m)
+  record.request_hex = hex(req)
+  replies.length = 0
+  await send(m)
+  const status = await Promise.race([exited, sleep(800).then(() => null)])
+  record.replies = replies.map((b) => {
+    const e = { hex: hex(b) }
+    try {
+      const d = Message.decode(b)
+      e.error = d.error
+      e.value = hex(d.value)
+      e.token = !!d.roundtripToken
+      e.closerNodes = hex(d.closerNodes)
+    } catch (err) { e.decode_error = err.message }
+    return e
+  })
+  record.crashed = status !== null
+  record.exit = status
+  // The first line of the uncaught exception's message, not its stack.
+  record.stderr_error = stderr.split('\n').find((l) => /Error/.test(l)) || null
+  if (status === null) { child.kill('SIGKILL'); await exited }
+  sock.close()
+  console.error('capture-dht-stores: probe ' + name + ': crashed=' + record.crashed + ' replies=' + replies.length + ' ' + (record.stderr_error || ''))
+  return record
+}
+
+if (PROBE_MODE) {
+  probeNodeMain(Number(process.argv[3])).catch((err) => { console.error(err); process.exit(1) })
+} else {
+  main().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
