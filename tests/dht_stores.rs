@@ -254,13 +254,16 @@ fn null_value_or_signature_is_answered_and_stores_nothing() {
     assert_eq!(n.node.stats().values_stored, 0);
 }
 
+/// What, kind, command, target, value.
+type Case = (&'static str, MessageType, &'static str, Vec<u8>, Option<Vec<u8>>);
+
 #[test]
 fn reference_crash_inputs_are_dropped_and_counted() {
     let mut n = net();
     let k = key(8);
     let pk = k.verifying_key().to_bytes();
     let ok = record(&k, b"x", 1, None);
-    let mut cases: Vec<(&str, MessageType, &str, Vec<u8>, Option<Vec<u8>>)> = vec![
+    let mut cases: Vec<Case> = vec![
         ("mutable update without value", MessageType::Update, CMD_MUTABLE_STORE, pk.to_vec(), None),
         ("mutable query without value", MessageType::Query, CMD_MUTABLE_STORE, pk.to_vec(), None),
         ("immutable update without value", MessageType::Update, CMD_IMMUTABLE_STORE, immutable::key(b"").to_vec(), None),
