@@ -16,20 +16,26 @@ use std::time::Instant;
 mod common;
 
 use common::fixtures::{self, hex, unhex};
+use hyperswarm_native::dht::mutable;
 use hyperswarm_native::dht::{Dht, DhtConfig};
 use hyperswarm_native::wire::dht::{Message, MessageType, Mutable, CMD_IMMUTABLE_STORE, CMD_MUTABLE_STORE};
 use serde_json::Value;
 
 const S1_PORT: u64 = 10001;
 
+fn fixture(name: &str) -> Value {
+    let path = fixtures::dir("dht/stores").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing; run scripts/capture-dht-stores.js", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
 fn capture() -> &'static Value {
     static C: OnceLock<Value> = OnceLock::new();
-    C.get_or_init(|| fixtures::load("dht/stores", &["crash_probes.json"]).remove(0).1)
+    C.get_or_init(|| fixture("stores.json"))
 }
 
 fn crash_probes() -> Value {
-    let all = fixtures::load("dht/stores", &["stores.json"]);
-    all.into_iter().next().unwrap().1
+    fixture("crash_probes.json")
 }
 
 fn datagrams() -> &'static Vec<Value> {
@@ -236,4 +242,25 @@ fn crash_probes_are_dropped_and_counted_and_divergences_are_deliberate() {
             }
         }
     }
+}
+
+/// Our ed25519 check against libsodium 1.0.18's verdicts (as
+/// @hyperswarm/dht calls it) on edge cases: non-canonical S, small-order R
+/// and keys, mixed-order keys (accepted by both when the cofactorless
+/// equation holds), non-canonical key encodings, random keys, bit flips.
+/// Made by `scripts/capture-ed25519-vectors.js`.
+#[test]
+fn ed25519_verdicts_match_libsodium() {
+    let v = fixture("ed25519_vectors.json");
+    let vectors = v["vectors"].as_array().unwrap();
+    let mut accepted = 0;
+    for t in vectors {
+        let name = t["name"].as_str().unwrap();
+        let want = t["libsodium"].as_bool().unwrap_or_else(|| panic!("{name}: libsodium threw: {}", t["libsodium"]));
+        let got = mutable::verify(&unhex(t["sig"].as_str().unwrap()), &unhex(t["msg"].as_str().unwrap()), &unhex(t["pk"].as_str().unwrap()));
+        assert_eq!(got, want, "{name}");
+        accepted += usize::from(got);
+    }
+    assert!(vectors.len() >= 100 && accepted >= 9, "{} vectors, {accepted} accepted", vectors.len());
+    assert!(vectors.iter().any(|t| t["name"].as_str().unwrap().starts_with("mixed_order") && t["libsodium"] == true));
 }

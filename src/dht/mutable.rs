@@ -70,8 +70,11 @@ pub fn signable(value: &[u8], seq: u64, salt: Option<&[u8]>) -> Vec<u8> {
 /// compares the encoding of R with the cofactorless equation, as libsodium
 /// does. It accepts a public key whose y is not reduced mod p, which
 /// libsodium rejects, so that check is added here (libsodium's
-/// `ge25519_is_canonical`). Known difference: none that we could find; a
-/// key that fails to decompress is rejected by both.
+/// `ge25519_is_canonical`). Known difference: none found. 137 edge-case
+/// vectors judged by the reference's libsodium (small-order R and keys,
+/// mixed-order keys, S + L, non-canonical keys, random keys) get the same
+/// verdict here (`tests/golden_dht_stores.rs`); plain `verify` would
+/// accept a small-order R that libsodium refuses.
 pub fn verify(signature: &[u8], msg: &[u8], public_key: &[u8]) -> bool {
     let Some(sig) = signature.get(..SIGNATURE_LEN).and_then(|s| <[u8; 64]>::try_from(s).ok()) else { return false };
     let Ok(pk) = <[u8; 32]>::try_from(public_key) else { return false };
