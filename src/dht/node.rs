@@ -22,6 +22,9 @@ use super::routing_table::{Insert, NodeId, RoutingTable, K};
 use super::rpc::{Action, Owner, Rpc};
 use super::tokens::{Tokens, ROTATE_INTERVAL};
 use super::value_store::{Outcome, ValueStore};
+use super::hypersign::InputError;
+use super::store_query::{MutablePutOptions, StoreFailure, StoreOutcome, StoreRequest, ERR_TIMEOUT};
+use super::value_store::StoreKey;
 use super::{immutable, mutable};
 use crate::wire::dht::{
     self as wire, Holepunch, Message, MessageType, NodeRecord, PeersInput, PeersOutput, CMD_FIND_NODE, CMD_HOLEPUNCH,
@@ -117,6 +120,13 @@ pub enum DhtEvent {
     Announced { topic: NodeId, peer: SocketAddrV4 },
     Unannounced { topic: NodeId, peer: SocketAddrV4 },
     Persistent,
+    /// A store operation's request got an error reply or no reply: the
+    /// error text and, for `mutable-store`, the proof it carried. In
+    /// arrival order (the reference's `'warning'` events, notes §2.2).
+    StoreWarning { query: QueryId, from: SocketAddrV4, error: String, proof: Option<wire::Mutable> },
+    /// A store operation ended; exactly one per operation, and store
+    /// operations end with this instead of `QueryDone`.
+    StoreDone { query: QueryId, result: Result<StoreOutcome, StoreFailure> },
 }
 
 /// What was dropped, and why.
@@ -168,6 +178,8 @@ struct QueryState {
     /// LAN records.
     local_address: Option<SocketAddrV4>,
     bootstrap: bool,
+    /// Set for `immutable-store` / `mutable-store` gets and puts.
+    store: Option<StoreRequest>,
 }
 
 pub struct Dht {
@@ -368,6 +380,62 @@ impl Dht {
         let value = PeersInput::default().encode();
         let query = Query::new(self.id, topic, QueryKind::Query, nodes, &[]);
         self.add_query(now, query, CMD_PEERS, Some(value), None, false)
+    }
+
+    /// Puts `value` under its BLAKE2b-256 hash on the closest nodes, and
+    /// keeps a copy in our own store as the reference does (notes §3), so
+    /// a later get here needs no network. Ends with [`DhtEvent::StoreDone`].
+    pub fn immutable_put(&mut self, now: Instant, value: Vec<u8>) -> Result<(QueryId, [u8; 32]), InputError> {
+        let req = StoreRequest::immutable_put(value)?;
+        let key = req.target();
+        if let StoreRequest::ImmutablePut { value, .. } = &req {
+            // Owner 0.0.0.0: no datagram comes from there, so our own
+            // copies get a quota of their own.
+            self.values.put(StoreKey::immutable(&key), value.clone().into(), std::net::Ipv4Addr::UNSPECIFIED);
+        }
+        Ok((self.start_store(now, req), key))
+    }
+
+    /// Looks up the value whose BLAKE2b-256 hash is `key`: ours at once if
+    /// we hold it, else the first reply that hashes to `key`.
+    pub fn immutable_get(&mut self, now: Instant, key: [u8; 32]) -> QueryId {
+        if let Some(value) = self.values.get_immutable(&StoreKey::immutable(&key)).map(<[u8]>::to_vec) {
+            let query = self.next_query;
+            self.next_query += 1;
+            let got = super::store_query::Got { from: None, node_id: Some(self.id), value, signature: None, seq: None, salt: None };
+            self.push_event(DhtEvent::StoreDone { query, result: Ok(StoreOutcome::Got(Some(got))) });
+            return query;
+        }
+        self.start_store(now, StoreRequest::ImmutableGet { key })
+    }
+
+    /// Signs (or takes the signature of) `value` at `opts.seq` under
+    /// `opts.salt` and puts it under the public key.
+    pub fn mutable_put(&mut self, now: Instant, value: Vec<u8>, opts: MutablePutOptions) -> Result<QueryId, InputError> {
+        let req = StoreRequest::mutable_put(value, opts)?;
+        Ok(self.start_store(now, req))
+    }
+
+    /// Looks up the record of `public_key` (and `salt`) with a seq of at
+    /// least `seq`: the first reply that verifies.
+    pub fn mutable_get(&mut self, now: Instant, public_key: [u8; 32], seq: u64, salt: Option<Vec<u8>>) -> Result<QueryId, InputError> {
+        let req = StoreRequest::mutable_get(public_key, seq, salt)?;
+        Ok(self.start_store(now, req))
+    }
+
+    fn start_store(&mut self, now: Instant, req: StoreRequest) -> QueryId {
+        let target = req.target();
+        let seeds = self.table.closest(&target, K).into_iter().map(|c| (c.id, c.addr)).collect();
+        let query = Query::new(self.id, target, req.kind(), seeds, &self.bootstrap_nodes);
+        let (command, value) = (req.command(), req.message_value());
+        self.add_query_with(now, query, command, value, None, false, Some(req))
+    }
+
+    /// Ends a store operation now (a get found its value, a put hit a seq
+    /// conflict): its other requests are cancelled.
+    fn end_store(&mut self, qid: QueryId, result: Result<StoreOutcome, StoreFailure>) {
+        self.cancel(qid);
+        self.push_event(DhtEvent::StoreDone { query: qid, result });
     }
 
     pub fn cancel(&mut self, query: QueryId) {
@@ -592,16 +660,34 @@ impl Dht {
         let Some(state) = self.queries.get_mut(&qid) else { return };
         // Was the request an UPDATE? Its type byte says so (version, then type).
         let update = sent.get(3) == Some(&(MessageType::Update as u8));
-        if msg.error_text().is_some() {
-            state.query.on_error(update);
-            return;
-        }
         let nodes = msg.closer_nodes.as_deref().and_then(|b| wire::decode_nodes(b).ok()).unwrap_or_default();
         let total = nodes.len();
         let closer: Vec<(NodeId, SocketAddrV4)> =
             nodes.into_iter().filter(|n| allowed_from(n.addr, *from.ip())).map(|n: NodeRecord| (n.id, n.addr)).collect();
         let mut dropped = (total - closer.len()) as u64;
+        if let Some(error) = msg.error_text() {
+            // As in dht-rpc, an error reply's closer nodes still feed the
+            // walk (notes §2.2 item 2): a node without the command routes.
+            state.query.on_error(update, closer);
+            self.stats.addresses_dropped += dropped;
+            let Some(req) = &state.store else { return };
+            let proof = req.proof(msg.value.as_deref());
+            let conflict = proof.as_ref().and_then(|p| req.seq_conflict(p));
+            self.push_event(DhtEvent::StoreWarning { query: qid, from, error: error.to_string(), proof: proof.clone() });
+            if let Some(error) = conflict {
+                tracing::debug!(%from, error, "put refused with a proof that verifies");
+                self.end_store(qid, Err(StoreFailure { error: error.to_string(), proof, from: Some(from) }));
+            }
+            return;
+        }
         state.query.on_response(from, sender, msg.roundtrip_token.as_deref(), closer, update);
+        if let Some(req) = state.store.as_ref().filter(|r| r.is_get() && !update) {
+            if let Some(got) = req.accept(from, sender, msg.value.as_deref()) {
+                self.stats.addresses_dropped += dropped;
+                self.end_store(qid, Ok(StoreOutcome::Got(Some(got))));
+                return;
+            }
+        }
         if state.command == CMD_PEERS && !update {
             let (found, d) = decode_found(qid, state.query.target, from, sender, msg, state.local_address);
             dropped += d;
@@ -897,6 +983,9 @@ impl Dht {
                 }
                 if let Some(q) = self.queries.get_mut(&qid) {
                     q.query.on_timeout();
+                    if q.store.is_some() {
+                        self.push_event(DhtEvent::StoreWarning { query: qid, from: req.to, error: ERR_TIMEOUT.into(), proof: None });
+                    }
                 }
             }
             Owner::Ping(request) => self.push_event(DhtEvent::PingFailed { request }),
@@ -945,13 +1034,31 @@ impl Dht {
         local_address: Option<SocketAddrV4>,
         bootstrap: bool,
     ) -> QueryId {
+        self.add_query_with(now, query, command, value, local_address, bootstrap, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_query_with(
+        &mut self,
+        now: Instant,
+        query: Query,
+        command: &'static str,
+        value: Option<Vec<u8>>,
+        local_address: Option<SocketAddrV4>,
+        bootstrap: bool,
+        store: Option<StoreRequest>,
+    ) -> QueryId {
         let qid = self.next_query;
         self.next_query += 1;
         if self.queries.len() >= MAX_QUERIES {
-            self.push_event(DhtEvent::QueryDone { query: qid, error: Some("Too many queries".into()), closest: Vec::new() });
+            let error = "Too many queries".to_string();
+            self.push_event(match store {
+                Some(_) => DhtEvent::StoreDone { query: qid, result: Err(StoreFailure { error, proof: None, from: None }) },
+                None => DhtEvent::QueryDone { query: qid, error: Some(error), closest: Vec::new() },
+            });
             return qid;
         }
-        self.queries.insert(qid, QueryState { query, command, value, local_address, bootstrap });
+        self.queries.insert(qid, QueryState { query, command, value, local_address, bootstrap, store });
         self.drive_queries(now);
         qid
     }
@@ -1047,6 +1154,15 @@ impl Dht {
         let state = self.queries.remove(&qid);
         if state.as_ref().is_some_and(|s| s.query.capped()) {
             self.stats.queries_capped += 1;
+        }
+        if let Some(req) = state.as_ref().and_then(|s| s.store.as_ref()) {
+            let result = match error {
+                Some(error) => Err(StoreFailure { error, proof: None, from: None }),
+                None if req.is_get() => Ok(StoreOutcome::Got(None)),
+                None => Ok(req.put_outcome()),
+            };
+            self.push_event(DhtEvent::StoreDone { query: qid, result });
+            return;
         }
         let closest = state.map(|s| s.query.closest().map(|(id, a, _)| (*id, *a)).collect()).unwrap_or_default();
         if bootstrap && self.bootstrap_query == Some(qid) {
