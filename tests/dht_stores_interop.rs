@@ -5,7 +5,9 @@
 //!   network of only our nodes, and other reference clients get them back;
 //! - our client gets what a reference client put through reference nodes,
 //!   and puts there: a seq conflict fails with the reference node's proof,
-//!   a seq update is seen by a reference client.
+//!   a seq update is seen by a reference client;
+//! - a seq conflict behind a timeout: the reference client's put succeeds
+//!   (it looks at its first warning only), ours fails.
 //!
 //! Sends packets, so it refuses to run anywhere but a loopback-only
 //! network namespace (by hand:
@@ -254,4 +256,47 @@ fn our_client_against_reference_nodes() {
     // reply to each seq error) match no request: counted, not acted on.
     eprintln!("our client's unmatched responses: {}", c.dht.stats().unmatched_responses);
     assert_eq!((got[0]["value"].clone(), got[0]["seq"].clone()), (json!(hex(b"from rust v1")), json!(1)), "{:?}", got[0]);
+}
+
+#[test]
+fn a_seq_conflict_behind_a_timeout() {
+    assert_loopback_only();
+    let port = 49802;
+    let _js = JsNetwork::start(port, 6);
+    let boot = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let k = Keypair::from_seed(&[3; 32]);
+    let seed = hex(&[3; 32]);
+    // A contact closer to the key than anyone, where nothing answers.
+    let dead_socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let dead = match dead_socket.local_addr().unwrap() {
+        SocketAddr::V4(a) => a,
+        SocketAddr::V6(_) => unreachable!(),
+    };
+    drop(dead_socket);
+    let mut dead_id = k.public_key;
+    dead_id[31] ^= 1;
+    let first = js_client(boot, json!([{"op": "mput", "seed": seed, "seq": 1, "value": hex(b"first")}]));
+    assert!(first[0]["error"].is_null(), "{first:?}");
+
+    // The reference client: first warning a timeout, so the conflict after
+    // it is not looked at and the put succeeds (notes §4.5, §8 item 2).
+    let js = js_client(
+        boot,
+        json!([{"op": "mput", "seed": seed, "seq": 1, "value": hex(b"second"), "dead": {"id": hex(&dead_id), "port": dead.port()}}]),
+    );
+    eprintln!("reference client, conflicting put behind a timeout: {}", js[0]);
+    assert_eq!(js[0]["warnings"][0], "Request timed out", "{:?}", js[0]);
+    assert!(js[0]["error"].is_null(), "the reference put succeeds despite the conflict: {:?}", js[0]);
+
+    // Ours, in the same position: the conflict fails the put.
+    let mut c = Client::new(boot);
+    let q = c.dht.immutable_get(Instant::now(), [9; 32]);
+    let _ = c.wait(q); // learns the members
+    c.dht.add_node(dead_id, dead);
+    let opts = MutablePutOptions { signer: Signer::Keypair(k.clone()), seq: 1, salt: None };
+    let q = c.dht.mutable_put(Instant::now(), b"third".to_vec(), opts).unwrap();
+    let (r, w) = c.wait(q);
+    eprintln!("our client, same put: {r:?}; warnings {:?}", w.iter().map(|x| &x.0).collect::<Vec<_>>());
+    assert_eq!(w.first().map(|x| x.0.as_str()), Some("Request timed out"), "{w:?}");
+    assert!(matches!(&r, Err(StoreFailure { error, proof: Some(_), .. }) if error == "ERR_INVALID_SEQ"), "{r:?}");
 }

@@ -9,7 +9,8 @@
 //     {op:'salt', str}                           -> {salt}
 //     {op:'iput', value}                         -> {key, warnings} | {error}
 //     {op:'iget', key}                           -> {value, id} (value null: not found)
-//     {op:'mput', seed, salt?, seq, value}       -> {key, signature, seq, salt, warnings} | {error, warnings}
+//     {op:'mput', seed, salt?, seq, value, dead?} -> {key, signature, seq, salt, warnings} | {error, warnings}
+//       dead: {id, port}, a node added to the routing table first (nothing answers there)
 //     {op:'mget', seed, salt?, seq}              -> {value, signature, seq} (value null: not found)
 //   Bytes are hex; `salt` in ops is a string turned into a salt by mutable.salt(str).
 const dht = require('@hyperswarm/dht')
@@ -65,6 +66,7 @@ if (mode === 'network') {
     }
     const kp = keypair(op.seed)
     if (op.op === 'mput') {
+      if (op.dead) node.addNodes([{ id: Buffer.from(op.dead.id, 'hex'), host: '127.0.0.1', port: op.dead.port }])
       let w
       const s = node.mutable.put(Buffer.from(op.value, 'hex'), { keypair: kp, seq: op.seq, salt }, (err, r) =>
         done(err ? { error: err.message, warnings: w } : { key: hex(r.key), signature: hex(r.signature), seq: r.seq, salt: hex(r.salt), warnings: w }))
