@@ -3,6 +3,7 @@
 //!
 //! - reference clients put (mutable with a salt, and immutable) into a
 //!   network of only our nodes, and other reference clients get them back;
+//!   a conflicting reference put fails on our nodes' proof;
 //! - our client gets what a reference client put through reference nodes,
 //!   and puts there: a seq conflict fails with the reference node's proof,
 //!   a seq update is seen by a reference client;
@@ -188,6 +189,21 @@ fn reference_clients_put_into_our_network_and_get_back() {
     assert_eq!(get[1]["value"], Value::Null, "unsalted slot is empty");
     assert_eq!(get[2]["value"], hex(b"hello immutable"));
     assert_eq!(get[3]["value"], Value::Null);
+
+    // A reference client's conflicting put: our nodes' proof verifies on the
+    // reference client and fails its put, and (unlike reference nodes) they
+    // keep the stored record.
+    let conflict = js_client(
+        boot_addr,
+        json!([
+            {"op": "mput", "seed": seed, "salt": "hello", "seq": 0, "value": hex(b"other")},
+            {"op": "mget", "seed": seed, "salt": "hello", "seq": 0},
+        ]),
+    );
+    assert_eq!(conflict[0]["error"], "ERR_INVALID_SEQ", "{:?}", conflict[0]);
+    assert_eq!(conflict[1]["value"], hex(b"test"), "nothing overwritten: {:?}", conflict[1]);
+    let rejected: u64 = nodes.iter().map(|n| n.info().stats.values_rejected).sum();
+    assert!(rejected >= 1, "{rejected}");
 
     // Our own client reads the reference client's record from our nodes too.
     let mut c = Client::new(boot_addr);

@@ -50,6 +50,8 @@ if (mode === 'network') {
     return { publicKey, secretKey }
   }
   const ops = JSON.parse(b)
+  // Warnings seen so far. A put failed by a proof reports none: the
+  // reference's own 'warning' listener runs first and calls back at once.
   const warned = s => { const w = []; s.on('warning', e => w.push(e.message)); return w }
   const run = (op, done) => {
     const salt = op.salt != null ? node.mutable.salt(op.salt) : undefined
