@@ -1,8 +1,9 @@
 //! A dht-rpc 4 / @hyperswarm/dht 4 node as a sans-IO state machine.
 //!
 //! Inputs: [`Dht::handle_datagram`], [`Dht::handle_timeout`] and commands
-//! (lookup, announce, ping, holepunch …). Outputs: [`Dht::poll_transmit`],
-//! [`Dht::poll_event`], [`Dht::poll_timeout`]. No socket, clock or runtime:
+//! (lookup, announce, ping, holepunch, the stores' gets and puts …).
+//! Outputs: [`Dht::poll_transmit`], [`Dht::poll_event`],
+//! [`Dht::poll_timeout`]. No socket, clock or runtime:
 //! the caller owns those, so a test can run thousands of nodes on a virtual
 //! clock.
 
@@ -21,10 +22,9 @@ use super::scope::{allowed_from, is_unicast};
 use super::routing_table::{Insert, NodeId, RoutingTable, K};
 use super::rpc::{Action, Owner, Rpc};
 use super::tokens::{Tokens, ROTATE_INTERVAL};
-use super::value_store::{Outcome, ValueStore};
+use super::value_store::{Outcome, StoreKey, ValueStore};
 use super::hypersign::InputError;
-use super::store_query::{MutablePutOptions, StoreFailure, StoreOutcome, StoreRequest, ERR_TIMEOUT};
-use super::value_store::StoreKey;
+use super::store_query::{Got, MutablePutOptions, StoreFailure, StoreOutcome, StoreRequest, ERR_TIMEOUT};
 use super::{immutable, mutable};
 use crate::wire::dht::{
     self as wire, Holepunch, Message, MessageType, NodeRecord, PeersInput, PeersOutput, CMD_FIND_NODE, CMD_HOLEPUNCH,
@@ -402,7 +402,7 @@ impl Dht {
         if let Some(value) = self.values.get_immutable(&StoreKey::immutable(&key)).map(<[u8]>::to_vec) {
             let query = self.next_query;
             self.next_query += 1;
-            let got = super::store_query::Got { from: None, node_id: Some(self.id), value, signature: None, seq: None, salt: None };
+            let got = Got { from: None, node_id: Some(self.id), value, signature: None, seq: None, salt: None };
             self.push_event(DhtEvent::StoreDone { query, result: Ok(StoreOutcome::Got(Some(got))) });
             return query;
         }
