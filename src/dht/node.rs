@@ -1,8 +1,9 @@
 //! A dht-rpc 4 / @hyperswarm/dht 4 node as a sans-IO state machine.
 //!
 //! Inputs: [`Dht::handle_datagram`], [`Dht::handle_timeout`] and commands
-//! (lookup, announce, ping, holepunch …). Outputs: [`Dht::poll_transmit`],
-//! [`Dht::poll_event`], [`Dht::poll_timeout`]. No socket, clock or runtime:
+//! (lookup, announce, ping, holepunch, the stores' gets and puts …).
+//! Outputs: [`Dht::poll_transmit`], [`Dht::poll_event`],
+//! [`Dht::poll_timeout`]. No socket, clock or runtime:
 //! the caller owns those, so a test can run thousands of nodes on a virtual
 //! clock.
 
@@ -21,9 +22,13 @@ use super::scope::{allowed_from, is_unicast};
 use super::routing_table::{Insert, NodeId, RoutingTable, K};
 use super::rpc::{Action, Owner, Rpc};
 use super::tokens::{Tokens, ROTATE_INTERVAL};
+use super::value_store::{Outcome, StoreKey, ValueStore};
+use super::hypersign::InputError;
+use super::store_query::{Got, MutablePutOptions, StoreFailure, StoreOutcome, StoreRequest, ERR_TIMEOUT};
+use super::{immutable, mutable};
 use crate::wire::dht::{
     self as wire, Holepunch, Message, MessageType, NodeRecord, PeersInput, PeersOutput, CMD_FIND_NODE, CMD_HOLEPUNCH,
-    CMD_PEERS, CMD_PING,
+    CMD_IMMUTABLE_STORE, CMD_MUTABLE_STORE, CMD_PEERS, CMD_PING,
 };
 
 /// Requests in flight across all queries of a node (spec §9.3).
@@ -115,6 +120,13 @@ pub enum DhtEvent {
     Announced { topic: NodeId, peer: SocketAddrV4 },
     Unannounced { topic: NodeId, peer: SocketAddrV4 },
     Persistent,
+    /// A store operation's request got an error reply or no reply: the
+    /// error text and, for `mutable-store`, the proof it carried. In
+    /// arrival order (the reference's `'warning'` events, notes §2.2).
+    StoreWarning { query: QueryId, from: SocketAddrV4, error: String, proof: Option<wire::Mutable> },
+    /// A store operation ended; exactly one per operation, and store
+    /// operations end with this instead of `QueryDone`.
+    StoreDone { query: QueryId, result: Result<StoreOutcome, StoreFailure> },
 }
 
 /// What was dropped, and why.
@@ -144,6 +156,18 @@ pub struct DhtStats {
     pub addresses_dropped: u64,
     /// Queries that hit [`super::query::MAX_REQUESTS`].
     pub queries_capped: u64,
+    /// `immutable-store` / `mutable-store` UPDATEs stored.
+    pub values_stored: u64,
+    /// Store UPDATEs answered with an error (bad hash or signature, seq
+    /// rules, input we refuse).
+    pub values_rejected: u64,
+    /// Store requests dropped without a reply: the inputs on which a
+    /// reference node crashes (missing value, oversized value or salt,
+    /// short signature, key not 32 bytes), undecodable values, and
+    /// targets that are not 32 bytes.
+    pub values_dropped: u64,
+    /// Stored values evicted to stay within the store's bounds.
+    pub values_evicted: u64,
 }
 
 struct QueryState {
@@ -154,6 +178,8 @@ struct QueryState {
     /// LAN records.
     local_address: Option<SocketAddrV4>,
     bootstrap: bool,
+    /// Set for `immutable-store` / `mutable-store` gets and puts.
+    store: Option<StoreRequest>,
 }
 
 pub struct Dht {
@@ -165,6 +191,7 @@ pub struct Dht {
     tokens: Tokens,
     next_rotation: Instant,
     store: PeerStore,
+    values: ValueStore,
     rpc: Rpc,
     queries: HashMap<QueryId, QueryState>,
     next_query: QueryId,
@@ -204,6 +231,7 @@ impl Dht {
             tokens,
             next_rotation: now + ROTATE_INTERVAL,
             store: PeerStore::new(now),
+            values: ValueStore::new(),
             rpc: Rpc::new(rpc_seed),
             queries: HashMap::new(),
             next_query: 1,
@@ -253,7 +281,20 @@ impl Dht {
     }
 
     pub fn stats(&self) -> DhtStats {
-        self.stats
+        DhtStats { values_evicted: self.values.evicted(), ..self.stats }
+    }
+
+    /// Values held for `immutable-store` and `mutable-store`.
+    pub fn values(&self) -> &ValueStore {
+        &self.values
+    }
+
+    /// Replaces the round-trip token secrets (current, previous). The
+    /// reference draws both at random; fixed ones let a test compare our
+    /// replies with a capture byte for byte.
+    #[doc(hidden)]
+    pub fn set_token_secrets(&mut self, current: [u8; 32], previous: [u8; 32]) {
+        self.tokens = Tokens::new(current, previous);
     }
 
     pub fn table(&self) -> &RoutingTable {
@@ -339,6 +380,62 @@ impl Dht {
         let value = PeersInput::default().encode();
         let query = Query::new(self.id, topic, QueryKind::Query, nodes, &[]);
         self.add_query(now, query, CMD_PEERS, Some(value), None, false)
+    }
+
+    /// Puts `value` under its BLAKE2b-256 hash on the closest nodes, and
+    /// keeps a copy in our own store as the reference does (notes §3), so
+    /// a later get here needs no network. Ends with [`DhtEvent::StoreDone`].
+    pub fn immutable_put(&mut self, now: Instant, value: Vec<u8>) -> Result<(QueryId, [u8; 32]), InputError> {
+        let req = StoreRequest::immutable_put(value)?;
+        let key = req.target();
+        if let StoreRequest::ImmutablePut { value, .. } = &req {
+            // Owner 0.0.0.0: no datagram comes from there, so our own
+            // copies get a quota of their own.
+            self.values.put(StoreKey::immutable(&key), value.clone().into(), std::net::Ipv4Addr::UNSPECIFIED);
+        }
+        Ok((self.start_store(now, req), key))
+    }
+
+    /// Looks up the value whose BLAKE2b-256 hash is `key`: ours at once if
+    /// we hold it, else the first reply that hashes to `key`.
+    pub fn immutable_get(&mut self, now: Instant, key: [u8; 32]) -> QueryId {
+        if let Some(value) = self.values.get_immutable(&StoreKey::immutable(&key)).map(<[u8]>::to_vec) {
+            let query = self.next_query;
+            self.next_query += 1;
+            let got = Got { from: None, node_id: Some(self.id), value, signature: None, seq: None, salt: None };
+            self.push_event(DhtEvent::StoreDone { query, result: Ok(StoreOutcome::Got(Some(got))) });
+            return query;
+        }
+        self.start_store(now, StoreRequest::ImmutableGet { key })
+    }
+
+    /// Signs (or takes the signature of) `value` at `opts.seq` under
+    /// `opts.salt` and puts it under the public key.
+    pub fn mutable_put(&mut self, now: Instant, value: Vec<u8>, opts: MutablePutOptions) -> Result<QueryId, InputError> {
+        let req = StoreRequest::mutable_put(value, opts)?;
+        Ok(self.start_store(now, req))
+    }
+
+    /// Looks up the record of `public_key` (and `salt`) with a seq of at
+    /// least `seq`: the first reply that verifies.
+    pub fn mutable_get(&mut self, now: Instant, public_key: [u8; 32], seq: u64, salt: Option<Vec<u8>>) -> Result<QueryId, InputError> {
+        let req = StoreRequest::mutable_get(public_key, seq, salt)?;
+        Ok(self.start_store(now, req))
+    }
+
+    fn start_store(&mut self, now: Instant, req: StoreRequest) -> QueryId {
+        let target = req.target();
+        let seeds = self.table.closest(&target, K).into_iter().map(|c| (c.id, c.addr)).collect();
+        let query = Query::new(self.id, target, req.kind(), seeds, &self.bootstrap_nodes);
+        let (command, value) = (req.command(), req.message_value());
+        self.add_query_with(now, query, command, value, None, false, Some(req))
+    }
+
+    /// Ends a store operation now (a get found its value, a put hit a seq
+    /// conflict): its other requests are cancelled.
+    fn end_store(&mut self, qid: QueryId, result: Result<StoreOutcome, StoreFailure>) {
+        self.cancel(qid);
+        self.push_event(DhtEvent::StoreDone { query: qid, result });
     }
 
     pub fn cancel(&mut self, query: QueryId) {
@@ -563,16 +660,34 @@ impl Dht {
         let Some(state) = self.queries.get_mut(&qid) else { return };
         // Was the request an UPDATE? Its type byte says so (version, then type).
         let update = sent.get(3) == Some(&(MessageType::Update as u8));
-        if msg.error_text().is_some() {
-            state.query.on_error(update);
-            return;
-        }
         let nodes = msg.closer_nodes.as_deref().and_then(|b| wire::decode_nodes(b).ok()).unwrap_or_default();
         let total = nodes.len();
         let closer: Vec<(NodeId, SocketAddrV4)> =
             nodes.into_iter().filter(|n| allowed_from(n.addr, *from.ip())).map(|n: NodeRecord| (n.id, n.addr)).collect();
         let mut dropped = (total - closer.len()) as u64;
+        if let Some(error) = msg.error_text() {
+            // As in dht-rpc, an error reply's closer nodes still feed the
+            // walk (notes §2.2 item 2): a node without the command routes.
+            state.query.on_error(update, closer);
+            self.stats.addresses_dropped += dropped;
+            let Some(req) = &state.store else { return };
+            let proof = req.proof(msg.value.as_deref());
+            let conflict = proof.as_ref().and_then(|p| req.seq_conflict(p));
+            self.push_event(DhtEvent::StoreWarning { query: qid, from, error: error.to_string(), proof: proof.clone() });
+            if let Some(error) = conflict {
+                tracing::debug!(%from, error, "put refused with a proof that verifies");
+                self.end_store(qid, Err(StoreFailure { error: error.to_string(), proof, from: Some(from) }));
+            }
+            return;
+        }
         state.query.on_response(from, sender, msg.roundtrip_token.as_deref(), closer, update);
+        if let Some(req) = state.store.as_ref().filter(|r| r.is_get() && !update) {
+            if let Some(got) = req.accept(from, sender, msg.value.as_deref()) {
+                self.stats.addresses_dropped += dropped;
+                self.end_store(qid, Ok(StoreOutcome::Got(Some(got))));
+                return;
+            }
+        }
         if state.command == CMD_PEERS && !update {
             let (found, d) = decode_found(qid, state.query.target, from, sender, msg, state.local_address);
             dropped += d;
@@ -604,6 +719,7 @@ impl Dht {
             }
             CMD_HOLEPUNCH => self.on_holepunch(now, from, msg),
             CMD_PEERS => self.on_peers(now, from, msg),
+            CMD_IMMUTABLE_STORE | CMD_MUTABLE_STORE => self.on_store(now, from, msg),
             _ => {
                 // dht-rpc adds closer nodes to this error (and to any target
                 // length); we do not: an error reply is the cheapest thing a
@@ -720,6 +836,52 @@ impl Dht {
         self.reply(now, from, r.encode());
     }
 
+    /// `immutable-store` and `mutable-store` (notes dht4-stores.md §3, §4).
+    /// Replies carry closer nodes to the target, success or error, as
+    /// dht-rpc's replies to custom commands do; error replies carry no
+    /// token. UPDATEs reaching here have a valid token.
+    fn on_store(&mut self, now: Instant, from: SocketAddrV4, msg: Message) {
+        // The reference takes any target length; a non-32-byte one can only
+        // miss (immutable) or come from a hand-made request (mutable), so it
+        // gets nothing rather than a reply computed over odd ids.
+        let Some(target) = msg.target.as_deref().and_then(|t| <[u8; 32]>::try_from(t).ok()) else {
+            self.stats.values_dropped += 1;
+            return;
+        };
+        let update = msg.kind == MessageType::Update;
+        let value = msg.value.as_deref();
+        let outcome = match (msg.command_str(), update) {
+            (CMD_IMMUTABLE_STORE, false) => immutable::on_query(&mut self.values, &target),
+            (CMD_IMMUTABLE_STORE, true) => immutable::on_update(&mut self.values, *from.ip(), &target, value),
+            (_, false) => mutable::on_query(&mut self.values, &target, value),
+            (_, true) => mutable::on_update(&mut self.values, *from.ip(), &target, value),
+        };
+        let mut r = match outcome {
+            Outcome::Dropped(why) => {
+                self.stats.values_dropped += 1;
+                tracing::debug!(%from, command = msg.command_str(), "dropping store request: {why}");
+                return;
+            }
+            Outcome::Stored => {
+                self.stats.values_stored += 1;
+                self.response(&msg, from)
+            }
+            Outcome::Answer(value) => {
+                let mut r = self.response(&msg, from);
+                r.value = value;
+                r
+            }
+            Outcome::Rejected(error, proof) => {
+                self.stats.values_rejected += 1;
+                let mut r = self.error_response(&msg, from, error);
+                r.value = proof;
+                r
+            }
+        };
+        r.closer_nodes = Some(self.closer_nodes(&target));
+        self.reply(now, from, r.encode());
+    }
+
     // ----- helpers ----------------------------------------------------------
 
     fn closer_nodes(&self, target: &NodeId) -> Vec<u8> {
@@ -821,6 +983,9 @@ impl Dht {
                 }
                 if let Some(q) = self.queries.get_mut(&qid) {
                     q.query.on_timeout();
+                    if q.store.is_some() {
+                        self.push_event(DhtEvent::StoreWarning { query: qid, from: req.to, error: ERR_TIMEOUT.into(), proof: None });
+                    }
                 }
             }
             Owner::Ping(request) => self.push_event(DhtEvent::PingFailed { request }),
@@ -869,13 +1034,31 @@ impl Dht {
         local_address: Option<SocketAddrV4>,
         bootstrap: bool,
     ) -> QueryId {
+        self.add_query_with(now, query, command, value, local_address, bootstrap, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_query_with(
+        &mut self,
+        now: Instant,
+        query: Query,
+        command: &'static str,
+        value: Option<Vec<u8>>,
+        local_address: Option<SocketAddrV4>,
+        bootstrap: bool,
+        store: Option<StoreRequest>,
+    ) -> QueryId {
         let qid = self.next_query;
         self.next_query += 1;
         if self.queries.len() >= MAX_QUERIES {
-            self.push_event(DhtEvent::QueryDone { query: qid, error: Some("Too many queries".into()), closest: Vec::new() });
+            let error = "Too many queries".to_string();
+            self.push_event(match store {
+                Some(_) => DhtEvent::StoreDone { query: qid, result: Err(StoreFailure { error, proof: None, from: None }) },
+                None => DhtEvent::QueryDone { query: qid, error: Some(error), closest: Vec::new() },
+            });
             return qid;
         }
-        self.queries.insert(qid, QueryState { query, command, value, local_address, bootstrap });
+        self.queries.insert(qid, QueryState { query, command, value, local_address, bootstrap, store });
         self.drive_queries(now);
         qid
     }
@@ -971,6 +1154,15 @@ impl Dht {
         let state = self.queries.remove(&qid);
         if state.as_ref().is_some_and(|s| s.query.capped()) {
             self.stats.queries_capped += 1;
+        }
+        if let Some(req) = state.as_ref().and_then(|s| s.store.as_ref()) {
+            let result = match error {
+                Some(error) => Err(StoreFailure { error, proof: None, from: None }),
+                None if req.is_get() => Ok(StoreOutcome::Got(None)),
+                None => Ok(req.put_outcome()),
+            };
+            self.push_event(DhtEvent::StoreDone { query: qid, result });
+            return;
         }
         let closest = state.map(|s| s.query.closest().map(|(id, a, _)| (*id, *a)).collect()).unwrap_or_default();
         if bootstrap && self.bootstrap_query == Some(qid) {

@@ -248,13 +248,20 @@ impl Query {
         }
     }
 
-    /// An error response: it counts as a response but verifies nothing.
-    pub fn on_error(&mut self, update: bool) {
+    /// An error response: it counts as a response but verifies nothing
+    /// (no token). In the walk its closer nodes are still candidates, as in
+    /// dht-rpc.
+    pub fn on_error(&mut self, update: bool, closer: impl IntoIterator<Item = (NodeId, SocketAddrV4)>) {
         self.inflight = self.inflight.saturating_sub(1);
         if update {
             self.update_responses += 1;
-        } else {
-            self.responses += 1;
+            return;
+        }
+        self.responses += 1;
+        if self.phase == Phase::Walking {
+            for (nid, naddr) in closer {
+                self.add_candidate(nid, naddr, None);
+            }
         }
     }
 

@@ -1068,4 +1068,20 @@ mod tests {
         .to_string()
         .contains("4096"));
     }
+
+    #[test]
+    fn mutable_keeps_seq_zero_and_absent_versus_empty_salt() {
+        // A get with the default seq is exactly `18 00` (notes dht4-stores §1.3).
+        let ask = Mutable { seq: Some(0), ..Default::default() };
+        assert_eq!(ask.encode(), [0x18, 0x00]);
+        assert_eq!(Mutable::decode(&[0x18, 0x00]).unwrap(), ask);
+        // Field order value, signature, seq, salt; an empty salt is written.
+        let rec = Mutable { value: Some(b"v".to_vec()), signature: Some(vec![7; 2]), seq: Some(1), salt: Some(Vec::new()) };
+        let bytes = unhex("0a 01 76 12 02 07 07 18 01 22 00");
+        assert_eq!(rec.encode(), bytes);
+        assert_eq!(Mutable::decode(&bytes).unwrap(), rec);
+        let unsalted = Mutable { salt: None, ..rec };
+        assert_eq!(unsalted.encode(), bytes[..bytes.len() - 2]);
+        assert_eq!(Mutable::decode(&bytes[..bytes.len() - 2]).unwrap().salt, None);
+    }
 }

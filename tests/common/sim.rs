@@ -101,6 +101,15 @@ impl Sim {
         self.flush(i);
     }
 
+    /// Runs `f` on node `i` at the current virtual time (a command), then
+    /// sends what it queued.
+    pub fn with_node<R>(&mut self, i: usize, f: impl FnOnce(&mut Dht, Instant) -> R) -> R {
+        let now = self.now;
+        let r = f(&mut self.nodes[i], now);
+        self.flush(i);
+        r
+    }
+
     pub fn kill(&mut self, i: usize) {
         self.alive[i] = false;
     }
