@@ -1,5 +1,6 @@
 //! The Node.js binding: converts types and errors, nothing more. Every rule
 //! lives in the engine; index.js builds the Node-shaped API.
 
+mod dht;
 mod dht_node;
 mod swarm;

@@ -72,6 +72,16 @@ impl Keypair {
     }
 }
 
+impl Keypair {
+    /// A detached ed25519 signature over `message` as is (hypersign's
+    /// `cryptoSign`).
+    pub fn sign_raw(&self, message: &[u8]) -> [u8; 64] {
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&self.secret_key[..32]);
+        SigningKey::from_bytes(&seed).sign(message).to_bytes()
+    }
+}
+
 /// Why a value cannot be signed, put or asked for. Each names the problem;
 /// none is a panic.
 #[derive(Debug, Clone, PartialEq, Eq)]

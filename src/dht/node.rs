@@ -119,6 +119,8 @@ pub enum DhtEvent {
     /// Someone stored, removed or asked for a record with us.
     Announced { topic: NodeId, peer: SocketAddrV4 },
     Unannounced { topic: NodeId, peer: SocketAddrV4 },
+    /// Someone asked us for the peers of `topic` (the reference's `'lookup'`).
+    LookedUp { topic: NodeId, peer: SocketAddrV4 },
     Persistent,
     /// A store operation's request got an error reply or no reply: the
     /// error text and, for `mutable-store`, the proof it carried. In
@@ -352,6 +354,12 @@ impl Dht {
         let q = self.start_query(now, id, QueryKind::Query, CMD_FIND_NODE, None, None, true);
         self.bootstrap_query = Some(q);
         q
+    }
+
+    /// The walk that [`Self::bootstrap`] (or [`Self::persistent`]) started
+    /// last, while it runs.
+    pub fn bootstrap_query(&self) -> Option<QueryId> {
+        self.bootstrap_query.filter(|q| self.queries.contains_key(q))
     }
 
     /// `peers` lookup (spec §10.4).
@@ -827,6 +835,7 @@ impl Dht {
             }
         } else {
             let (peers, lan) = self.store.lookup(&target, remote, local, &mut self.rng);
+            self.push_event(DhtEvent::LookedUp { topic: target, peer: remote });
             let out = PeersOutput {
                 peers: (!peers.is_empty()).then(|| wire::encode_peers(&peers)),
                 local_peers: (!lan.is_empty()).then(|| lan.concat()),

@@ -1,0 +1,538 @@
+//! `NativeDht`: one DHT node on its own UDP socket, driven by `./dht`
+//! (the @hyperswarm/dht 4 API). Each operation carries a request number
+//! that its events repeat; dht.js turns them into streams and callbacks.
+//! The hypersign helpers (keypair, salt, sign, signable) live here too.
+
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use super::swarm::guarded;
+use crate::dht::hypersign::{self, Keypair};
+use crate::dht::{mutable, DhtConfig, DhtEvent, Limits, MutablePutOptions, Signer, StoreOutcome};
+use crate::io::dht_node::{Command, DhtNode, NodeEvent};
+use crate::io::{resolve, runtime};
+use crate::wire;
+
+/// Events not asked for (`announce`, `lookup`, `holepunch`, … which remote
+/// nodes cause) waiting for JS at most; past it they are dropped and
+/// counted. Replies to our own operations are always delivered: their
+/// number is bounded by the caller's operations and each query's cap.
+pub const MAX_PENDING_UNSOLICITED: usize = 1024;
+
+#[napi(object)]
+pub struct DhtOptions {
+    /// IPv4 address to bind; default 0.0.0.0.
+    pub host: Option<String>,
+    /// Port to bind; default 0 (any).
+    pub port: Option<u32>,
+    /// `"host:port"` entries; names are resolved in the background.
+    pub bootstrap: Option<Vec<String>>,
+    pub ephemeral: Option<bool>,
+    /// Become persistent once hole-punchable (needs `ephemeral`).
+    pub adaptive: Option<bool>,
+    /// The node id, 32 bytes.
+    pub id: Option<Buffer>,
+    /// Multiplies the per-source limits (testnets; default 1).
+    pub limit_scale: Option<u32>,
+}
+
+#[napi(object)]
+pub struct DhtAddr {
+    pub host: String,
+    pub port: u32,
+}
+
+#[napi(object)]
+pub struct DhtContact {
+    pub id: Buffer,
+    pub host: String,
+    pub port: u32,
+}
+
+/// A mutable record (a get's answer, or a seq error's proof).
+#[napi(object)]
+pub struct DhtRecord {
+    pub value: Option<Buffer>,
+    pub signature: Option<Buffer>,
+    pub seq: Option<f64>,
+    pub salt: Option<Buffer>,
+}
+
+/// `mutablePut`'s signer and slot.
+#[napi(object)]
+pub struct DhtPutOptions {
+    /// 64-byte libsodium secret key (seed ‖ public key); or give
+    /// `publicKey` and `signature`.
+    pub secret_key: Option<Buffer>,
+    pub public_key: Option<Buffer>,
+    pub signature: Option<Buffer>,
+    pub seq: f64,
+    pub salt: Option<Buffer>,
+}
+
+/// One event for dht.js; `kind` says which fields are set.
+#[napi(object)]
+pub struct DhtNativeEvent {
+    /// `ready`, `initial-nodes`, `persistent`, `announce`, `unannounce`,
+    /// `lookup`, `holepunch`, `data`, `warning`, `done`, `close`.
+    pub kind: String,
+    pub request: Option<u32>,
+    pub error: Option<String>,
+    /// The node that answered, or the remote of `announce`/`lookup`, or
+    /// the puncher of `holepunch`.
+    pub from: Option<DhtAddr>,
+    /// Our address as `from` saw it; the target of `holepunch`.
+    pub to: Option<DhtAddr>,
+    pub node_id: Option<Buffer>,
+    pub topic: Option<Buffer>,
+    pub peers: Option<Vec<DhtAddr>>,
+    pub local_peers: Option<Vec<DhtAddr>>,
+    /// A put's key (immutable hash or public key).
+    pub key: Option<Buffer>,
+    /// A get's record (`value` null: not found), or a put's signed record.
+    pub record: Option<DhtRecord>,
+    /// A seq error's proof.
+    pub proof: Option<DhtRecord>,
+}
+
+#[napi(object)]
+pub struct DhtInfo {
+    pub nodes: u32,
+    pub bootstrapped: bool,
+    pub ephemeral: bool,
+    pub holepunchable: bool,
+    pub remote_address: Option<DhtAddr>,
+    pub received: f64,
+    pub malformed: f64,
+    pub unmatched_responses: f64,
+    pub rate_limited: f64,
+    pub amplification_dropped: f64,
+    pub values_stored: f64,
+    pub values_rejected: f64,
+    pub values_dropped: f64,
+    pub values_evicted: f64,
+    /// Unsolicited events dropped because JS was `MAX_PENDING_UNSOLICITED` behind.
+    pub events_dropped: f64,
+}
+
+type EventFn = ThreadsafeFunction<NodeEvent, (), DhtNativeEvent, Status, false>;
+type SharedFn = Arc<std::sync::Mutex<Option<EventFn>>>;
+
+#[napi]
+pub struct NativeDht {
+    node: Option<DhtNode>,
+    tsfn: SharedFn,
+    dropped: Arc<AtomicU64>,
+    port: u32,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(Status::InvalidArg, msg.into())
+}
+
+fn key32(b: &[u8], name: &str) -> Result<[u8; 32]> {
+    b.try_into().map_err(|_| invalid(format!("{name} must be 32 bytes, got {}", b.len())))
+}
+
+fn port16(p: u32, name: &str) -> Result<u16> {
+    u16::try_from(p).map_err(|_| invalid(format!("{name} must be 0-65535, got {p}")))
+}
+
+fn addr(a: &DhtAddr, name: &str) -> Result<SocketAddrV4> {
+    let ip = a.host.parse().map_err(|_| invalid(format!("{name}.host must be an IPv4 address, got {:?}", a.host)))?;
+    Ok(SocketAddrV4::new(ip, port16(a.port, &format!("{name}.port"))?))
+}
+
+fn seq(s: f64) -> Result<u64> {
+    if !(s.is_finite() && s >= 0.0 && s.fract() == 0.0 && s <= mutable::MAX_SEQ as f64) {
+        return Err(invalid(format!("seq must be an integer from 0 to 2^53 - 1, got {s}")));
+    }
+    Ok(s as u64)
+}
+
+#[napi]
+impl NativeDht {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(options: DhtOptions, on_event: Function<DhtNativeEvent, ()>) -> Result<Self> {
+        guarded(|| Self::create(options, on_event))
+    }
+
+    fn create(options: DhtOptions, on_event: Function<DhtNativeEvent, ()>) -> Result<Self> {
+        crate::log::init();
+        let host = options.host.unwrap_or_else(|| "0.0.0.0".into());
+        let ip = host.parse().map_err(|_| invalid(format!("host must be an IPv4 address, got {host:?}")))?;
+        let port = port16(options.port.unwrap_or(0), "port")?;
+        let entries = options.bootstrap.unwrap_or_default();
+        // Literal addresses start the node bootstrapping at once; names
+        // are resolved first, and then the node bootstraps.
+        let literal: Option<Vec<SocketAddrV4>> = entries.iter().map(|e| e.parse().ok()).collect();
+        let ephemeral = options.ephemeral.unwrap_or(false);
+        let adaptive = options.adaptive.unwrap_or(false);
+        if adaptive && !ephemeral {
+            return Err(invalid("adaptive mode can only applied when ephemeral: true"));
+        }
+        let config = DhtConfig {
+            id: options.id.as_ref().map(|b| key32(b, "id")).transpose()?,
+            ephemeral,
+            adaptive,
+            bootstrap: literal.clone().unwrap_or_default(),
+            seed: rand::random(),
+        };
+
+        let pending = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let taken = pending.clone();
+        let tsfn: EventFn = on_event
+            .build_threadsafe_function::<NodeEvent>()
+            .callee_handled::<false>()
+            .build_callback(move |ctx| {
+                if matches!(ctx.value, NodeEvent::Dht(_)) {
+                    taken.fetch_sub(1, Ordering::Relaxed);
+                }
+                guarded(|| Ok(to_js(ctx.value)))
+            })?;
+        let tsfn: SharedFn = Arc::new(std::sync::Mutex::new(Some(tsfn)));
+        let sink_fn = tsfn.clone();
+        let counted = dropped.clone();
+        let sink = Box::new(move |ev: NodeEvent| {
+            let closing = matches!(ev, NodeEvent::Closed);
+            if matches!(ev, NodeEvent::Dht(_)) {
+                if pending.load(Ordering::Relaxed) >= MAX_PENDING_UNSOLICITED {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                pending.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut guard = sink_fn.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(f) = guard.as_ref() {
+                f.call(ev, ThreadsafeFunctionCallMode::NonBlocking);
+            }
+            // After Closed nothing more comes: let Node exit.
+            if closing {
+                guard.take();
+            }
+        });
+        let _rt = runtime::handle().enter();
+        let node = DhtNode::spawn_with(SocketAddrV4::new(ip, port), config, Limits::scaled(options.limit_scale.unwrap_or(1).max(1)), Some(sink))
+            .map_err(|e| Error::new(Status::GenericFailure, format!("cannot bind {host}:{port}: {e}")))?;
+        let port = node.local_addr().port() as u32;
+        if literal.is_none() {
+            let commands = node.commander();
+            runtime::handle().spawn(async move {
+                match resolve::bootstrap(&entries).await {
+                    Ok(nodes) => {
+                        let _ = commands.try_send(Command::UseBootstrap { nodes });
+                    }
+                    Err(e) => tracing::warn!("bootstrap: {e}"),
+                }
+            });
+        }
+        Ok(NativeDht { node: Some(node), tsfn, dropped, port })
+    }
+
+    fn send(&self, command: Command) -> Result<()> {
+        let node = self.node.as_ref().ok_or_else(|| Error::new(Status::GenericFailure, "the DHT node is destroyed"))?;
+        node.command(command).map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    /// Whether this node keeps Node's event loop alive.
+    #[napi(catch_unwind)]
+    #[allow(deprecated)]
+    pub fn set_ref(&self, env: Env, keep_alive: bool) -> Result<()> {
+        let Ok(mut guard) = self.tsfn.lock() else { return Ok(()) };
+        match guard.as_mut() {
+            Some(f) if keep_alive => f.refer(&env),
+            Some(f) => f.unref(&env),
+            None => Ok(()),
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    #[napi(catch_unwind)]
+    pub fn lookup(&self, request: u32, topic: Buffer, local_address: Option<DhtAddr>) -> Result<()> {
+        let topic = key32(&topic, "topic")?;
+        let local_address = local_address.as_ref().map(|a| addr(a, "localAddress")).transpose()?;
+        self.send(Command::Lookup { request, topic, local_address })
+    }
+
+    /// `port` 0: the port our datagrams come from.
+    #[napi(catch_unwind)]
+    pub fn announce(&self, request: u32, topic: Buffer, port: u32, local_address: Option<DhtAddr>, unannounce: bool) -> Result<()> {
+        let topic = key32(&topic, "topic")?;
+        let port = port16(port, "port")?;
+        let local_address = local_address.as_ref().map(|a| addr(a, "localAddress")).transpose()?;
+        self.send(if unannounce {
+            Command::Unannounce { request, topic, port, local_address }
+        } else {
+            Command::Announce { request, topic, port, local_address }
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn ping(&self, request: u32, to: DhtAddr) -> Result<()> {
+        let to = addr(&to, "peer")?;
+        self.send(Command::Ping { request, to })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn holepunch(&self, request: u32, peer: DhtAddr, referrer: DhtAddr) -> Result<()> {
+        let peer = addr(&peer, "peer")?;
+        let referrer = addr(&referrer, "peer.referrer")?;
+        self.send(Command::Holepunch { request, peer, referrer })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn immutable_put(&self, request: u32, value: Buffer) -> Result<()> {
+        self.send(Command::ImmutablePut { request, value: value.to_vec() })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn immutable_get(&self, request: u32, key: Buffer) -> Result<()> {
+        let key = key32(&key, "key")?;
+        self.send(Command::ImmutableGet { request, key })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn mutable_put(&self, request: u32, value: Buffer, options: DhtPutOptions) -> Result<()> {
+        let signer = match (&options.secret_key, &options.signature) {
+            (Some(sk), None) => Signer::Keypair(keypair_of(sk)?),
+            (None, Some(sig)) => {
+                let pk = options.public_key.as_ref().ok_or_else(|| invalid("keypair.publicKey is required"))?;
+                Signer::Signature { public_key: key32(pk, "keypair.publicKey")?, signature: sig.to_vec() }
+            }
+            (Some(_), Some(_)) => return Err(invalid("only opts.signature OR opts.keypair.secretKey should be supplied")),
+            (None, None) => return Err(invalid("keypair.secretKey is required")),
+        };
+        let opts = MutablePutOptions { signer, seq: seq(options.seq)?, salt: options.salt.map(|s| s.to_vec()) };
+        self.send(Command::MutablePut { request, value: value.to_vec(), opts })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn mutable_get(&self, request: u32, key: Buffer, seq_at_least: f64, salt: Option<Buffer>) -> Result<()> {
+        let key = key32(&key, "key")?;
+        self.send(Command::MutableGet { request, key, seq: seq(seq_at_least)?, salt: salt.map(|s| s.to_vec()) })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn bootstrap(&self, request: u32) -> Result<()> {
+        self.send(Command::Bootstrap { request })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn persistent(&self, request: u32) -> Result<()> {
+        self.send(Command::Persistent { request })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn add_node(&self, id: Buffer, node: DhtAddr) -> Result<()> {
+        let id = key32(&id, "node.id")?;
+        let addr = addr(&node, "node")?;
+        self.send(Command::AddNode { id, addr })
+    }
+
+    /// Stops operation `request`; no event comes for it afterwards.
+    #[napi(catch_unwind)]
+    pub fn cancel(&self, request: u32) -> Result<()> {
+        match &self.node {
+            Some(_) => self.send(Command::Cancel { request }),
+            None => Ok(()),
+        }
+    }
+
+    /// The routing table's contacts (empty once destroyed).
+    #[napi(catch_unwind)]
+    pub fn nodes(&self) -> Vec<DhtContact> {
+        let Some(node) = &self.node else { return Vec::new() };
+        node.nodes()
+            .into_iter()
+            .map(|(id, a)| DhtContact { id: id.to_vec().into(), host: a.ip().to_string(), port: a.port() as u32 })
+            .collect()
+    }
+
+    /// State and counters, or null once destroyed.
+    #[napi(catch_unwind)]
+    pub fn info(&self) -> Option<DhtInfo> {
+        let i = self.node.as_ref()?.info();
+        let s = i.stats;
+        Some(DhtInfo {
+            nodes: i.nodes as u32,
+            bootstrapped: i.bootstrapped,
+            ephemeral: i.ephemeral,
+            holepunchable: i.holepunchable,
+            remote_address: i.remote_address.map(addr_js),
+            received: s.received as f64,
+            malformed: s.malformed as f64,
+            unmatched_responses: s.unmatched_responses as f64,
+            rate_limited: s.rate_limited as f64,
+            amplification_dropped: s.amplification_dropped as f64,
+            values_stored: s.values_stored as f64,
+            values_rejected: s.values_rejected as f64,
+            values_dropped: s.values_dropped as f64,
+            values_evicted: s.values_evicted as f64,
+            events_dropped: self.dropped.load(Ordering::Relaxed) as f64,
+        })
+    }
+
+    /// Closes the socket; a `close` event follows.
+    #[napi(catch_unwind)]
+    pub fn destroy(&mut self) {
+        if let Some(node) = self.node.take() {
+            runtime::handle().spawn(node.shutdown());
+        }
+    }
+}
+
+fn keypair_of(secret_key: &[u8]) -> Result<Keypair> {
+    let sk: &[u8; 64] = secret_key.try_into().map_err(|_| invalid(format!("keypair.secretKey must be 64 bytes, got {}", secret_key.len())))?;
+    Keypair::from_secret_key(sk).ok_or_else(|| invalid("keypair.secretKey is not a libsodium secret key (seed followed by its public key)"))
+}
+
+#[napi(object)]
+pub struct DhtKeypair {
+    pub public_key: Buffer,
+    pub secret_key: Buffer,
+}
+
+/// A random ed25519 keypair, or the one of a 32-byte `seed` (libsodium layout).
+#[napi(js_name = "dhtKeypair", catch_unwind)]
+pub fn dht_keypair(seed: Option<Buffer>) -> Result<DhtKeypair> {
+    let k = match seed {
+        Some(s) => Keypair::from_seed(&key32(&s, "seed")?),
+        None => Keypair::random(),
+    };
+    Ok(DhtKeypair { public_key: k.public_key.to_vec().into(), secret_key: k.secret_key.to_vec().into() })
+}
+
+/// hypersign's `salt(str, size)`.
+#[napi(js_name = "dhtSalt", catch_unwind)]
+pub fn dht_salt(s: String, size: u32) -> Result<Buffer> {
+    hypersign::salt(&s, size as usize).map(Into::into).map_err(|e| invalid(e.to_string()))
+}
+
+/// The bytes a mutable record's signature covers.
+#[napi(js_name = "dhtSignable", catch_unwind)]
+pub fn dht_signable(value: Buffer, seq_: f64, salt: Option<Buffer>) -> Result<Buffer> {
+    Ok(mutable::signable(&value, seq(seq_)?, salt.as_deref()).into())
+}
+
+/// Signs `value` at `seq` under `salt` with a 64-byte secret key.
+#[napi(js_name = "dhtSign", catch_unwind)]
+pub fn dht_sign(value: Buffer, secret_key: Buffer, seq_: f64, salt: Option<Buffer>) -> Result<Buffer> {
+    let k = keypair_of(&secret_key)?;
+    k.sign(&value, salt.as_deref(), seq(seq_)?).map(|s| s.to_vec().into()).map_err(|e| invalid(e.to_string()))
+}
+
+/// ed25519 detached signature over raw `message` (hypersign's `cryptoSign`).
+#[napi(js_name = "dhtCryptoSign", catch_unwind)]
+pub fn dht_crypto_sign(message: Buffer, secret_key: Buffer) -> Result<Buffer> {
+    let k = keypair_of(&secret_key)?;
+    Ok(k.sign_raw(&message).to_vec().into())
+}
+
+fn addr_js(a: SocketAddrV4) -> DhtAddr {
+    DhtAddr { host: a.ip().to_string(), port: a.port() as u32 }
+}
+
+fn record(m: wire::dht::Mutable) -> DhtRecord {
+    DhtRecord {
+        value: m.value.map(Into::into),
+        signature: m.signature.map(Into::into),
+        seq: m.seq.map(|s| s as f64),
+        salt: m.salt.map(Into::into),
+    }
+}
+
+fn event(kind: &str) -> DhtNativeEvent {
+    DhtNativeEvent {
+        kind: kind.into(),
+        request: None,
+        error: None,
+        from: None,
+        to: None,
+        node_id: None,
+        topic: None,
+        peers: None,
+        local_peers: None,
+        key: None,
+        record: None,
+        proof: None,
+    }
+}
+
+fn to_js(ev: NodeEvent) -> DhtNativeEvent {
+    match ev {
+        NodeEvent::Closed => event("close"),
+        NodeEvent::Refused { request, error } => DhtNativeEvent { request: Some(request), error: Some(error), ..event("done") },
+        NodeEvent::Dht(ev) => match ev {
+            DhtEvent::Ready => event("ready"),
+            DhtEvent::InitialNodes => event("initial-nodes"),
+            DhtEvent::Persistent => event("persistent"),
+            DhtEvent::Announced { topic, peer } => remote("announce", topic, peer),
+            DhtEvent::Unannounced { topic, peer } => remote("unannounce", topic, peer),
+            DhtEvent::LookedUp { topic, peer } => remote("lookup", topic, peer),
+            DhtEvent::Relayed { from, to } => DhtNativeEvent { from: Some(addr_js(from)), to: Some(addr_js(to)), ..event("holepunch") },
+            _ => event("ignored"),
+        },
+        NodeEvent::Reply { request, event: ev } => {
+            let e = match ev {
+                DhtEvent::Peers(f) => DhtNativeEvent {
+                    from: Some(addr_js(f.node)),
+                    node_id: f.node_id.map(|id| id.to_vec().into()),
+                    to: f.to.map(addr_js),
+                    peers: Some(f.peers.into_iter().map(addr_js).collect()),
+                    local_peers: Some(f.local_peers.into_iter().map(addr_js).collect()),
+                    ..event("data")
+                },
+                DhtEvent::StoreWarning { from, error, proof, .. } => {
+                    DhtNativeEvent { from: Some(addr_js(from)), error: Some(error), proof: proof.map(record), ..event("warning") }
+                }
+                DhtEvent::QueryDone { error, .. } => DhtNativeEvent { error, ..event("done") },
+                DhtEvent::StoreDone { result: Err(f), .. } => DhtNativeEvent {
+                    error: Some(f.error),
+                    proof: f.proof.map(record),
+                    from: f.from.map(addr_js),
+                    ..event("done")
+                },
+                DhtEvent::StoreDone { result: Ok(outcome), .. } => match outcome {
+                    StoreOutcome::Got(None) => DhtNativeEvent { record: Some(record(Default::default())), ..event("done") },
+                    StoreOutcome::Got(Some(g)) => DhtNativeEvent {
+                        from: g.from.map(addr_js),
+                        node_id: g.node_id.map(|id| id.to_vec().into()),
+                        record: Some(DhtRecord {
+                            value: Some(g.value.into()),
+                            signature: g.signature.map(Into::into),
+                            seq: g.seq.map(|s| s as f64),
+                            salt: g.salt.map(Into::into),
+                        }),
+                        ..event("done")
+                    },
+                    StoreOutcome::ImmutablePut { key } => DhtNativeEvent { key: Some(key.to_vec().into()), ..event("done") },
+                    StoreOutcome::MutablePut { public_key, signature, seq, salt } => DhtNativeEvent {
+                        key: Some(public_key.to_vec().into()),
+                        record: Some(DhtRecord { value: None, signature: Some(signature.into()), seq: Some(seq as f64), salt: salt.map(Into::into) }),
+                        ..event("done")
+                    },
+                },
+                DhtEvent::Pong { from, to, .. } => DhtNativeEvent { from: Some(addr_js(from)), to: to.map(addr_js), ..event("done") },
+                DhtEvent::PingFailed { .. } => DhtNativeEvent { error: Some("Request timed out".into()), ..event("done") },
+                DhtEvent::Holepunched { from, .. } => DhtNativeEvent { from: Some(addr_js(from)), ..event("done") },
+                DhtEvent::HolepunchFailed { .. } => DhtNativeEvent { error: Some("Request timed out".into()), ..event("done") },
+                _ => event("ignored"),
+            };
+            DhtNativeEvent { request: Some(request), ..e }
+        }
+    }
+}
+
+fn remote(kind: &str, topic: [u8; 32], peer: SocketAddrV4) -> DhtNativeEvent {
+    DhtNativeEvent { topic: Some(topic.to_vec().into()), from: Some(addr_js(peer)), ..event(kind) }
+}
