@@ -58,7 +58,7 @@ class HyperDHT extends EventEmitter {
       limitScale: this._limitScale
     }, (ev) => this._onevent(ev))
     // With no bootstrap nodes the first walk ends at once: 'ready' anyway.
-    if (!this.bootstrapNodes.length) this._native.bootstrap(this._request(null))
+    if (!this.bootstrapNodes.length) this._native.command('bootstrap', this._request(null), {})
     process.nextTick(() => this.emit('listening'))
     return this._native
   }
@@ -110,7 +110,7 @@ class HyperDHT extends EventEmitter {
     const id = this._request({ stream, handlers })
     stream._cancel = () => {
       this._ops.delete(id)
-      if (!this.destroyed) native.cancel(id)
+      if (!this.destroyed) native.command('cancel', id, {})
     }
     try {
       start(id, native)
@@ -168,13 +168,13 @@ class HyperDHT extends EventEmitter {
 
   /** Walks towards our own id again: cb(err). */
   bootstrap (cb) {
-    const s = this._operation((id, n) => n.bootstrap(id), { done: walkDone })
+    const s = this._operation((id, n) => n.command('bootstrap', id, {}), { done: walkDone })
     return finish(s, cb)
   }
 
   /** Becomes a full member (our id goes on the wire) and bootstraps: cb(err). */
   persistent (cb) {
-    const s = this._operation((id, n) => n.persistent(id), { done: walkDone })
+    const s = this._operation((id, n) => n.command('persistent', id, {}), { done: walkDone })
     s.once('end', () => { this.ephemeral = false })
     return finish(s, cb)
   }
@@ -184,7 +184,7 @@ class HyperDHT extends EventEmitter {
     peer = args.peer(peer, 'peer')
     args.fn(cb, 'ping callback')
     let to = null
-    const s = this._operation((id, n) => n.ping(id, { host: peer.host, port: peer.port }), {
+    const s = this._operation((id, n) => n.command('ping', id, { peer: { host: peer.host, port: peer.port } }), {
       done (ev, stream) {
         if (ev.error) return stream._end(withCode(ev.error))
         to = ev.to || null
@@ -202,7 +202,7 @@ class HyperDHT extends EventEmitter {
     args.peer(peer, 'peer')
     args.peer(peer.referrer, 'peer.referrer')
     args.fn(cb, 'holepunch callback')
-    const s = this._operation((id, n) => n.holepunch(id, { host: peer.host, port: peer.port }, { host: peer.referrer.host, port: peer.referrer.port }), {
+    const s = this._operation((id, n) => n.command('holepunch', id, { peer: { host: peer.host, port: peer.port }, referrer: { host: peer.referrer.host, port: peer.referrer.port } }), {
       done (ev, stream) { stream._end(ev.error ? withCode(ev.error) : null) }
     })
     finish(s, (err) => cb(err || null))
@@ -221,7 +221,7 @@ class HyperDHT extends EventEmitter {
     for (const node of nodes) {
       if (!node || !Buffer.isBuffer(node.id) || node.id.length !== 32) throw new TypeError('node.id must be a 32-byte Buffer')
       args.peer(node, 'node')
-      native.addNode(node.id, { host: node.host, port: node.port })
+      native.command('add-node', 0, { id: node.id, peer: { host: node.host, port: node.port } })
     }
   }
 
@@ -285,8 +285,7 @@ class HyperDHT extends EventEmitter {
     const local = localAddress(opts.localAddress)
     if (cb != null) args.fn(cb, `${kind} callback`)
     const s = this._operation((id, n) => {
-      if (kind === 'lookup') n.lookup(id, topic, local)
-      else n.announce(id, topic, port, local, kind === 'unannounce')
+      n.command(kind, id, { topic, port, localAddress: local || undefined })
     }, {
       data: (ev) => kind === 'unannounce' ? null : ({
         node: { id: ev.nodeId || null, host: ev.from.host, port: ev.from.port },

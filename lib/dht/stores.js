@@ -41,7 +41,7 @@ class ImmutableStore {
   put (value, cb) {
     assertValue(value)
     assert(typeof cb === 'function', 'Callback is required')
-    const stream = this._dht._operation((id, n) => n.immutablePut(id, value), {
+    const stream = this._dht._operation((id, n) => n.command('immutable-put', id, { value }), {
       done (ev, s) {
         if (ev.error) return s._end(storeError(ev.error))
         s._key = ev.key
@@ -57,7 +57,7 @@ class ImmutableStore {
   /** The value whose hash is `key`: cb(null, value, { id }), or cb(null, null, null). */
   get (key, cb) {
     assert(Buffer.isBuffer(key), 'Key must be a buffer')
-    const stream = this._dht._operation((id, n) => n.immutableGet(id, key), {
+    const stream = this._dht._operation((id, n) => n.command('immutable-get', id, { key }), {
       done (ev, s) {
         if (ev.error) return s._end(storeError(ev.error))
         if (ev.record && ev.record.value) s._data({ id: ev.nodeId || null, value: ev.record.value })
@@ -152,7 +152,7 @@ class MutableStore {
     const put = opts.signature
       ? { publicKey: key, signature, seq, salt: salt || undefined }
       : { secretKey: keypair.secretKey, seq, salt: salt || undefined }
-    const stream = this._dht._operation((id, n) => n.mutablePut(id, value, put), {
+    const stream = this._dht._operation((id, n) => n.command('mutable-put', id, { value, put }), {
       warning: true,
       done (ev, s) {
         if (ev.error) return s._end(storeError(ev.error))
@@ -175,7 +175,7 @@ class MutableStore {
     assert(Buffer.isBuffer(key), 'Key must be a buffer')
     assert(typeof seq === 'number', 'seq should be a number')
     assertSalt(salt)
-    const stream = this._dht._operation((id, n) => n.mutableGet(id, key, seq, salt || null), {
+    const stream = this._dht._operation((id, n) => n.command('mutable-get', id, { key, seq, salt: salt || undefined }), {
       warning: true,
       done (ev, s) {
         if (ev.error) return s._end(storeError(ev.error))

@@ -14,7 +14,8 @@ use napi_derive::napi;
 use super::swarm::guarded;
 use crate::dht::hypersign::{self, Keypair};
 use crate::dht::{mutable, DhtConfig, DhtEvent, Limits, MutablePutOptions, Signer, StoreOutcome};
-use crate::io::dht_node::{Command, DhtNode, NodeEvent};
+use crate::dht::ops::{Command, NodeEvent};
+use crate::io::dht_node::DhtNode;
 use crate::io::{resolve, runtime};
 use crate::wire;
 
@@ -257,105 +258,22 @@ impl NativeDht {
         self.port
     }
 
+    /// Starts operation `op` (see [`parse_command`]) numbered `request`;
+    /// its events carry that number.
     #[napi(catch_unwind)]
-    pub fn lookup(&self, request: u32, topic: Buffer, local_address: Option<DhtAddr>) -> Result<()> {
-        let topic = key32(&topic, "topic")?;
-        let local_address = local_address.as_ref().map(|a| addr(a, "localAddress")).transpose()?;
-        self.send(Command::Lookup { request, topic, local_address })
-    }
-
-    /// `port` 0: the port our datagrams come from.
-    #[napi(catch_unwind)]
-    pub fn announce(&self, request: u32, topic: Buffer, port: u32, local_address: Option<DhtAddr>, unannounce: bool) -> Result<()> {
-        let topic = key32(&topic, "topic")?;
-        let port = port16(port, "port")?;
-        let local_address = local_address.as_ref().map(|a| addr(a, "localAddress")).transpose()?;
-        self.send(if unannounce {
-            Command::Unannounce { request, topic, port, local_address }
-        } else {
-            Command::Announce { request, topic, port, local_address }
-        })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn ping(&self, request: u32, to: DhtAddr) -> Result<()> {
-        let to = addr(&to, "peer")?;
-        self.send(Command::Ping { request, to })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn holepunch(&self, request: u32, peer: DhtAddr, referrer: DhtAddr) -> Result<()> {
-        let peer = addr(&peer, "peer")?;
-        let referrer = addr(&referrer, "peer.referrer")?;
-        self.send(Command::Holepunch { request, peer, referrer })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn immutable_put(&self, request: u32, value: Buffer) -> Result<()> {
-        self.send(Command::ImmutablePut { request, value: value.to_vec() })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn immutable_get(&self, request: u32, key: Buffer) -> Result<()> {
-        let key = key32(&key, "key")?;
-        self.send(Command::ImmutableGet { request, key })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn mutable_put(&self, request: u32, value: Buffer, options: DhtPutOptions) -> Result<()> {
-        let signer = match (&options.secret_key, &options.signature) {
-            (Some(sk), None) => Signer::Keypair(keypair_of(sk)?),
-            (None, Some(sig)) => {
-                let pk = options.public_key.as_ref().ok_or_else(|| invalid("keypair.publicKey is required"))?;
-                Signer::Signature { public_key: key32(pk, "keypair.publicKey")?, signature: sig.to_vec() }
-            }
-            (Some(_), Some(_)) => return Err(invalid("only opts.signature OR opts.keypair.secretKey should be supplied")),
-            (None, None) => return Err(invalid("keypair.secretKey is required")),
-        };
-        let opts = MutablePutOptions { signer, seq: seq(options.seq)?, salt: options.salt.map(|s| s.to_vec()) };
-        self.send(Command::MutablePut { request, value: value.to_vec(), opts })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn mutable_get(&self, request: u32, key: Buffer, seq_at_least: f64, salt: Option<Buffer>) -> Result<()> {
-        let key = key32(&key, "key")?;
-        self.send(Command::MutableGet { request, key, seq: seq(seq_at_least)?, salt: salt.map(|s| s.to_vec()) })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn bootstrap(&self, request: u32) -> Result<()> {
-        self.send(Command::Bootstrap { request })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn persistent(&self, request: u32) -> Result<()> {
-        self.send(Command::Persistent { request })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn add_node(&self, id: Buffer, node: DhtAddr) -> Result<()> {
-        let id = key32(&id, "node.id")?;
-        let addr = addr(&node, "node")?;
-        self.send(Command::AddNode { id, addr })
-    }
-
-    /// Stops operation `request`; no event comes for it afterwards.
-    #[napi(catch_unwind)]
-    pub fn cancel(&self, request: u32) -> Result<()> {
-        match &self.node {
-            Some(_) => self.send(Command::Cancel { request }),
-            None => Ok(()),
+    pub fn command(&self, op: String, request: u32, args: DhtCommandArgs) -> Result<()> {
+        let command = parse_command(&op, request, args)?;
+        if matches!(command, Command::Cancel { .. }) && self.node.is_none() {
+            return Ok(());
         }
+        self.send(command)
     }
 
     /// The routing table's contacts (empty once destroyed).
     #[napi(catch_unwind)]
     pub fn nodes(&self) -> Vec<DhtContact> {
         let Some(node) = &self.node else { return Vec::new() };
-        node.nodes()
-            .into_iter()
-            .map(|(id, a)| DhtContact { id: id.to_vec().into(), host: a.ip().to_string(), port: a.port() as u32 })
-            .collect()
+        contacts(node.nodes())
     }
 
     /// State and counters, or null once destroyed.
@@ -389,6 +307,89 @@ impl NativeDht {
             runtime::handle().spawn(node.shutdown());
         }
     }
+}
+
+/// The arguments of a DHT operation from JS; which are needed depends on
+/// the operation.
+#[napi(object)]
+pub struct DhtCommandArgs {
+    pub topic: Option<Buffer>,
+    /// `announce`/`unannounce`: the port to announce (0: our UDP source port).
+    pub port: Option<u32>,
+    pub local_address: Option<DhtAddr>,
+    /// `ping`, `holepunch`, `add-node`.
+    pub peer: Option<DhtAddr>,
+    pub referrer: Option<DhtAddr>,
+    pub value: Option<Buffer>,
+    pub key: Option<Buffer>,
+    pub put: Option<DhtPutOptions>,
+    /// `mutable-get`: the lowest seq wanted.
+    pub seq: Option<f64>,
+    pub salt: Option<Buffer>,
+    /// `add-node`: the contact's id.
+    pub id: Option<Buffer>,
+}
+
+fn need<T>(v: Option<T>, op: &str, name: &str) -> Result<T> {
+    v.ok_or_else(|| invalid(format!("{op} needs {name}")))
+}
+
+/// The [`Command`] of operation `op`: `lookup`, `announce`, `unannounce`,
+/// `ping`, `holepunch`, `immutable-put`, `immutable-get`, `mutable-put`,
+/// `mutable-get`, `bootstrap`, `persistent`, `add-node` or `cancel`. Shared
+/// by the standalone node and the swarm's (`discovery.dht`).
+pub(crate) fn parse_command(op: &str, request: u32, a: DhtCommandArgs) -> Result<Command> {
+    let local = |a: &Option<DhtAddr>| a.as_ref().map(|a| addr(a, "localAddress")).transpose();
+    Ok(match op {
+        "lookup" => Command::Lookup { request, topic: key32(&need(a.topic, op, "topic")?, "topic")?, local_address: local(&a.local_address)? },
+        "announce" | "unannounce" => {
+            let topic = key32(&need(a.topic, op, "topic")?, "topic")?;
+            let port = port16(a.port.unwrap_or(0), "port")?;
+            let local_address = local(&a.local_address)?;
+            if op == "announce" {
+                Command::Announce { request, topic, port, local_address }
+            } else {
+                Command::Unannounce { request, topic, port, local_address }
+            }
+        }
+        "ping" => Command::Ping { request, to: addr(&need(a.peer, op, "peer")?, "peer")? },
+        "holepunch" => Command::Holepunch {
+            request,
+            peer: addr(&need(a.peer, op, "peer")?, "peer")?,
+            referrer: addr(&need(a.referrer, op, "peer.referrer")?, "peer.referrer")?,
+        },
+        "immutable-put" => Command::ImmutablePut { request, value: need(a.value, op, "value")?.to_vec() },
+        "immutable-get" => Command::ImmutableGet { request, key: key32(&need(a.key, op, "key")?, "key")? },
+        "mutable-put" => {
+            let options = need(a.put, op, "put options")?;
+            let signer = match (&options.secret_key, &options.signature) {
+                (Some(sk), None) => Signer::Keypair(keypair_of(sk)?),
+                (None, Some(sig)) => {
+                    let pk = options.public_key.as_ref().ok_or_else(|| invalid("keypair.publicKey is required"))?;
+                    Signer::Signature { public_key: key32(pk, "keypair.publicKey")?, signature: sig.to_vec() }
+                }
+                (Some(_), Some(_)) => return Err(invalid("only opts.signature OR opts.keypair.secretKey should be supplied")),
+                (None, None) => return Err(invalid("keypair.secretKey is required")),
+            };
+            let opts = MutablePutOptions { signer, seq: seq(options.seq)?, salt: options.salt.map(|s| s.to_vec()) };
+            Command::MutablePut { request, value: need(a.value, op, "value")?.to_vec(), opts }
+        }
+        "mutable-get" => Command::MutableGet {
+            request,
+            key: key32(&need(a.key, op, "key")?, "key")?,
+            seq: seq(a.seq.unwrap_or(0.0))?,
+            salt: a.salt.map(|s| s.to_vec()),
+        },
+        "bootstrap" => Command::Bootstrap { request },
+        "persistent" => Command::Persistent { request },
+        "add-node" => Command::AddNode { id: key32(&need(a.id, op, "id")?, "node.id")?, addr: addr(&need(a.peer, op, "peer")?, "node")? },
+        "cancel" => Command::Cancel { request },
+        _ => return Err(invalid(format!("unknown DHT operation {op:?}"))),
+    })
+}
+
+pub(crate) fn contacts(nodes: Vec<([u8; 32], SocketAddrV4)>) -> Vec<DhtContact> {
+    nodes.into_iter().map(|(id, a)| DhtContact { id: id.to_vec().into(), host: a.ip().to_string(), port: a.port() as u32 }).collect()
 }
 
 fn keypair_of(secret_key: &[u8]) -> Result<Keypair> {
@@ -468,7 +469,7 @@ fn event(kind: &str) -> DhtNativeEvent {
     }
 }
 
-fn to_js(ev: NodeEvent) -> DhtNativeEvent {
+pub(crate) fn to_js(ev: NodeEvent) -> DhtNativeEvent {
     match ev {
         NodeEvent::Closed => event("close"),
         NodeEvent::Refused { request, error } => DhtNativeEvent { request: Some(request), error: Some(error), ..event("done") },

@@ -7,6 +7,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
+use super::dht::{DhtCommandArgs, DhtContact, DhtNativeEvent};
 use crate::swarm::{ConnStream, EventGate, Peer, Referrer, Swarm, SwarmConfig, SwarmEvent};
 
 #[napi(object)]
@@ -75,6 +76,8 @@ pub struct NativeEvent {
     /// The topic of `updating`, `update` and `left`.
     pub topic: Option<Buffer>,
     pub pongs: Option<Vec<NativePong>>,
+    /// kind `dht`: an event of `discovery.dht`'s operations.
+    pub dht: Option<DhtNativeEvent>,
 }
 
 #[napi(object)]
@@ -174,6 +177,7 @@ fn event(kind: &str) -> NativeEvent {
         data: None,
         topic: None,
         pongs: None,
+        dht: None,
     }
 }
 
@@ -246,6 +250,7 @@ fn to_js(ev: SwarmEvent) -> NativeEvent {
         SwarmEvent::Error(m) => NativeEvent { message: Some(m), ..event("error") },
         SwarmEvent::Failed(m) => NativeEvent { message: Some(m), ..event("fatal") },
         SwarmEvent::Closed => event("close"),
+        SwarmEvent::Dht(ev) => NativeEvent { dht: Some(super::dht::to_js(ev)), ..event("dht") },
     }
 }
 
@@ -441,6 +446,25 @@ impl NativeSwarm {
             Some(s) => s.set_tcp_listening(listening).map_err(|e| Error::new(Status::GenericFailure, e)),
             None => Ok(false),
         }
+    }
+
+    /// An operation on the swarm's DHT node (`discovery.dht`): as
+    /// `NativeDht.command`, its events come as kind `dht`.
+    #[napi(catch_unwind)]
+    pub fn dht_command(&self, op: String, request: u32, args: DhtCommandArgs) -> Result<()> {
+        let command = super::dht::parse_command(&op, request, args)?;
+        self.live()?.dht_command(command).map_err(|e| Error::new(Status::GenericFailure, e))
+    }
+
+    /// The swarm DHT node's contacts (empty once destroyed, or with no DHT).
+    #[napi(catch_unwind)]
+    pub fn dht_nodes(&self) -> Vec<DhtContact> {
+        let Some(swarm) = &self.swarm else { return Vec::new() };
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        if swarm.dht_command(crate::dht::ops::Command::Nodes { reply }).is_err() {
+            return Vec::new();
+        }
+        super::dht::contacts(rx.recv_timeout(std::time::Duration::from_secs(1)).unwrap_or_default())
     }
 
     /// Pings every bootstrap node; a `pinged` event with `request` follows.

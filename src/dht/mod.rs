@@ -5,6 +5,7 @@ pub mod hypersign;
 pub mod immutable;
 pub mod mutable;
 pub mod node;
+pub mod ops;
 pub mod peer_store;
 pub mod query;
 pub mod remote_address;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::dht::ops::{Command, NodeEvent, Operations};
 use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats, FoundPeers, QueryId, RequestId};
 use crate::lan::{Lan, LanConfig, LanEvent, LanStats, Link};
 use crate::swarm::{Peer, Referrer, Topic};
@@ -71,6 +72,9 @@ pub enum DiscoveryEvent {
     /// A hole punch we asked for ended: `Some(from)` is where the punched
     /// peer answered from (its address as our NAT sees it).
     Punched { request: RequestId, from: Option<SocketAddrV4> },
+    /// A reply to an operation of the caller's on the DHT node itself
+    /// ([`Discovery::dht_command`]: the network entry's `discovery.dht`).
+    Dht(NodeEvent),
 }
 
 /// One bootstrap node's answer to a ping batch.
@@ -205,6 +209,8 @@ pub struct Discovery {
     pings: HashMap<u64, PingBatch>,
     ping_of: HashMap<RequestId, u64>,
     next_batch: u64,
+    /// The caller's own operations on the DHT node.
+    ops: Operations,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +239,7 @@ impl Discovery {
             pings: HashMap::new(),
             ping_of: HashMap::new(),
             next_batch: 1,
+            ops: Operations::default(),
         }
     }
 
@@ -495,6 +502,12 @@ impl Discovery {
             }
         }
         while let Some(ev) = self.dht.as_mut().and_then(Dht::poll_event) {
+            if self.ops.owns(&ev) {
+                if let Some(ev) = self.ops.route(ev) {
+                    self.events.push_back(DiscoveryEvent::Dht(ev));
+                }
+                continue;
+            }
             match ev {
                 DhtEvent::Peers(found) => self.on_found(found),
                 DhtEvent::QueryDone { query, error, closest } => self.on_query_done(now, query, error, closest),
@@ -572,6 +585,16 @@ impl Discovery {
             }
             QueryRole::Unannounce => self.events.push_back(DiscoveryEvent::Left { topic }),
             QueryRole::Recheck => {}
+        }
+    }
+
+    /// Runs an operation of the caller's on the DHT node; its replies come
+    /// as [`DiscoveryEvent::Dht`]. `Some` when it could not start.
+    pub fn dht_command(&mut self, now: Instant, cmd: Command) -> Option<NodeEvent> {
+        match self.dht.as_mut() {
+            Some(dht) => self.ops.command(dht, now, cmd),
+            // Nodes' reply sender drops here: its caller hears "none".
+            None => cmd.request().map(|request| NodeEvent::Refused { request, error: "the DHT is off".into() }),
         }
     }
 

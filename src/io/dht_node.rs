@@ -2,7 +2,6 @@
 //! `hyperswarm-dht` bootstrap node, the memory benchmark's many nodes, and
 //! the `./dht` entry (which sends [`Command`]s and takes [`NodeEvent`]s).
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -11,7 +10,8 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats, Limits, MutablePutOptions, NodeId, QueryId, RequestId};
+use crate::dht::ops::{Command, NodeEvent, Operations};
+use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats, Limits, NodeId};
 use crate::wire::dht::MAX_MESSAGE_LEN;
 
 /// Commands queued to one node at most; past it [`DhtNode::command`]
@@ -27,47 +27,6 @@ pub struct NodeInfo {
     pub ephemeral: bool,
     pub holepunchable: bool,
     pub remote_address: Option<SocketAddrV4>,
-}
-
-/// An operation asked of the node; `request` is the caller's number for
-/// it, which every [`NodeEvent::Reply`] about it carries.
-#[derive(Debug)]
-pub enum Command {
-    Lookup { request: u32, topic: NodeId, local_address: Option<SocketAddrV4> },
-    Announce { request: u32, topic: NodeId, port: u16, local_address: Option<SocketAddrV4> },
-    Unannounce { request: u32, topic: NodeId, port: u16, local_address: Option<SocketAddrV4> },
-    Ping { request: u32, to: SocketAddrV4 },
-    Holepunch { request: u32, peer: SocketAddrV4, referrer: SocketAddrV4 },
-    ImmutablePut { request: u32, value: Vec<u8> },
-    ImmutableGet { request: u32, key: [u8; 32] },
-    MutablePut { request: u32, value: Vec<u8>, opts: MutablePutOptions },
-    MutableGet { request: u32, key: [u8; 32], seq: u64, salt: Option<Vec<u8>> },
-    /// Walk towards our own id again; replies with the walk's `QueryDone`.
-    Bootstrap { request: u32 },
-    /// Become a full member (our id goes on the wire), then bootstrap.
-    Persistent { request: u32 },
-    AddNode { id: NodeId, addr: SocketAddrV4 },
-    /// Bootstrap nodes resolved after the start (names): use them, and walk.
-    UseBootstrap { nodes: Vec<SocketAddrV4> },
-    /// Stop an operation; no further reply comes for it.
-    Cancel { request: u32 },
-    /// The routing table's contacts, answered on `reply`.
-    Nodes { reply: std::sync::mpsc::SyncSender<Vec<(NodeId, SocketAddrV4)>> },
-}
-
-/// What the node tells its owner.
-#[derive(Debug)]
-pub enum NodeEvent {
-    /// Not about an operation of the owner's: `Ready`, `InitialNodes`,
-    /// `Persistent`, `Announced`, `Unannounced`, `LookedUp`, `Relayed`.
-    Dht(DhtEvent),
-    /// About operation `request`. The last one for it is a `QueryDone`,
-    /// `StoreDone`, `Pong`, `PingFailed`, `Holepunched` or `HolepunchFailed`.
-    Reply { request: u32, event: DhtEvent },
-    /// Operation `request` could not start (bad input); nothing was sent.
-    Refused { request: u32, error: String },
-    /// The node task ended (stopped, or died); the socket is closed.
-    Closed,
 }
 
 /// Where a node's events go; called on the node's task, so it must not block.
@@ -117,7 +76,7 @@ impl DhtNode {
         let panic = Arc::new(Notify::new());
         // bounded: COMMAND_QUEUE, and `command` refuses past it.
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-        let task = Task { dht, info: info.clone(), sink: Closing(sink), queries: HashMap::new(), requests: HashMap::new() };
+        let task = Task { dht, info: info.clone(), sink: Closing(sink), ops: Operations::default() };
         tokio::spawn(run(socket, task, stopped, command_rx, done_tx, panic.clone()));
         Ok(DhtNode { stop: Some(stop), done: Some(done), info, addr, panic, commands })
     }
@@ -199,127 +158,18 @@ impl Drop for Closing {
     }
 }
 
-/// The node task's state: the sans-IO node and which caller operation
-/// each of its queries and requests is.
+/// The node task's state: the sans-IO node and the caller's operations.
 struct Task {
     dht: Dht,
     info: Arc<Mutex<NodeInfo>>,
     sink: Closing,
-    queries: HashMap<QueryId, u32>,
-    requests: HashMap<RequestId, u32>,
+    ops: Operations,
 }
 
 impl Task {
     fn emit(&self, ev: NodeEvent) {
         if let Some(sink) = self.sink.0.as_ref() {
             sink(ev);
-        }
-    }
-
-    fn query(&mut self, request: u32, q: QueryId) {
-        self.queries.insert(q, request);
-    }
-
-    fn refused(&self, request: u32, error: impl ToString) {
-        self.emit(NodeEvent::Refused { request, error: error.to_string() });
-    }
-
-    fn on_command(&mut self, now: Instant, cmd: Command) {
-        let dht = &mut self.dht;
-        match cmd {
-            Command::Lookup { request, topic, local_address } => {
-                let q = dht.lookup(now, topic, local_address);
-                self.query(request, q)
-            }
-            Command::Announce { request, topic, port, local_address } => {
-                let q = dht.announce(now, topic, port, local_address);
-                self.query(request, q)
-            }
-            Command::Unannounce { request, topic, port, local_address } => {
-                let q = dht.unannounce(now, topic, port, local_address);
-                self.query(request, q)
-            }
-            Command::Ping { request, to } => {
-                let r = dht.ping(now, to, None);
-                self.requests.insert(r, request);
-            }
-            Command::Holepunch { request, peer, referrer } => {
-                let r = dht.holepunch(now, peer, referrer);
-                self.requests.insert(r, request);
-            }
-            Command::ImmutablePut { request, value } => match dht.immutable_put(now, value) {
-                Ok((q, _)) => self.query(request, q),
-                Err(e) => self.refused(request, e),
-            },
-            Command::ImmutableGet { request, key } => {
-                let q = dht.immutable_get(now, key);
-                self.query(request, q)
-            }
-            Command::MutablePut { request, value, opts } => match dht.mutable_put(now, value, opts) {
-                Ok(q) => self.query(request, q),
-                Err(e) => self.refused(request, e),
-            },
-            Command::MutableGet { request, key, seq, salt } => match dht.mutable_get(now, key, seq, salt) {
-                Ok(q) => self.query(request, q),
-                Err(e) => self.refused(request, e),
-            },
-            Command::Bootstrap { request } => {
-                let q = dht.bootstrap(now);
-                self.query(request, q)
-            }
-            Command::Persistent { request } => {
-                dht.persistent(now);
-                match dht.bootstrap_query() {
-                    Some(q) => self.query(request, q),
-                    // Already persistent: the reference bootstraps anyway.
-                    None => {
-                        let q = dht.bootstrap(now);
-                        self.query(request, q)
-                    }
-                }
-            }
-            Command::AddNode { id, addr } => dht.add_node(id, addr),
-            Command::UseBootstrap { nodes } => {
-                dht.set_bootstrap_nodes(nodes);
-                dht.bootstrap(now);
-            }
-            Command::Cancel { request } => {
-                if let Some((&q, _)) = self.queries.iter().find(|(_, r)| **r == request) {
-                    self.queries.remove(&q);
-                    self.dht.cancel(q);
-                }
-                self.requests.retain(|_, r| *r != request);
-            }
-            Command::Nodes { reply } => {
-                let _ = reply.try_send(dht.nodes());
-            }
-        }
-    }
-
-    fn on_event(&mut self, ev: DhtEvent) {
-        let (id, last, of_query) = match &ev {
-            DhtEvent::Peers(f) => (f.query, false, true),
-            DhtEvent::StoreWarning { query, .. } => (*query, false, true),
-            DhtEvent::QueryDone { query, .. } | DhtEvent::StoreDone { query, .. } => (*query, true, true),
-            DhtEvent::Pong { request, .. }
-            | DhtEvent::PingFailed { request }
-            | DhtEvent::Holepunched { request, .. }
-            | DhtEvent::HolepunchFailed { request } => (*request, true, false),
-            DhtEvent::Ready => {
-                tracing::info!(nodes = self.dht.table().len(), "bootstrapped");
-                return self.emit(NodeEvent::Dht(ev));
-            }
-            DhtEvent::Relayed { from, to } => {
-                tracing::debug!(%from, %to, "relayed a hole punch");
-                return self.emit(NodeEvent::Dht(ev));
-            }
-            _ => return self.emit(NodeEvent::Dht(ev)),
-        };
-        let map = if of_query { &mut self.queries } else { &mut self.requests };
-        let request = if last { map.remove(&id) } else { map.get(&id).copied() };
-        // Not the owner's (the node's own bootstrap and maintenance walks).
-        if let Some(request) = request {
-            self.emit(NodeEvent::Reply { request, event: ev });
         }
     }
 
@@ -355,7 +205,14 @@ async fn run(
             let _ = super::send_now(&socket, &bytes, SocketAddr::V4(to));
         }
         while let Some(ev) = task.dht.poll_event() {
-            task.on_event(ev);
+            match &ev {
+                DhtEvent::Ready => tracing::info!(nodes = task.dht.table().len(), "bootstrapped"),
+                DhtEvent::Relayed { from, to } => tracing::debug!(%from, %to, "relayed a hole punch"),
+                _ => {}
+            }
+            if let Some(ev) = task.ops.route(ev) {
+                task.emit(ev);
+            }
         }
         task.publish();
         let deadline = task.dht.poll_timeout();
@@ -363,7 +220,11 @@ async fn run(
             _ = &mut stop => break,
             _ = panic.notified() => panic!("injected test panic in the DHT node task"),
             cmd = commands.recv(), if commands_open => match cmd {
-                Some(cmd) => task.on_command(Instant::now(), cmd),
+                Some(cmd) => {
+                    if let Some(ev) = task.ops.command(&mut task.dht, Instant::now(), cmd) {
+                        task.emit(ev);
+                    }
+                }
                 None => commands_open = false,
             },
             got = socket.recv_from(&mut buf) => match got {

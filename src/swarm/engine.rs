@@ -131,6 +131,8 @@ enum Command {
     UtpRead { conn: u64 },
     UtpShutdown { conn: u64 },
     UtpClose { conn: u64 },
+    /// An operation on the DHT node itself (the network entry's `discovery.dht`).
+    Dht(crate::dht::ops::Command),
     /// Test hook: the engine task panics (see [`Swarm::inject_panic`]).
     Panic,
     Destroy,
@@ -298,6 +300,12 @@ impl Swarm {
     /// Whether new incoming connections are taken (`maxConnections`): when
     /// not, TCP connections are accepted and closed at once and uTP SYNs
     /// are refused.
+    /// Runs an operation on the swarm's DHT node; its replies come as
+    /// [`SwarmEvent::Dht`].
+    pub fn dht_command(&self, command: crate::dht::ops::Command) -> Result<(), String> {
+        self.send(Command::Dht(command))
+    }
+
     pub fn set_accepting(&self, accepting: bool) {
         let _ = self.send(Command::Accepting(accepting));
     }
@@ -681,6 +689,7 @@ impl Driver {
                 }
                 DiscoveryEvent::Ready { error: None } => {}
                 DiscoveryEvent::Punched { request, from } => self.on_punched(now, request, from),
+                DiscoveryEvent::Dht(ev) => (self.sink)(SwarmEvent::Dht(ev)),
             }
         }
         while let Some(peer) = self.queue.next_dial(now) {
@@ -1051,6 +1060,11 @@ impl Driver {
             Command::UtpRead { conn } => self.utp.grant(conn),
             Command::UtpShutdown { conn } => self.utp.shutdown(now, conn),
             Command::UtpClose { conn } => self.utp.close(now, conn),
+            Command::Dht(cmd) => {
+                if let Some(ev) = self.discovery.dht_command(now, cmd) {
+                    (self.sink)(SwarmEvent::Dht(ev));
+                }
+            }
             Command::Panic => panic!("injected test panic in the swarm engine"),
             Command::Destroy => {}
         }

@@ -49,6 +49,8 @@ pub enum SwarmEvent {
     Left { topic: Topic },
     /// The answer to [`super::Swarm::ping_bootstrap`].
     Pinged { request: u32, pongs: Vec<Pong> },
+    /// A reply to an operation on the DHT node ([`super::Swarm::dht_command`]).
+    Dht(crate::dht::ops::NodeEvent),
     /// Something failed that the swarm survives (a send error, a bad packet).
     Warning(String),
     /// Binding failed; the swarm cannot announce or accept.
