@@ -163,17 +163,13 @@ declare namespace network {
   /** `nw.discovery`: topics and bootstrap checks (@hyperswarm/discovery 2.0.1). */
   interface Discovery {
     readonly destroyed: boolean
-    readonly dht: {
-      /** Whether enough DHT nodes agree on our address and port. */
-      holepunchable (): boolean
-      /** Our public address as DHT nodes report it, or null. */
-      remoteAddress (): { host: string, port: number } | null
-      /** Whether our node stays out of other nodes' routing tables. */
-      readonly ephemeral: boolean
-      /** The bootstrap nodes, in the order given. */
-      readonly bootstrapNodes: Array<{ host: string, port: number }>
-      readonly destroyed: boolean
-    }
+    /**
+     * The swarm's own DHT node with @hyperswarm/dht 4.0.1's API (see
+     * `hyperswarm-native/dht`): lookups, announces, stores, pings and
+     * punches go over the swarm's socket. It has no socket of its own, so
+     * `listen()` throws; `destroy()` destroys this discovery.
+     */
+    readonly dht: import('./dht').HyperDHT
     announce (key: Buffer, options?: { port?: number, localPort?: number, localAddress?: { host: string, port: number }, lookup?: boolean }): Topic
     lookup (key: Buffer, options?: { localAddress?: { host: string, port: number } }): Topic
     lookupOne (key: Buffer, cb: (err: Error | null, peer?: Peer) => void): void

@@ -122,6 +122,7 @@ class NetworkResource {
       flushed: key => this.discovery && this.discovery._onflushed(key),
       update: (key, err) => this.discovery && this.discovery._onupdate(key, err),
       left: key => this.discovery && this.discovery._onleft(key),
+      dht: ev => this.discovery && this.discovery.dht._onevent(ev),
       error: err => this._onfatal(err),
       close: () => this._onenginegone()
     }, this.sockets)

@@ -5,6 +5,7 @@
 // if any of them announces and looks up if any looks up.
 const { EventEmitter } = require('events')
 const args = require('./args')
+const { HyperDHT } = require('./dht/node')
 
 /** The bootstrap nodes when none are given (@hyperswarm/dht 4.0.1, as src/swarm/config.rs). */
 const DEFAULT_BOOTSTRAP = ['bootstrap1.hyperdht.org:49737', 'bootstrap2.hyperdht.org:49737', 'bootstrap3.hyperdht.org:49737']
@@ -23,19 +24,13 @@ class Discovery {
     this._byKey = new Map() // hex → Set<Topic>
     this._leaving = new Map() // hex → [Topic] waiting for the engine's 'left'
     this.destroyed = false
-    const self = this
-    this.dht = {
-      /** Enough DHT nodes agree on our address (wire-dht.md §7). */
-      holepunchable () { return engine.holepunchable() },
-      /** Our public `{ host, port }` as the DHT sees it, or null. */
-      remoteAddress () { return engine.remoteAddress() },
-      get destroyed () { return self.destroyed },
-      // dht-rpc's fields, as applications and the upstream tests read them.
-      /** Whether our node stays out of other nodes' routing tables. */
-      ephemeral: ephemeral !== false,
-      /** The bootstrap nodes as `{ host, port }`, in the caller's order. */
-      bootstrapNodes
-    }
+    // @hyperswarm/dht's API on the swarm's own DHT node (its socket, its
+    // routing table): lookups, announces, stores, pings and punches.
+    // `ephemeral` is the caller's option (adaptive when not a boolean).
+    this.dht = new HyperDHT({ bootstrap: bootstrapNodes, ephemeral: ephemeral !== false, id: engine.id }, {
+      backend: engine.dhtBackend(),
+      destroy: () => this.destroy()
+    })
   }
 
   announce (key, opts) {
@@ -113,6 +108,10 @@ class Discovery {
 
   /** Destroys every topic (announcers unannounce first); cb once all closed. */
   destroy (cb) {
+    if (!this.destroyed) {
+      this.dht.destroyed = true
+      process.nextTick(() => this.dht._onclose())
+    }
     this.destroyed = true
     const topics = this.topics()
     let missing = topics.length + 1
@@ -126,6 +125,7 @@ class Discovery {
 
   /** The engine stopped: whatever still waits is closed now. */
   _closed () {
+    if (!this.destroyed) this.dht._onclose()
     this.destroyed = true
     for (const t of this.topics()) t._close()
     for (const waiting of this._leaving.values()) for (const t of waiting) t._close()

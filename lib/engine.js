@@ -13,7 +13,7 @@ class Engine {
    * `options`: engine options (see args.engineOptions, plus autoDial).
    * `on`: handlers, each optional: listening(port), connection(socket, ev, peer),
    * peer(peer), updating(topic), flushed(topic), update(topic, err), left(topic),
-   * warning(err), error(err), close().
+   * dht(event of an operation of discovery.dht), warning(err), error(err), close().
    * `sockets`: the Set that live connections are kept in (the caller's own).
    */
   constructor (options, on, sockets = new Set()) {
@@ -25,6 +25,8 @@ class Engine {
     this._requests = new Map()
     this._nextRequest = 1
     this._closeCallbacks = []
+    /** The DHT node id the caller gave, or null (the node made its own). */
+    this.id = options.id || null
     this.native = new NativeSwarm(options, ev => this._onevent(ev))
   }
 
@@ -102,6 +104,17 @@ class Engine {
     return this.native.stats()
   }
 
+  /** The swarm's DHT node as lib/dht/node.js drives one (discovery.dht). */
+  dhtBackend () {
+    const native = this.native
+    return {
+      command: (op, id, args) => native.dhtCommand(op, id, args),
+      nodes: () => this.closed ? [] : native.dhtNodes(),
+      info: () => this.closed ? null : { holepunchable: native.holepunchable(), remoteAddress: this.remoteAddress() },
+      port: () => this.port()
+    }
+  }
+
   /** Closes every socket and the engine; cb(null) once all is gone. */
   destroy (cb) {
     if (this.closed) {
@@ -167,6 +180,7 @@ class Engine {
         })))
         return
       }
+      case 'dht': return this._emit('dht', ev.dht)
       case 'warning': return this._emit('warning', new Error(ev.message))
       case 'error': return this._emit('error', new Error(ev.message))
       case 'fatal': return this._onfatal(new Error(ev.message))

@@ -16,15 +16,22 @@ const DEFAULT_BOOTSTRAP = ['bootstrap1.hyperdht.org:49737', 'bootstrap2.hyperdht
 const MAX_REQUEST = 0xffffffff
 
 class HyperDHT extends EventEmitter {
-  constructor (opts) {
+  /**
+   * `attach` (internal): run on another owner's DHT node instead of one of
+   * our own, as `discovery.dht` of the network entry does: `{ backend,
+   * destroy }`, where `backend` has command(op, id, args), nodes(), info()
+   * and port(), and `destroy()` destroys the owner.
+   */
+  constructor (opts, attach = null) {
     super()
     opts = args.object(opts, 'options')
     if (opts.socket != null) throw new TypeError('options.socket is not supported: the node owns its UDP socket')
     const bootstrap = opts.bootstrap === undefined ? DEFAULT_BOOTSTRAP : (opts.bootstrap || [])
     if (!Array.isArray(bootstrap)) throw new TypeError('options.bootstrap must be an array of "host:port" strings or { host, port } objects')
-    this.bootstrapNodes = bootstrap.map(parseNode)
+    // An owner's node (attach) has checked its own options already.
+    this.bootstrapNodes = attach ? bootstrap : bootstrap.map(parseNode)
     if (opts.id != null && (!Buffer.isBuffer(opts.id) || opts.id.length !== 32)) throw new TypeError('options.id must be a 32-byte Buffer')
-    this.id = opts.id || crypto.randomBytes(32)
+    this.id = opts.id || (attach ? null : crypto.randomBytes(32))
     this.ephemeral = !!opts.ephemeral
     if (opts.adaptive && !this.ephemeral) throw new Error('adaptive mode can only applied when ephemeral: true')
     this._adaptive = !!opts.adaptive
@@ -38,6 +45,11 @@ class HyperDHT extends EventEmitter {
     this._host = '0.0.0.0'
     this._ops = new Map() // request → { stream, handlers }
     this._next = 0
+    this._attach = attach
+    if (attach) {
+      this._native = attach.backend
+      return
+    }
     // As dht-rpc: bootstrapping starts on the next tick, which binds the
     // socket unless listen() came first.
     process.nextTick(() => this._open())
@@ -68,6 +80,7 @@ class HyperDHT extends EventEmitter {
     if (typeof port === 'function') return this.listen(0, null, port)
     if (typeof address === 'function') return this.listen(port, null, address)
     if (this.destroyed) throw new Error('the DHT node is destroyed')
+    if (this._attach) throw new Error('this DHT node shares its owner\'s socket: bind the owner instead')
     if (this._native) throw new Error('Socket is already bound')
     port = port == null ? 0 : args.port(port, 'port')
     if (address != null && (typeof address !== 'string' || !/^\d+\.\d+\.\d+\.\d+$/.test(address))) {
@@ -83,8 +96,8 @@ class HyperDHT extends EventEmitter {
     return { address: this._host, family: 'IPv4', port: this._native.port() }
   }
 
-  ref () { if (this._native) this._native.setRef(true) }
-  unref () { if (this._native) this._native.setRef(false) }
+  ref () { if (this._native && !this._attach) this._native.setRef(true) }
+  unref () { if (this._native && !this._attach) this._native.setRef(false) }
 
   // ----- operations ----------------------------------------------------------
 
@@ -247,7 +260,8 @@ class HyperDHT extends EventEmitter {
     if (this.destroyed) return
     this.destroyed = true
     this._ops.clear()
-    if (this._native) this._native.destroy()
+    if (this._attach) this._attach.destroy()
+    else if (this._native) this._native.destroy()
     else process.nextTick(() => this._onclose())
   }
 
