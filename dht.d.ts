@@ -46,12 +46,9 @@ declare namespace dht {
     adaptive?: boolean
     /** 32-byte DHT node id. Default: a random one. */
     id?: Buffer
-    // TODO: maxAge and maxValues are the reference's; NativeDht's options
-    // have neither yet (our store's cap is a fixed 5000). Drop or reword
-    // these once dht.js says what it does with them.
-    /** How long an announced peer is kept, in ms. Default 12 min. */
+    /** Accepted for compatibility and ignored: our node keeps announced peers for its own fixed time. */
     maxAge?: number
-    /** How many stored values (mutable and immutable together) are kept. Default 5000. */
+    /** Accepted for compatibility and ignored: our node keeps at most 5000 values, with per-source quotas. */
     maxValues?: number
   }
 
@@ -79,14 +76,10 @@ declare namespace dht {
   }
 
   /**
-   * One node's success reply to a put.
-   * TODO: confirm this shape once dht.js emits put data (the reference
-   * emits dht-rpc's `{ type, node: { id, host, port }, to, value: null }`).
+   * Data of a put stream. Ours emits none (the reference emits one item per
+   * node that stored the value); the callback is the way to hear the end.
    */
-  interface UpdateReply {
-    node: HostPort
-    to?: HostPort | null
-  }
+  type UpdateReply = never
 
   /** A record as a node holds it, sent as proof with a seq error. */
   interface MutableProof {
@@ -96,22 +89,15 @@ declare namespace dht {
     salt: Buffer | null
   }
 
-  // TODO: STORES-STATUS.md lists the stream forms (a get without a callback
-  // giving every verified reply, per-node put data) as not implemented yet;
-  // confirm them against dht.js.
   /**
    * The stream every lookup, announce, put and get returns: an object-mode
    * Readable of `T`, with per-node warnings and counters.
    */
   interface QueryStream<T, Proof = null> extends Readable {
-    /** Requests in flight. */
-    readonly inflight: number
-    /** Replies received (error replies included). */
+    /** Replies the operation used (one per `'data'`, and per empty reply to a lookup). */
     readonly responses: number
-    /** Requests that failed locally (timeouts, cancels). */
+    /** Warnings: error replies and timeouts. */
     readonly errors: number
-    /** Replies to updates (puts, announces). */
-    readonly updates: number
 
     read (size?: number): T | null
     [Symbol.asyncIterator] (): NodeJS.AsyncIterator<T>
@@ -123,16 +109,16 @@ declare namespace dht {
      */
     on (event: 'warning', listener: (err: Error, proof?: Proof | null) => void): this
     on (event: 'error', listener: (err: Error) => void): this
-    on (event: 'end' | 'close' | 'response' | 'readable', listener: () => void): this
+    on (event: 'end' | 'close' | 'readable', listener: () => void): this
     on<E extends string | symbol> (event: Exclude<E, QueryStreamEventName>, listener: (...args: any[]) => void): this
     once (event: 'data', listener: (data: T) => void): this
     once (event: 'warning', listener: (err: Error, proof?: Proof | null) => void): this
     once (event: 'error', listener: (err: Error) => void): this
-    once (event: 'end' | 'close' | 'response' | 'readable', listener: () => void): this
+    once (event: 'end' | 'close' | 'readable', listener: () => void): this
     once<E extends string | symbol> (event: Exclude<E, QueryStreamEventName>, listener: (...args: any[]) => void): this
   }
 
-  type QueryStreamEventName = 'data' | 'warning' | 'error' | 'end' | 'close' | 'response' | 'readable'
+  type QueryStreamEventName = 'data' | 'warning' | 'error' | 'end' | 'close' | 'readable'
 
   /** An ed25519 key pair: a 32-byte public key, a 64-byte secret key (seed ‖ public key). */
   interface Keypair {
@@ -220,6 +206,8 @@ declare namespace dht {
     sign (value: Buffer, opts: SignOptions): Buffer
     /** The bytes `put` signs (bencoded salt, seq and value), for signing elsewhere. */
     signable (value: Buffer, opts?: SignableOptions): Buffer
+    /** A detached ed25519 signature of `msg` itself. */
+    cryptoSign (msg: Buffer, keypair: { secretKey: Buffer }): Buffer
   }
 
   /** `node.immutable`: values addressed by their BLAKE2b-256 hash. */
@@ -257,8 +245,6 @@ declare namespace dht {
     persistent: () => void
     /** The routing table reached 5 nodes (once). */
     'initial-nodes': () => void
-    'add-node': (node: NodeInfo) => void
-    'remove-node': (node: NodeInfo) => void
   }
 
   type DhtEventName = keyof DhtEvents

@@ -76,8 +76,7 @@ node.on('lookup', (t, peer) => { void t; void peer.port })
 node.on('holepunch', (from, to) => { console.log(from.host, to.port) })
 node.once('persistent', () => {})
 node.on('initial-nodes', () => {})
-node.on('add-node', (n) => { const nid: Buffer = n.id; void nid })
-node.on('remove-node', (n: dht.NodeInfo) => { void n })
+for (const n of node.getNodes()) { const nid: Buffer = n.id; void nid }
 node.on('some-other-event', (a: number, b: string) => { void a; void b })
 node.off('close', () => {})
 
@@ -105,10 +104,10 @@ node.lookup(topic, (err, replies) => {
 node.lookup(topic, null, () => {})
 node.unannounce(topic, () => {})
 const stream: dht.QueryStream<dht.PeersReply> = node.lookup(topic, { port: 1, localAddress: { host: '10.0.0.1', port: 2 } })
-const counters: number[] = [stream.inflight, stream.responses, stream.errors, stream.updates]
+const counters: number[] = [stream.responses, stream.errors]
 void counters
 stream.on('warning', (err) => console.error(err.message))
-stream.once('response', () => {})
+stream.once('end', () => {})
 stream.destroy()
 async function iterate () {
   for await (const reply of node.lookup(topic)) {
@@ -164,7 +163,6 @@ put.on('warning', (err, proof) => {
   console.error(err.message)
   if (proof) console.log(proof.seq, proof.value)
 })
-put.once('data', (reply) => { void reply.node.host })
 
 // Out-of-band signing: a signature and the public key only.
 const signable: Buffer = node.mutable.signable(value, { salt, seq: 1 })
