@@ -22,8 +22,11 @@
 //!   evict an honest single record first has to be no bigger than it, from
 //!   more /24s than the store has room for.
 //!
-//! The writer of an entry is the source IP of the UPDATE that last stored
-//! it (a token-verified address). Like `peer_store`, nothing expires with
+//! The writer of an entry is the source IP of the UPDATE that last changed
+//! it (a token-verified address). Re-putting identical bytes refreshes the
+//! entry but keeps its writer: otherwise a flooder could re-put other
+//! people's (public) immutable values, own them, and evict them with its
+//! own churn. Like `peer_store`, nothing expires with
 //! time: the reference has no TTL for values either.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -205,6 +208,13 @@ impl ValueStore {
     /// there, evicting as the module docs say to stay within every bound.
     pub fn put(&mut self, key: StoreKey, value: Value, owner: Ipv4Addr) {
         let owner = u32::from(owner);
+        // The same bytes again (anyone can re-put a public immutable value):
+        // a refresh, not a new writer. Else a flooder could re-put other
+        // people's values and then churn them out within its own quota.
+        if self.entries.get(&key).is_some_and(|e| e.value == value) {
+            self.get(&key);
+            return;
+        }
         if let Some(old) = self.entries.get(&key).map(|e| e.stamp) {
             self.remove_stamp(old);
         }
@@ -325,6 +335,23 @@ mod tests {
         assert_eq!(s.len(), MAX_VALUES);
         assert!(s.contains(&key(0)), "a party with one entry is evicted last");
         assert!(s.evicted() >= 500);
+    }
+
+    #[test]
+    fn an_identical_re_put_keeps_the_writer() {
+        let mut s = ValueStore::new();
+        s.put(key(0), vec![0].into(), ip(192, 0, 2, 1));
+        let flooder = ip(10, 0, 0, 2);
+        s.put(key(0), vec![0].into(), flooder);
+        assert_eq!((s.values_of(ip(192, 0, 2, 1)), s.values_of(flooder)), (1, 0));
+        for n in 1..=(MAX_VALUES_PER_IP as u32 + 10) {
+            s.put(key(n), vec![1].into(), flooder);
+        }
+        assert!(s.contains(&key(0)), "the flooder's churn does not reach it");
+        // Other bytes under the key do change the writer.
+        s.put(key(0), vec![2].into(), flooder);
+        assert_eq!(s.values_of(ip(192, 0, 2, 1)), 0);
+        check(&s);
     }
 
     #[test]
