@@ -22,12 +22,18 @@
 //!   evict an honest single record first has to be no bigger than it, from
 //!   more /24s than the store has room for.
 //!
+//! Memory: a full store of the largest records (value 1000, signature 128
+//! and salt 64 bytes, each written from its own /24 so that the indexes
+//! are at their largest too) takes 9.7 MB of heap, 6.0 MB of it payload;
+//! the bound is [`HEAP_BOUND`], 12.5 MB, asserted by
+//! `tests/value_store_memory.rs`.
+//!
 //! The writer of an entry is the source IP of the UPDATE that last changed
 //! it (a token-verified address). Re-putting identical bytes refreshes the
 //! entry but keeps its writer: otherwise a flooder could re-put other
 //! people's (public) immutable values, own them, and evict them with its
-//! own churn. Like `peer_store`, nothing expires with
-//! time: the reference has no TTL for values either.
+//! own churn. Like `peer_store`, nothing expires with time: the reference
+//! has no TTL for values either.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -36,9 +42,19 @@ use crate::wire::dht::Mutable;
 
 /// Entries in the store: hashlru's `max` as @hyperswarm/dht sets it
 /// (`maxValues`, default 5000; notes §5). The reference may hold up to
-/// twice this; we hold at most this. An entry is at most ~1.2 KB (value
-/// 1000, signature 128, salt 64), so ~6 MB in the worst case.
+/// twice this; we hold at most this. An entry carries at most 1,192 bytes
+/// of payload (value 1000, signature 128, salt 64) and takes ~1.9 KB of
+/// heap with its key and index entries: see [`HEAP_BOUND`].
 pub const MAX_VALUES: usize = 5000;
+
+/// Heap a full store may take, in bytes requested from the allocator:
+/// 12.5 MB. Measured (`tests/value_store_memory.rs`, which asserts this
+/// bound): [`MAX_VALUES`] maximum-size mutable records take 9.7 MB in a
+/// bare store and 10.0–10.1 MB above a fresh `Dht` node filled over the
+/// wire (its per-source request tables included), so the bound leaves
+/// about 25% headroom. malloc's own per-block overhead (~36,000 blocks)
+/// adds about 0.6 MB of resident memory on top.
+pub const HEAP_BOUND: usize = 12_500_000;
 
 /// Entries one source IPv4 may hold. Not in the reference. 256 is 5% of
 /// [`MAX_VALUES`]: a host publishes a handful of records, and a flood from
