@@ -367,3 +367,120 @@ fn store_replies_stay_within_the_amplification_budget() {
     assert!(answered < 10, "then the 3x rule holds: {answered}");
     assert!(n.node.stats().amplification_dropped > 0);
 }
+
+/// Every store bound pushed past in one run, with honest records of other
+/// parties (immutable and mutable) that must all survive:
+///
+/// 1. one IP writes 10× its quota, and re-puts every honest immutable
+///    value and replays every honest mutable record it can read (an
+///    identical re-put must not make it the writer, or its own churn
+///    would then evict them);
+/// 2. one /24 (16 hosts) writes 4× its quota, the same way;
+/// 3. many /24s push the store 2,000 past its capacity;
+/// 4. then, with the store full, one more IP floods.
+///
+/// After every single put the store holds at most [`MAX_VALUES`].
+#[test]
+fn spam_past_every_bound_never_evicts_other_parties() {
+    let mut n = net();
+    let mut puts = 0usize;
+    let mut check = |n: &mut Net| {
+        puts += 1;
+        // 2 ms a put keeps every sender under the request rate.
+        n.now += std::time::Duration::from_millis(2);
+        assert!(n.node.values().len() <= MAX_VALUES, "store over capacity after put {puts}: {}", n.node.values().len());
+    };
+    // Honest parties: 40 hosts in 40 /24s, 3 immutable values and 2 mutable
+    // records (one salted) each.
+    let honest: Vec<SocketAddrV4> = (0..40u8).map(|i| addr(100, 64, i, 7)).collect();
+    let mut imm: Vec<Vec<u8>> = Vec::new();
+    let mut muts: Vec<(SigningKey, Mutable)> = Vec::new();
+    for (i, h) in honest.iter().enumerate() {
+        for j in 0..3 {
+            let v = format!("honest {i} value {j}").into_bytes();
+            assert_ok(&n.put_immutable(*h, &v));
+            check(&mut n);
+            imm.push(v);
+        }
+        let k = key(100 + i as u8);
+        let pk = k.verifying_key().to_bytes();
+        for salt in [None, Some(&b"0123456789abcdef"[..])] {
+            let r = record(&k, format!("honest {i} record").as_bytes(), 5, salt);
+            assert_ok(&n.put_mutable(*h, &pk, r.clone()));
+            check(&mut n);
+            muts.push((k.clone(), r));
+        }
+    }
+    let honest_count = n.node.values().len();
+    assert_eq!(honest_count, 40 * 5);
+    let all_honest_kept = |n: &mut Net, phase: &str| {
+        let reader = addr(192, 0, 2, 99);
+        for v in &imm {
+            assert_eq!(n.get_immutable(reader, &immutable::key(v)).as_ref(), Some(v), "{phase}: immutable {:?} evicted", String::from_utf8_lossy(v));
+        }
+        for (k, r) in &muts {
+            let pk = k.verifying_key().to_bytes();
+            assert_eq!(n.get_mutable(reader, &pk, 0, r.salt.as_deref()).as_ref(), Some(r), "{phase}: mutable record evicted");
+        }
+    };
+    // What a spammer does from `from`: its own values, and everyone's it can read.
+    let spam = |n: &mut Net, from: SocketAddrV4, own: usize, tag: &str, check: &mut dyn FnMut(&mut Net)| {
+        for i in 0..own {
+            assert_ok(&n.put_immutable(from, format!("{tag} {i}").as_bytes()));
+            check(n);
+            if i % 64 == 0 {
+                for v in &imm {
+                    assert_ok(&n.put_immutable(from, v));
+                    check(n);
+                }
+                for (k, r) in &muts {
+                    let reply = n.put_mutable(from, &k.verifying_key().to_bytes(), r.clone());
+                    assert_err(&reply, mutable::ERR_SEQ_MUST_EXCEED_CURRENT);
+                    check(n);
+                }
+            }
+        }
+    };
+
+    // 1. One IP, 10× its quota.
+    let spammer = addr(10, 66, 0, 1);
+    spam(&mut n, spammer, 10 * MAX_VALUES_PER_IP, "ip spam", &mut check);
+    assert_eq!(n.node.values().values_of(*spammer.ip()), MAX_VALUES_PER_IP);
+    assert_eq!(n.node.values().len(), honest_count + MAX_VALUES_PER_IP, "the IP displaced only itself");
+    all_honest_kept(&mut n, "one IP");
+
+    // 2. One /24, 16 hosts, 4× the /24's quota.
+    for host in 1..=16u8 {
+        spam(&mut n, addr(10, 77, 0, host), MAX_VALUES_PER_SUBNET / 4, &format!("subnet spam {host}"), &mut check);
+    }
+    let in_subnet: usize = (1..=16u8).map(|h| n.node.values().values_of(*addr(10, 77, 0, h).ip())).sum();
+    assert_eq!(in_subnet, MAX_VALUES_PER_SUBNET);
+    assert_eq!(n.node.values().len(), honest_count + MAX_VALUES_PER_IP + MAX_VALUES_PER_SUBNET, "the /24 displaced only itself");
+    all_honest_kept(&mut n, "one /24");
+
+    // 3. Many /24s, each at its quota, 2,000 past the capacity.
+    let mut i = 0u32;
+    'flood: for net24 in 0..=255u8 {
+        for host in 1..=4u8 {
+            for _ in 0..MAX_VALUES_PER_IP {
+                if i as usize >= MAX_VALUES + 2000 {
+                    break 'flood;
+                }
+                assert_ok(&n.put_immutable(addr(10, 9, net24, host), &i.to_be_bytes()));
+                check(&mut n);
+                i += 1;
+            }
+        }
+    }
+    assert_eq!(n.node.values().len(), MAX_VALUES);
+    all_honest_kept(&mut n, "many /24s");
+
+    // 4. The store is full; one more IP floods.
+    let late = addr(10, 88, 0, 1);
+    spam(&mut n, late, 10 * MAX_VALUES_PER_IP, "late spam", &mut check);
+    assert_eq!(n.node.values().len(), MAX_VALUES);
+    assert!(n.node.values().values_of(*late.ip()) <= MAX_VALUES_PER_IP);
+    all_honest_kept(&mut n, "full store");
+    let s = n.node.stats();
+    eprintln!("{puts} puts; {} stored, {} evicted, {} held", s.values_stored, s.values_evicted, n.node.values().len());
+}

@@ -22,9 +22,18 @@
 //!   evict an honest single record first has to be no bigger than it, from
 //!   more /24s than the store has room for.
 //!
-//! The writer of an entry is the source IP of the UPDATE that last stored
-//! it (a token-verified address). Like `peer_store`, nothing expires with
-//! time: the reference has no TTL for values either.
+//! Memory: a full store of the largest records (value 1000, signature 128
+//! and salt 64 bytes, each written from its own /24 so that the indexes
+//! are at their largest too) takes 9.7 MB of heap, 6.0 MB of it payload;
+//! the bound is [`HEAP_BOUND`], 12.5 MB, asserted by
+//! `tests/value_store_memory.rs`.
+//!
+//! The writer of an entry is the source IP of the UPDATE that last changed
+//! it (a token-verified address). Re-putting identical bytes refreshes the
+//! entry but keeps its writer: otherwise a flooder could re-put other
+//! people's (public) immutable values, own them, and evict them with its
+//! own churn. Like `peer_store`, nothing expires with time: the reference
+//! has no TTL for values either.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -33,9 +42,19 @@ use crate::wire::dht::Mutable;
 
 /// Entries in the store: hashlru's `max` as @hyperswarm/dht sets it
 /// (`maxValues`, default 5000; notes §5). The reference may hold up to
-/// twice this; we hold at most this. An entry is at most ~1.2 KB (value
-/// 1000, signature 128, salt 64), so ~6 MB in the worst case.
+/// twice this; we hold at most this. An entry carries at most 1,192 bytes
+/// of payload (value 1000, signature 128, salt 64) and takes ~1.9 KB of
+/// heap with its key and index entries: see [`HEAP_BOUND`].
 pub const MAX_VALUES: usize = 5000;
+
+/// Heap a full store may take, in bytes requested from the allocator:
+/// 12.5 MB. Measured (`tests/value_store_memory.rs`, which asserts this
+/// bound): [`MAX_VALUES`] maximum-size mutable records take 9.7 MB in a
+/// bare store and 10.0–10.1 MB above a fresh `Dht` node filled over the
+/// wire (its per-source request tables included), so the bound leaves
+/// about 25% headroom. malloc's own per-block overhead (~36,000 blocks)
+/// adds about 0.6 MB of resident memory on top.
+pub const HEAP_BOUND: usize = 12_500_000;
 
 /// Entries one source IPv4 may hold. Not in the reference. 256 is 5% of
 /// [`MAX_VALUES`]: a host publishes a handful of records, and a flood from
@@ -205,6 +224,13 @@ impl ValueStore {
     /// there, evicting as the module docs say to stay within every bound.
     pub fn put(&mut self, key: StoreKey, value: Value, owner: Ipv4Addr) {
         let owner = u32::from(owner);
+        // The same bytes again (anyone can re-put a public immutable value):
+        // a refresh, not a new writer. Else a flooder could re-put other
+        // people's values and then churn them out within its own quota.
+        if self.entries.get(&key).is_some_and(|e| e.value == value) {
+            self.get(&key);
+            return;
+        }
         if let Some(old) = self.entries.get(&key).map(|e| e.stamp) {
             self.remove_stamp(old);
         }
@@ -325,6 +351,23 @@ mod tests {
         assert_eq!(s.len(), MAX_VALUES);
         assert!(s.contains(&key(0)), "a party with one entry is evicted last");
         assert!(s.evicted() >= 500);
+    }
+
+    #[test]
+    fn an_identical_re_put_keeps_the_writer() {
+        let mut s = ValueStore::new();
+        s.put(key(0), vec![0].into(), ip(192, 0, 2, 1));
+        let flooder = ip(10, 0, 0, 2);
+        s.put(key(0), vec![0].into(), flooder);
+        assert_eq!((s.values_of(ip(192, 0, 2, 1)), s.values_of(flooder)), (1, 0));
+        for n in 1..=(MAX_VALUES_PER_IP as u32 + 10) {
+            s.put(key(n), vec![1].into(), flooder);
+        }
+        assert!(s.contains(&key(0)), "the flooder's churn does not reach it");
+        // Other bytes under the key do change the writer.
+        s.put(key(0), vec![2].into(), flooder);
+        assert_eq!(s.values_of(ip(192, 0, 2, 1)), 0);
+        check(&s);
     }
 
     #[test]
