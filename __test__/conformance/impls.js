@@ -24,6 +24,12 @@ const surfaces = {
   seed: {
     reference: () => require('@hyperswarm/network'),
     ours: () => withOptions(require(ROOT))
+  },
+  // @hyperswarm/dht 4.0.1 ↔ require('hyperswarm-native/dht'): a DHT node
+  // has no LAN discovery, so no options are added.
+  dht: {
+    reference: () => require('@hyperswarm/dht'),
+    ours: () => require(path.join(ROOT, 'dht.js'))
   }
 }
 
