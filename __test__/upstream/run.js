@@ -73,6 +73,24 @@ const SUITES = {
       reference: { '..': path.join(NM, '@hyperswarm', 'network-2', 'index.js') },
       ours: { '..': path.join(ROOT, 'network.js') }
     }
+  },
+  dht: {
+    dir: path.join(NM, '@hyperswarm', 'dht', 'test'),
+    files: ['index.test.js', 'put-get.test.js'],
+    // util.js builds each test's bootstrap nodes (bootstrap: [], on
+    // loopback); six tests of index.test.js construct nodes with the
+    // default (public) bootstrap list, which the namespace keeps unreachable.
+    support: ['util.js'],
+    // tap ^14.5.0; its script: `tap --nyc-arg=--exclude=messages.js -R
+    // classic test/*.test.js` (raw TAP, coverage off, tap's 30 s per-file
+    // timeout kept).
+    tap: path.join(NM, 'tap', 'bin', 'run.js'),
+    tapArgs: ['-j', '1', '-R', 'tap', '--no-coverage'],
+    // `../` (in the tests and in util.js) is the package under test.
+    requires: {
+      reference: { '../': path.join(NM, '@hyperswarm', 'dht', 'index.js') },
+      ours: { '../': path.join(ROOT, 'dht.js') }
+    }
   }
 }
 
@@ -167,7 +185,7 @@ function parse (tap) {
 
 module.exports = { SUITES, runSuite, stage, parse, assertLoopbackOnly }
 
-// `node __test__/upstream/run.js <hyperswarm|network> <reference|ours> [file…] [--raw]`
+// `node __test__/upstream/run.js <hyperswarm|network|dht> <reference|ours> [file…] [--raw]`
 // (inside the namespace) prints the counts, the failures and the wall time.
 if (require.main === module) {
   const [suite, impl, ...rest] = process.argv.slice(2)
