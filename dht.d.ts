@@ -69,9 +69,9 @@ declare namespace dht {
     node: HostPort
     /** Our address as that node saw it. */
     to?: HostPort | null
-    /** Peers announced under the topic. */
-    peers: HostPort[]
-    /** LAN peers behind our public IP; null without `localAddress`. */
+    /** Peers announced under the topic; null when the reply carried only LAN peers. */
+    peers: HostPort[] | null
+    /** LAN peers behind our public IP; null without `localAddress`, or when the reply carried none. */
     localPeers: HostPort[] | null
   }
 

@@ -86,7 +86,7 @@ node.announce(topic, { port: 12345 }, (err) => {
   node.lookup(topic)
     .on('data', (data) => {
       const from: string = data.node.host
-      const peers: dht.HostPort[] = data.peers
+      const peers: dht.HostPort[] | null = data.peers
       const local: dht.HostPort[] | null = data.localPeers
       const to: dht.HostPort | null | undefined = data.to
       void from; void peers; void local; void to
@@ -99,7 +99,7 @@ node.announce(topic, { localAddress: { host: '192.168.100.100', port: 20000 } })
 node.announce(topic)
 node.lookup(topic, (err, replies) => {
   if (err) return
-  for (const r of replies!) console.log(r.node.port, r.peers.length)
+  for (const r of replies!) console.log(r.node.port, (r.peers || []).length)
 })
 node.lookup(topic, null, () => {})
 node.unannounce(topic, () => {})

@@ -58,20 +58,26 @@ class HyperDHT extends EventEmitter {
   // ----- the socket -------------------------------------------------------
 
   _open (port = 0, host = '0.0.0.0') {
-    if (this._native || this.destroyed) return this._native
+    if (this._native || this.destroyed || this._bindError) return this._native
     this._host = host
-    this._native = new NativeDht({
-      host,
-      port,
-      bootstrap: this.bootstrapNodes.map((n) => `${n.host}:${n.port}`),
-      ephemeral: this.ephemeral,
-      adaptive: this._adaptive,
-      id: this.id,
-      limitScale: this._limitScale
-    }, (ev) => this._onevent(ev))
+    try {
+      this._native = new NativeDht({
+        host,
+        port,
+        bootstrap: this.bootstrapNodes.map((n) => `${n.host}:${n.port}`),
+        ephemeral: this.ephemeral,
+        adaptive: this._adaptive,
+        id: this.id,
+        limitScale: this._limitScale
+      }, (ev) => this._onevent(ev))
+    } catch (err) {
+      // As dht-rpc: a port that cannot be bound is an 'error' event.
+      this._bindError = bindError(err, port)
+      process.nextTick(() => this.emit('error', this._bindError))
+      return null
+    }
     // With no bootstrap nodes the first walk ends at once: 'ready' anyway.
-    if (!this.bootstrapNodes.length) this._native.command('bootstrap', this._request(null), {})
-    process.nextTick(() => this.emit('listening'))
+    if (!this.bootstrapNodes.length) this._send(this._native, 'bootstrap', this._request(null), {})
     return this._native
   }
 
@@ -120,18 +126,35 @@ class HyperDHT extends EventEmitter {
       return stream
     }
     const native = this._open()
+    if (!native) {
+      process.nextTick(() => stream._end(this._bindError || new Error('the DHT node is destroyed')))
+      return stream
+    }
     const id = this._request({ stream, handlers })
     stream._cancel = () => {
       this._ops.delete(id)
-      if (!this.destroyed) native.command('cancel', id, {})
+      if (!this.destroyed) this._send(native, 'cancel', id, {})
     }
     try {
-      start(id, native)
+      start(id, { command: (op, i, a) => this._send(native, op, i, a) })
     } catch (err) {
       this._ops.delete(id)
       throw err
     }
     return stream
+  }
+
+  // Commands of one turn of the event loop reach the node together, and
+  // it starts them in call order before it reads any reply (as dht-rpc
+  // does on its one thread). An owner's node (attach) sends at once.
+  _send (native, op, id, args) {
+    native.command(op, id, args)
+    if (!native.flush || this._flushing) return
+    this._flushing = true
+    setImmediate(() => {
+      this._flushing = false
+      if (!this.destroyed && this._native) this._native.flush()
+    })
   }
 
   _onevent (ev) {
@@ -151,6 +174,7 @@ class HyperDHT extends EventEmitter {
       case 'unannounce':
       case 'lookup': return this.emit(ev.kind, ev.topic, ev.from)
       case 'holepunch': return this.emit('holepunch', ev.from, ev.to)
+      case 'listening': return this.emit('listening')
       case 'close': return this._onclose()
     }
   }
@@ -234,7 +258,7 @@ class HyperDHT extends EventEmitter {
     for (const node of nodes) {
       if (!node || !Buffer.isBuffer(node.id) || node.id.length !== 32) throw new TypeError('node.id must be a 32-byte Buffer')
       args.peer(node, 'node')
-      native.command('add-node', 0, { id: node.id, peer: { host: node.host, port: node.port } })
+      this._send(native, 'add-node', 0, { id: node.id, peer: { host: node.host, port: node.port } })
     }
   }
 
@@ -299,18 +323,27 @@ class HyperDHT extends EventEmitter {
     const local = localAddress(opts.localAddress)
     if (cb != null) args.fn(cb, `${kind} callback`)
     const s = this._operation((id, n) => {
-      n.command(kind, id, { topic, port, localAddress: local || undefined })
+      n.command(kind, id, { topic, port: kind === 'lookup' && opts.port == null ? undefined : port, localAddress: local || undefined })
     }, {
       data: (ev) => kind === 'unannounce' ? null : ({
         node: { id: ev.nodeId || null, host: ev.from.host, port: ev.from.port },
         to: ev.to || null,
-        peers: ev.peers || [],
-        localPeers: local ? (ev.localPeers || []) : null
+        // As @hyperswarm/dht: null for a field the reply did not carry.
+        peers: ev.peers && ev.peers.length ? ev.peers : null,
+        localPeers: local && ev.localPeers && ev.localPeers.length ? ev.localPeers : null
       }),
       done: walkDone
     })
     return cb ? s.collect(cb) : s
   }
+}
+
+function bindError (err, port) {
+  const inUse = /in use/i.test(err.message)
+  const e = new Error(inUse ? `bind EADDRINUSE 0.0.0.0:${port}` : err.message)
+  e.code = inUse ? 'EADDRINUSE' : (/permission|denied/i.test(err.message) ? 'EACCES' : err.code)
+  e.cause = err
+  return e
 }
 
 function walkDone (ev, stream) {

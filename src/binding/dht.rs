@@ -130,6 +130,8 @@ pub struct NativeDht {
     tsfn: SharedFn,
     dropped: Arc<AtomicU64>,
     port: u32,
+    /// Commands of this JS turn, sent together by `flush` (see `command`).
+    batch: std::cell::RefCell<Vec<Command>>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -227,18 +229,13 @@ impl NativeDht {
             runtime::handle().spawn(async move {
                 match resolve::bootstrap(&entries).await {
                     Ok(nodes) => {
-                        let _ = commands.try_send(Command::UseBootstrap { nodes });
+                        let _ = commands.try_send(vec![Command::UseBootstrap { nodes }]);
                     }
                     Err(e) => tracing::warn!("bootstrap: {e}"),
                 }
             });
         }
-        Ok(NativeDht { node: Some(node), tsfn, dropped, port })
-    }
-
-    fn send(&self, command: Command) -> Result<()> {
-        let node = self.node.as_ref().ok_or_else(|| Error::new(Status::GenericFailure, "the DHT node is destroyed"))?;
-        node.command(command).map_err(|e| Error::new(Status::GenericFailure, e))
+        Ok(NativeDht { node: Some(node), tsfn, dropped, port, batch: Default::default() })
     }
 
     /// Whether this node keeps Node's event loop alive.
@@ -258,15 +255,38 @@ impl NativeDht {
         self.port
     }
 
-    /// Starts operation `op` (see [`parse_command`]) numbered `request`;
-    /// its events carry that number.
+    /// Queues operation `op` (see [`parse_command`]) numbered `request`
+    /// until `flush`; its events carry that number. Bad arguments throw
+    /// here. dht.js flushes once per turn of the event loop, so operations
+    /// started together reach the node together and leave in call order
+    /// before any reply is read (as on dht-rpc's single thread).
     #[napi(catch_unwind)]
     pub fn command(&self, op: String, request: u32, args: DhtCommandArgs) -> Result<()> {
         let command = parse_command(&op, request, args)?;
-        if matches!(command, Command::Cancel { .. }) && self.node.is_none() {
-            return Ok(());
+        if self.node.is_none() {
+            return match command {
+                Command::Cancel { .. } => Ok(()),
+                _ => Err(Error::new(Status::GenericFailure, "the DHT node is destroyed")),
+            };
         }
-        self.send(command)
+        let mut batch = self.batch.borrow_mut();
+        if batch.len() >= crate::io::dht_node::COMMAND_QUEUE {
+            return Err(Error::new(Status::GenericFailure, "too many DHT operations queued"));
+        }
+        batch.push(command);
+        Ok(())
+    }
+
+    /// Sends the queued commands; the number sent.
+    #[napi(catch_unwind)]
+    pub fn flush(&self) -> Result<u32> {
+        let batch = std::mem::take(&mut *self.batch.borrow_mut());
+        let n = batch.len() as u32;
+        if n > 0 {
+            let node = self.node.as_ref().ok_or_else(|| Error::new(Status::GenericFailure, "the DHT node is destroyed"))?;
+            node.commands(batch).map_err(|e| Error::new(Status::GenericFailure, e))?;
+        }
+        Ok(n)
     }
 
     /// The routing table's contacts (empty once destroyed).
@@ -341,7 +361,12 @@ fn need<T>(v: Option<T>, op: &str, name: &str) -> Result<T> {
 pub(crate) fn parse_command(op: &str, request: u32, a: DhtCommandArgs) -> Result<Command> {
     let local = |a: &Option<DhtAddr>| a.as_ref().map(|a| addr(a, "localAddress")).transpose();
     Ok(match op {
-        "lookup" => Command::Lookup { request, topic: key32(&need(a.topic, op, "topic")?, "topic")?, local_address: local(&a.local_address)? },
+        "lookup" => Command::Lookup {
+            request,
+            topic: key32(&need(a.topic, op, "topic")?, "topic")?,
+            port: a.port.map(|p| port16(p, "port")).transpose()?,
+            local_address: local(&a.local_address)?,
+        },
         "announce" | "unannounce" => {
             let topic = key32(&need(a.topic, op, "topic")?, "topic")?;
             let port = port16(a.port.unwrap_or(0), "port")?;
@@ -472,6 +497,7 @@ fn event(kind: &str) -> DhtNativeEvent {
 pub(crate) fn to_js(ev: NodeEvent) -> DhtNativeEvent {
     match ev {
         NodeEvent::Closed => event("close"),
+        NodeEvent::Listening => event("listening"),
         NodeEvent::Refused { request, error } => DhtNativeEvent { request: Some(request), error: Some(error), ..event("done") },
         NodeEvent::Dht(ev) => match ev {
             DhtEvent::Ready => event("ready"),

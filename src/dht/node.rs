@@ -364,7 +364,13 @@ impl Dht {
 
     /// `peers` lookup (spec §10.4).
     pub fn lookup(&mut self, now: Instant, topic: NodeId, local_address: Option<SocketAddrV4>) -> QueryId {
-        let value = PeersInput { port: None, local_address: local_address.map(|a| wire::encode_peer(a).to_vec()), unannounce: None };
+        self.lookup_except(now, topic, None, local_address)
+    }
+
+    /// A lookup whose answers leave out the record of our address with
+    /// `port` (@hyperswarm/dht's `lookup(topic, { port })`).
+    pub fn lookup_except(&mut self, now: Instant, topic: NodeId, port: Option<u16>, local_address: Option<SocketAddrV4>) -> QueryId {
+        let value = PeersInput { port: port.map(u64::from), local_address: local_address.map(|a| wire::encode_peer(a).to_vec()), unannounce: None };
         self.start_query(now, topic, QueryKind::Query, CMD_PEERS, Some(value.encode()), local_address, false)
     }
 

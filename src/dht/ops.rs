@@ -12,7 +12,8 @@ use super::{Dht, DhtEvent, MutablePutOptions, NodeId, QueryId, RequestId};
 /// it, which every [`NodeEvent::Reply`] about it carries.
 #[derive(Debug)]
 pub enum Command {
-    Lookup { request: u32, topic: NodeId, local_address: Option<SocketAddrV4> },
+    /// `port`: leave out our own record with this port.
+    Lookup { request: u32, topic: NodeId, port: Option<u16>, local_address: Option<SocketAddrV4> },
     Announce { request: u32, topic: NodeId, port: u16, local_address: Option<SocketAddrV4> },
     Unannounce { request: u32, topic: NodeId, port: u16, local_address: Option<SocketAddrV4> },
     Ping { request: u32, to: SocketAddrV4 },
@@ -45,6 +46,9 @@ pub enum NodeEvent {
     Reply { request: u32, event: DhtEvent },
     /// Operation `request` could not start (bad input); nothing was sent.
     Refused { request: u32, error: String },
+    /// The node's socket is bound and its first datagrams (the bootstrap
+    /// walk's) are sent.
+    Listening,
     /// The node task ended (stopped, or died); the socket is closed.
     Closed,
 }
@@ -81,7 +85,7 @@ impl Operations {
     pub fn command(&mut self, dht: &mut Dht, now: Instant, cmd: Command) -> Option<NodeEvent> {
         let refused = |request, e: super::InputError| Some(NodeEvent::Refused { request, error: e.to_string() });
         let (request, q) = match cmd {
-            Command::Lookup { request, topic, local_address } => (request, dht.lookup(now, topic, local_address)),
+            Command::Lookup { request, topic, port, local_address } => (request, dht.lookup_except(now, topic, port, local_address)),
             Command::Announce { request, topic, port, local_address } => (request, dht.announce(now, topic, port, local_address)),
             Command::Unannounce { request, topic, port, local_address } => (request, dht.unannounce(now, topic, port, local_address)),
             Command::Ping { request, to } => {
@@ -200,7 +204,7 @@ mod tests {
         let now = Instant::now();
         let mut dht = node();
         let mut ops = Operations::default();
-        assert!(ops.command(&mut dht, now, Command::Lookup { request: 7, topic: [1; 32], local_address: None }).is_none());
+        assert!(ops.command(&mut dht, now, Command::Lookup { request: 7, topic: [1; 32], port: None, local_address: None }).is_none());
         assert_eq!(ops.len(), 1);
         // With no contacts the walk ends at once.
         let mut replies = Vec::new();

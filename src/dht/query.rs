@@ -283,7 +283,14 @@ impl Query {
                     return None;
                 }
                 self.phase = Phase::Done;
-                Some(if self.responses == 0 { Err("No nodes responded") } else { Ok(()) })
+                // As dht-rpc: an update with no close node to send to fails.
+                Some(if self.responses == 0 {
+                    Err("No nodes responded")
+                } else if self.kind != QueryKind::Query {
+                    Err("No close nodes responded")
+                } else {
+                    Ok(())
+                })
             }
             Phase::Updating if self.updates.is_empty() => {
                 self.phase = Phase::Done;
@@ -336,6 +343,21 @@ mod tests {
         assert_eq!(q.advance(), None);
         q.on_response(addr(2), Some(id(2)), None, vec![], true);
         assert_eq!(q.advance(), Some(Ok(())));
+    }
+
+    #[test]
+    fn an_update_with_no_close_node_to_send_to_is_an_error() {
+        // Only an ephemeral node (no id, no token) answers the walk.
+        for kind in [QueryKind::QueryAndUpdate, QueryKind::Update] {
+            let mut q = Query::new(id(0xff), id(0), kind, vec![], &[addr(1)]);
+            q.next(16);
+            q.on_response(addr(1), None, None, vec![], false);
+            assert_eq!(q.advance(), Some(Err("No close nodes responded")), "{kind:?}");
+        }
+        let mut q = Query::new(id(0xff), id(0), QueryKind::Query, vec![], &[addr(1)]);
+        q.next(16);
+        q.on_response(addr(1), None, None, vec![], false);
+        assert_eq!(q.advance(), Some(Ok(())), "a plain query is fine with any answer");
     }
 
     #[test]

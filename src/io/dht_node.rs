@@ -39,7 +39,7 @@ pub struct DhtNode {
     panic: Arc<Notify>,
     info: Arc<Mutex<NodeInfo>>,
     addr: SocketAddrV4,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<Vec<Command>>,
 }
 
 impl DhtNode {
@@ -82,9 +82,15 @@ impl DhtNode {
     }
 
     /// Queues `command`; an error when the node is gone or
-    /// [`COMMAND_QUEUE`] commands wait already.
+    /// [`COMMAND_QUEUE`] batches wait already.
     pub fn command(&self, command: Command) -> Result<(), &'static str> {
-        self.commands.try_send(command).map_err(|e| match e {
+        self.commands(vec![command])
+    }
+
+    /// Queues `batch`, which the node starts in order before it reads
+    /// another datagram.
+    pub fn commands(&self, batch: Vec<Command>) -> Result<(), &'static str> {
+        self.commands.try_send(batch).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => "too many DHT operations queued",
             mpsc::error::TrySendError::Closed(_) => "the DHT node is destroyed",
         })
@@ -92,7 +98,7 @@ impl DhtNode {
 
     /// A sender of commands that outlives no node (for tasks that finish
     /// starting it, such as resolving bootstrap names).
-    pub fn commander(&self) -> mpsc::Sender<Command> {
+    pub fn commander(&self) -> mpsc::Sender<Vec<Command>> {
         self.commands.clone()
     }
 
@@ -194,15 +200,22 @@ async fn run(
     socket: UdpSocket,
     mut task: Task,
     mut stop: oneshot::Receiver<()>,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: mpsc::Receiver<Vec<Command>>,
     done: oneshot::Sender<()>,
     panic: Arc<Notify>,
 ) {
     let mut buf = vec![0u8; MAX_MESSAGE_LEN + 1];
     let mut commands_open = true;
+    let mut listening = false;
     loop {
         while let Some((to, bytes)) = task.dht.poll_transmit() {
             let _ = super::send_now(&socket, &bytes, SocketAddr::V4(to));
+        }
+        // After the bootstrap walk's first datagrams, as dht-rpc's
+        // 'listening' comes after its first send has bound the socket.
+        if !listening {
+            listening = true;
+            task.emit(NodeEvent::Listening);
         }
         while let Some(ev) = task.dht.poll_event() {
             match &ev {
@@ -217,12 +230,18 @@ async fn run(
         task.publish();
         let deadline = task.dht.poll_timeout();
         tokio::select! {
+            // In order: the owner's commands before datagrams, so that
+            // operations started together go out together (as on
+            // dht-rpc's single thread), before any reply they cause.
+            biased;
             _ = &mut stop => break,
             _ = panic.notified() => panic!("injected test panic in the DHT node task"),
-            cmd = commands.recv(), if commands_open => match cmd {
-                Some(cmd) => {
-                    if let Some(ev) = task.ops.command(&mut task.dht, Instant::now(), cmd) {
-                        task.emit(ev);
+            batch = commands.recv(), if commands_open => match batch {
+                Some(batch) => {
+                    for cmd in batch {
+                        if let Some(ev) = task.ops.command(&mut task.dht, Instant::now(), cmd) {
+                            task.emit(ev);
+                        }
                     }
                 }
                 None => commands_open = false,
