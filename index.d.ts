@@ -120,6 +120,14 @@ declare namespace network {
     dhtAddressesDropped: number
     /** DHT walks that reached their request cap. */
     dhtQueriesCapped: number
+    /** Stored values (`mutable-store` / `immutable-store` updates) taken. */
+    dhtValuesStored: number
+    /** Store updates answered with an error (bad signature or hash, seq rules). */
+    dhtValuesRejected: number
+    /** Store requests dropped unanswered (inputs that crash a reference node). */
+    dhtValuesDropped: number
+    /** Stored values evicted to stay within the store's bounds. */
+    dhtValuesEvicted: number
     utpReceived: number
     utpMalformed: number
     utpUnknown: number
