@@ -252,3 +252,69 @@ test('leave unannounces: a reference lookup stops finding us', () => withLoopbac
   const after = await lookupUntil(lab, t, peers => !listed(peers), 10)
   assert.ok(!listed(after.peers), 'still listed after leave: ' + JSON.stringify(after.peers))
 }))
+
+// Runs the reference client of helpers/js-dht-stores.js in the lab: `ops`
+// in order, one JSON answer per op.
+async function storesClient (lab, ops) {
+  const c = lab.spawn(0, H('js-dht-stores.js'), ['client', BOOT, JSON.stringify(ops)])
+  const { code } = await c.exited
+  assert.strictEqual(code, 0, 'the reference client ran its ops: ' + c.stderr.slice(-1000))
+  return c.stdout.trim().split('\n').map(line => JSON.parse(line))
+}
+
+test('reference clients put and get records through a network of only hyperswarm-dht binaries; forged, older and oversized records are refused and the nodes stay up', () => withLoopback(async lab => {
+  const { spawn } = require('child_process')
+  const nodes = []
+  const start = (port, extra) => {
+    const proc = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, DHT_BIN, '--host', '127.0.0.1', '--port', String(port), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const node = { port, proc, log: '', exit: null }
+    proc.stderr.on('data', d => { node.log += d })
+    proc.on('exit', (code, signal) => { node.exit = { code, signal } })
+    nodes.push(node)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`DHT node ${port} did not start: ${node.log}`)), 10000)
+      const check = () => { if (node.log.includes(`listening on 127.0.0.1:${port}`)) { clearTimeout(timer); resolve() } }
+      proc.stderr.on('data', check)
+    })
+  }
+  try {
+    await start(49737, ['--ephemeral'])
+    for (let i = 0; i < 4; i++) await start(30200 + i, ['--bootstrap', BOOT])
+    // The members' first walks (to their own ids) have gone out and come back.
+    await new Promise(resolve => setTimeout(resolve, 1000))
+
+    const seed = '01'.repeat(32)
+    const hex = s => Buffer.from(s).toString('hex')
+    const put = await storesClient(lab, [
+      { op: 'mput', seed, salt: 'profile', seq: 0, value: hex('first') },
+      { op: 'mput', seed, salt: 'profile', seq: 1, value: hex('second') },
+      { op: 'mput', seed, seq: 0, value: hex('unsalted') },
+      { op: 'iput', value: hex('immutable bytes') }
+    ])
+    for (const r of put) assert.strictEqual(r.error, undefined, 'put: ' + JSON.stringify(r))
+    const key = put[3].key
+
+    const bad = await storesClient(lab, [
+      { op: 'mput', seed, salt: 'profile', seq: 0, value: hex('older') },
+      { op: 'mput', seed, seq: 7, value: hex('forged'), forge: true },
+      { op: 'iput', value: '00'.repeat(1001) }
+    ])
+    assert.strictEqual(bad[0].error, 'ERR_SEQ_MUST_EXCEED_CURRENT', 'a lower seq: ' + JSON.stringify(bad[0]))
+    assert.ok(bad[1].warnings.length >= 1 && bad[1].warnings.every(w => w === 'ERR_INVALID_INPUT'), 'a forged signature is refused by every node that answered: ' + JSON.stringify(bad[1]))
+    assert.strictEqual(bad[2].throws, 'Value size must be <= 1000')
+
+    const got = await storesClient(lab, [
+      { op: 'mget', seed, salt: 'profile', seq: 0 },
+      { op: 'mget', seed, seq: 0 },
+      { op: 'iget', key }
+    ])
+    assert.strictEqual(Buffer.from(got[0].value, 'hex').toString(), 'second')
+    assert.strictEqual(got[0].seq, 1)
+    assert.strictEqual(Buffer.from(got[1].value, 'hex').toString(), 'unsalted', 'the forged record was not stored')
+    assert.strictEqual(got[1].seq, 0)
+    assert.strictEqual(Buffer.from(got[2].value, 'hex').toString(), 'immutable bytes')
+    for (const node of nodes) assert.strictEqual(node.exit, null, `node ${node.port} is still up: ${node.log.slice(-500)}`)
+  } finally {
+    for (const node of nodes) node.proc.kill('SIGTERM')
+  }
+}))
