@@ -42,6 +42,16 @@ fn tcp_listening_stops_at_once_and_comes_back_on_the_same_port() {
         swarm.connection_closed(u64::MAX);
         assert_eq!(swarm.set_tcp_listening(true), Ok(true));
     }
+    // Stops and restarts faster than the engine can keep up: some land
+    // between an accept's creation and its poll, which must not leave it
+    // spinning on the stop's read-closed mark (src/swarm/engine.rs `accept`).
+    for _ in 0..300 {
+        assert_eq!(swarm.set_tcp_listening(false), Ok(true));
+        assert_eq!(swarm.set_tcp_listening(true), Ok(true));
+    }
+    let _c = TcpStream::connect(("127.0.0.1", port)).expect("listening after the fast cycles");
+    assert!(accepted(&rx), "accepted after the fast cycles");
+    std::thread::sleep(Duration::from_millis(100));
     // Idle after the cycles: the engine must be waiting, not spinning on a
     // listener it polls for accepts (a spin would use the whole half second).
     let before = cpu_ms();

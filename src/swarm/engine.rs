@@ -10,7 +10,8 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::unix::AsyncFd;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -202,6 +203,9 @@ impl Swarm {
             .map_err(|e| format!("could not bind a port: {e}"))?;
         let port = tcp.local_addr().map(|a| a.port()).map_err(|e| e.to_string())?;
         let gate = Arc::new(TcpGate::new(tcp.as_raw_fd()));
+        // Polled through AsyncFd, which shows a stale registration instead of
+        // spinning on it (see `accept`).
+        let tcp = tcp.into_std().and_then(register_listener).map_err(|e| format!("could not register the TCP listener: {e}"))?;
         shared.tcp_gate = Some(gate.clone());
         let mdns = self.config.multicast.then(|| mdns_hub::join().map_err(|e| e.to_string()));
         shared.mdns_socket = mdns.as_ref().and_then(|m| m.as_ref().ok()).map(|m| m.socket().clone());
@@ -405,7 +409,7 @@ impl Drop for Swarm {
 struct Bound {
     udp: UdpSocket,
     /// None only while it is being registered again (see `relisten`).
-    tcp: Option<TcpListener>,
+    tcp: Option<AsyncFd<std::net::TcpListener>>,
     port: u16,
     gate: Arc<TcpGate>,
     /// The gate's restart count when `tcp` was registered with the reactor.
@@ -424,7 +428,7 @@ impl Bound {
         let slot = &mut self.tcp;
         // Under the gate's lock: if this fails the descriptor closes, and no
         // other thread may reach it in between.
-        self.gate.hold(|| match tcp.into_std().and_then(TcpListener::from_std) {
+        self.gate.hold(|| match register_listener(tcp.into_inner()) {
             Ok(fresh) => {
                 *slot = Some(fresh);
                 true
@@ -582,7 +586,14 @@ impl Driver {
                     None | Some(Command::Destroy) => break,
                     Some(cmd) => self.on_command(cmd),
                 },
-                accepted = accept(&self.bound, self.accept_resume) => self.on_accept(accepted),
+                accepted = accept(&self.bound, self.accept_resume) => match accepted {
+                    Accepted::Stale => {
+                        if let Some(b) = self.bound.as_mut() {
+                            b.relisten();
+                        }
+                    }
+                    Accepted::Conn(c) => self.on_accept(c),
+                },
                 got = recv_udp(&self.bound, &mut buf) => match got {
                     Ok((n, SocketAddr::V4(from))) => {
                         let now = Instant::now();
@@ -1093,7 +1104,7 @@ impl Driver {
         });
     }
 
-    fn on_accept(&mut self, accepted: std::io::Result<(TcpStream, SocketAddr)>) {
+    fn on_accept(&mut self, accepted: std::io::Result<(std::net::TcpStream, SocketAddr)>) {
         let (stream, from) = match accepted {
             Ok(a) => {
                 self.accept_resume = None;
@@ -1127,7 +1138,7 @@ impl Driver {
             self.stats(|s| s.tcp_refused_per_ip += 1);
             return drop(stream);
         }
-        match into_std((stream, from)) {
+        match stream.set_nodelay(true).and_then(|()| stream.set_nonblocking(true)).map(|()| stream) {
             Ok(stream) => {
                 let id = self.conn_id();
                 *self.tcp_per_ip.entry(ip).or_default() += 1;
@@ -1211,14 +1222,49 @@ async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, DialError> {
     }
 }
 
-async fn accept(bound: &Option<Bound>, resume: Option<Instant>) -> std::io::Result<(TcpStream, SocketAddr)> {
+/// The TCP listener, registered with the reactor.
+fn register_listener(l: std::net::TcpListener) -> std::io::Result<AsyncFd<std::net::TcpListener>> {
+    // SAFETY: the AsyncFd owns `l`, so the descriptor stays open (and its
+    // number is not reused) for as long as it is registered.
+    unsafe { AsyncFd::register(l) }.map_err(std::io::Error::from)
+}
+
+/// What the listener gave.
+enum Accepted {
+    Conn(std::io::Result<(std::net::TcpStream, SocketAddr)>),
+    /// The reactor registration was made before a stop and restart (the
+    /// stop's read-closed mark never clears): register again.
+    Stale,
+}
+
+async fn accept(bound: &Option<Bound>, resume: Option<Instant>) -> Accepted {
     if let Some(at) = resume {
         tokio::time::sleep_until(at.into()).await;
     }
     match bound {
         // Not while stopped, nor through a registration from before the
         // latest restart (the command that re-registers is on its way).
-        Some(Bound { tcp: Some(tcp), gate, registered, .. }) if !gate.stopped() && gate.restarts() == *registered => tcp.accept().await,
+        Some(Bound { tcp: Some(tcp), gate, registered, .. }) if !gate.stopped() && gate.restarts() == *registered => loop {
+            let mut guard = match tcp.readable().await {
+                Ok(g) => g,
+                Err(e) => return Accepted::Conn(Err(e)),
+            };
+            // A stop and restart between this future's creation and its
+            // poll leave the registration read-closed for good; tokio's own
+            // accept would spin on it (WouldBlock, ready again, forever).
+            if guard.ready().is_read_closed() {
+                if gate.stopped() {
+                    // Stopped now: the restart's command will come.
+                    drop(guard);
+                    return pending().await;
+                }
+                return Accepted::Stale;
+            }
+            match guard.try_io(|l| l.get_ref().accept()) {
+                Ok(r) => return Accepted::Conn(r),
+                Err(_would_block) => continue,
+            }
+        },
         _ => pending().await,
     }
 }
