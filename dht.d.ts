@@ -289,6 +289,8 @@ declare namespace dht {
     remoteAddress (): HostPort | null
     /** Whether enough DHT nodes agree on our address and port. */
     holepunchable (): boolean
+    /** Our NAT's class from reports of nodes in at least 3 /24s (not in the reference). */
+    natType (): 'unknown' | 'open' | 'consistent' | 'random'
 
     /** Looks up peers announced under a 32-byte topic. */
     lookup (topic: Buffer, cb: (err: Error | null, replies?: PeersReply[]) => void): QueryStream<PeersReply>

@@ -240,6 +240,8 @@ declare namespace hyperswarm {
     holepunchable (): boolean | null
     /** Our public address as DHT nodes see it; null if unknown or not bound. */
     remoteAddress (): HostPort | null
+    /** Our NAT's class (not in hyperswarm 2): 'open', 'consistent', 'random' or 'unknown'; null before binding. */
+    natType (): 'unknown' | 'open' | 'consistent' | 'random' | null
     /** The bound TCP address; null before binding. Throws once destroyed. */
     address (): AddressInfo | null
     /** Binds now (`port` is the preferred port). */

@@ -164,6 +164,12 @@ class Swarm extends EventEmitter {
     return d && d.dht.holepunchable()
   }
 
+  /** Our NAT's class (not in hyperswarm 2): see index.d.ts; null before binding. */
+  natType () {
+    const d = this.network.discovery
+    return d && d.dht.natType()
+  }
+
   destroy (cb) {
     args.optionalFn(cb, 'destroy callback')
     this.destroyed = true

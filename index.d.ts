@@ -94,7 +94,11 @@ declare namespace network {
   }
 
   /** Engine counters (not in the reference). */
+  type NatType = 'unknown' | 'open' | 'consistent' | 'random'
+
   interface Stats {
+    /** As `natType()`. */
+    natType: NatType
     mdnsReceived: number
     mdnsMalformed: number
     mdnsOwnAnswers: number
@@ -183,6 +187,13 @@ declare namespace network {
     holepunchable (): boolean
     /** Our public address as DHT nodes report it, or null. */
     remoteAddress (): { host: string, port: number } | null
+    /**
+     * Our NAT's class, from the addresses DHT nodes in at least 3 /24s
+     * report (not in the reference): `open` (no NAT), `consistent` (one
+     * mapping for every destination), `random` (a mapping per destination)
+     * or `unknown`. Connecting never waits for it.
+     */
+    natType (): NatType
     /** Closes every connection and socket; `cb` runs when all are closed. */
     destroy (cb?: (err: Error | null) => void): void
     close (cb?: (err: Error | null) => void): void

@@ -68,6 +68,14 @@ Network.prototype.holepunchable = function holepunchable () {
   return this._engine.holepunchable()
 }
 
+/**
+ * Our NAT's class from DHT reports of at least 3 /24s (not in the
+ * reference): 'open', 'consistent', 'random' or 'unknown'.
+ */
+Network.prototype.natType = function natType () {
+  return this._engine.natType()
+}
+
 /** Our public address as DHT nodes report it: { host, port } or null. */
 Network.prototype.remoteAddress = function remoteAddress () {
   return this._engine.remoteAddress()

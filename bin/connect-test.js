@@ -102,6 +102,14 @@ function later (ms, fn) {
   return t
 }
 
+// What each NAT class (natType(), from DHT nodes in 3 or more /24s) means.
+const NAT_WORDS = {
+  open: 'no NAT: peers reach our address directly',
+  consistent: 'one public address and port for every peer: hole punching works',
+  random: 'a new public port for every peer: only a peer with a consistent NAT or none can punch through',
+  unknown: 'too few DHT nodes in distinct /24s have reported our address yet'
+}
+
 const addr = (host, port) => `${String(host).replace(/^::ffff:/, '')}:${port}`
 
 function banner () {
@@ -139,6 +147,8 @@ function startSwarm (bootstrap) {
     verdict = true
     if (net.holepunchable()) console.log(`${sym.tick} Your network is hole-punchable!`)
     else console.log(`${sym.cross} Your network is not hole-punchable`)
+    const nat = net.natType()
+    console.log(`${sym.info} NAT type: ${nat} (${NAT_WORDS[nat] || 'not known'})`)
     console.log(`${sym.info} Waiting for connections...`)
   })
   net.on('connection', (socket, details) => {

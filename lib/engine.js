@@ -95,6 +95,10 @@ class Engine {
     return !this.closed && this.native.holepunchable()
   }
 
+  natType () {
+    return this.closed ? 'unknown' : this.native.natType()
+  }
+
   remoteAddress () {
     const a = this.closed ? null : this.native.remoteAddress()
     return a ? parseHostPort(a) : null
@@ -110,7 +114,7 @@ class Engine {
     return {
       command: (op, id, args) => native.dhtCommand(op, id, args),
       nodes: () => this.closed ? [] : native.dhtNodes(),
-      info: () => this.closed ? null : { holepunchable: native.holepunchable(), remoteAddress: this.remoteAddress() },
+      info: () => this.closed ? null : { holepunchable: native.holepunchable(), remoteAddress: this.remoteAddress(), natType: native.natType() },
       port: () => this.port()
     }
   }

@@ -9,11 +9,12 @@
 // through the DHT only.
 //
 // Messages: ready; flushed (join's first DHT round is done: holepunchable,
-// remoteAddress); peer; connection { client, transport: 'tcp' | 'utp'
+// remoteAddress, natType on ours); peer; connection { client, transport: 'tcp' | 'utp'
 // (net.Socket or not), socketClass, infoType (the reference's details.type,
 // sticky, see api-network.md §4.3) }; received (the other side's hello
 // arrived); socket-error.
-// Commands: join { topic }, exit.
+// Commands: join { topic }, address (→ address { holepunchable,
+// remoteAddress, natType }), exit.
 const net = require('net')
 const path = require('path')
 
@@ -78,7 +79,11 @@ swarm.on('connection', (socket, details) => {
 
 function addressInfo () {
   try {
-    return { holepunchable: !!swarm.holepunchable(), remoteAddress: swarm.remoteAddress() || null }
+    return {
+      holepunchable: !!swarm.holepunchable(),
+      remoteAddress: swarm.remoteAddress() || null,
+      natType: swarm.natType ? swarm.natType() : null
+    }
   } catch (err) {
     return { holepunchable: null, remoteAddress: null, error: err.message }
   }
@@ -97,6 +102,8 @@ process.on('message', m => {
       } else {
         swarm.join(key, joinOpts, () => send({ type: 'flushed', ...addressInfo(), ms: Date.now() - started }))
       }
+    } else if (m.cmd === 'address') {
+      send({ type: 'address', ...addressInfo(), ms: Date.now() - started })
     } else if (m.cmd === 'exit') {
       process.exit(0)
     }

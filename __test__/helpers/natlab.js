@@ -1,10 +1,14 @@
 'use strict'
-// The NAT lab: a "public" network (a bridge in its own namespace,
-// 203.0.113.0/24, a documentation range that only exists inside our
-// namespaces) with a bootstrap host running reference DHT nodes, and per
-// peer either a public host on that bridge or a home behind a NAT router:
+// The NAT lab: a "public" network (a bridge in its own namespace carrying
+// three documentation /24s, 203.0.113.0/24, 198.51.100.0/24 and
+// 192.0.2.0/24, that only exist inside our namespaces) with reference DHT
+// nodes on three hosts, one per /24 (a NAT type is only decided when nodes
+// from several /24s agree), and per peer either a public host on that
+// bridge or a home behind a NAT router:
 //
-//   boot 203.0.113.1 ─┐
+//   dht1 198.51.100.1 ┐
+//   dht2 192.0.2.1    ┤
+//   boot 203.0.113.1 ─┤
 //   p0   203.0.113.10 ┼─ br0 (namespace "pub")
 //   r1   203.0.113.11 ┘ wan0 │ router r1, nftables NAT
 //                       lan0 │ 10.2.0.1/24
@@ -46,6 +50,9 @@ const { Lab } = require('./netns')
 const PUBLIC_PREFIX = '203.0.113.'
 const BOOT_IP = PUBLIC_PREFIX + '1'
 const BOOT_PORT = 49737
+/** The hosts that run reference DHT members, one per /24: the bootstrap
+ * host and two more. Every host on the bridge routes every /24 on-link. */
+const DHT_HOSTS = [['boot', BOOT_IP], ['dht1', '198.51.100.1'], ['dht2', '192.0.2.1']]
 const KINDS = ['public', 'cone', 'symmetric', 'cone-nofw', 'same-nat']
 const JS_DHT = path.join(__dirname, 'js-dht.js')
 const liveLabs = new Set() // netns Labs not yet destroyed
@@ -83,9 +90,10 @@ function routerRules (kind) {
 
 class NatLab {
   /**
-   * Builds the topology and (unless `dht: false`) starts the reference DHT
-   * on the bootstrap host: one ephemeral bootstrap node on :49737 and
-   * `dht.nodes` persistent nodes. Resolves to the lab.
+   * Builds the topology and (unless `dht: false`) starts the reference DHT:
+   * one ephemeral bootstrap node on boot:49737 and `dht.nodes` persistent
+   * nodes spread round-robin over the three DHT hosts (DHT_HOSTS), so that
+   * four or more put members in three /24s. Resolves to the lab.
    *   peers: kinds, one per peer ('public' | 'cone' | 'symmetric' | 'cone-nofw')
    */
   static async create ({ peers = [], dht = { nodes: 4 } } = {}) {
@@ -122,6 +130,9 @@ class NatLab {
     ipn(ns, 'addr', 'add', ip + '/24', 'dev', ifname)
     ipn(ns, 'link', 'set', ifname, 'up')
     ipn(ns, 'link', 'set', 'lo', 'up')
+    // The bridge carries several /24s: reach them all directly (ARP), as
+    // if the internet were one link.
+    ipn(ns, 'route', 'add', 'default', 'dev', ifname)
     return ns
   }
 
@@ -131,7 +142,7 @@ class NatLab {
     const sw = this.lab._ns('pub')
     ipn(sw, 'link', 'add', 'br0', 'type', 'bridge')
     ipn(sw, 'link', 'set', 'br0', 'up')
-    this._host('boot', this._plug(sw, 'vb', 'boot', BOOT_IP), BOOT_IP)
+    DHT_HOSTS.forEach(([name, ip], k) => this._host(name, this._plug(sw, 'vb' + k, name, ip), ip))
 
     kinds.forEach((kind, i) => {
       if (kind === 'same-nat') return this._behindPrevious(i)
@@ -181,13 +192,17 @@ class NatLab {
   async _startDht (nodes) {
     const boot = this.spawnAt('boot', JS_DHT, ['bootstrap', String(BOOT_PORT)], { timeoutMs: 10 * 60000 })
     await boot.wait('ready', 15000)
-    if (nodes > 0) {
-      const members = this.spawnAt('boot', JS_DHT, ['nodes', String(nodes), this.bootstrap], { timeoutMs: 10 * 60000 })
-      this.dhtPorts = (await members.wait('ready', 30000)).ports
-    }
+    // Members per host, round-robin from the bootstrap host: 4 → 2, 1, 1.
+    const counts = DHT_HOSTS.map((_, k) => Math.floor(nodes / DHT_HOSTS.length) + (k < nodes % DHT_HOSTS.length ? 1 : 0))
+    this.dhtMembers = []
+    await Promise.all(DHT_HOSTS.map(async ([name, ip], k) => {
+      if (counts[k] === 0) return
+      const members = this.spawnAt(name, JS_DHT, ['nodes', String(counts[k]), this.bootstrap], { timeoutMs: 10 * 60000 })
+      for (const port of (await members.wait('ready', 30000)).ports) this.dhtMembers.push(`${ip}:${port}`)
+    }))
   }
 
-  /** Host names: 'boot', 'peer<i>' (the home or public host), 'router<i>'. */
+  /** Host names: 'boot', 'dht1', 'dht2', 'peer<i>' (the home or public host), 'router<i>'. */
   hostIndex (name) {
     const i = this._index.get(name)
     if (i === undefined) throw new Error('no lab host ' + name)
@@ -272,4 +287,4 @@ if (require.main === module) {
   udpTool(Number(port))
 }
 
-module.exports = { NatLab, KINDS, BOOT_PORT }
+module.exports = { NatLab, KINDS, BOOT_PORT, DHT_HOSTS }

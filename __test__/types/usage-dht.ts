@@ -42,6 +42,7 @@ node.ready(() => {
   const remote = node.remoteAddress()
   if (remote) console.log(remote.host, remote.port)
   const punchable: boolean = node.holepunchable()
+  const nat: 'unknown' | 'open' | 'consistent' | 'random' = node.natType()
   void punchable
 })
 node.bootstrap()

@@ -98,6 +98,7 @@ swarm.connectivity((err, info) => {
   void flags
 })
 const punchable: boolean | null = swarm.holepunchable()
+const natHs: 'unknown' | 'open' | 'consistent' | 'random' | null = swarm.natType()
 const remote: hyperswarm.HostPort | null = swarm.remoteAddress()
 const addr: hyperswarm.AddressInfo | null = swarm.address()
 void punchable; void remote; void addr

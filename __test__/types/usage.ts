@@ -38,6 +38,8 @@ net.connect({ host: 'h', port: 1 })
 
 // Additions: DHT-derived facts, counters, the standalone DHT node.
 const punchable: boolean = net.holepunchable()
+const nat: 'unknown' | 'open' | 'consistent' | 'random' = net.natType()
+const natStat: string | undefined = net.stats()?.natType
 const remote: { host: string, port: number } | null = net.remoteAddress()
 const asClass: network.Network = new network.Network({ multicast: false })
 void punchable; void remote; void asClass

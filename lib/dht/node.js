@@ -274,6 +274,16 @@ class HyperDHT extends EventEmitter {
     return !!(info && info.holepunchable)
   }
 
+  /**
+   * Our NAT's class, once DHT nodes in at least 3 /24s report our address:
+   * 'open', 'consistent' (one mapping for every destination), 'random' (a
+   * mapping per destination) or 'unknown'. Not in the reference.
+   */
+  natType () {
+    const info = this._native && this._native.info()
+    return (info && info.natType) || 'unknown'
+  }
+
   /** Counters of what the native node received, stored and dropped. */
   stats () {
     return (this._native && this._native.info()) || null

@@ -108,6 +108,8 @@ pub struct DhtInfo {
     pub ephemeral: bool,
     pub holepunchable: bool,
     pub remote_address: Option<DhtAddr>,
+    /// Our NAT's class: "unknown", "open", "consistent" or "random".
+    pub nat_type: String,
     pub received: f64,
     pub malformed: f64,
     pub unmatched_responses: f64,
@@ -307,6 +309,7 @@ impl NativeDht {
             ephemeral: i.ephemeral,
             holepunchable: i.holepunchable,
             remote_address: i.remote_address.map(addr_js),
+            nat_type: i.nat_type.as_str().into(),
             received: s.received as f64,
             malformed: s.malformed as f64,
             unmatched_responses: s.unmatched_responses as f64,

@@ -88,6 +88,8 @@ pub struct NativeStats {
     pub mdns_queries_answered: f64,
     pub multicast_sent: f64,
     pub dht_nodes: u32,
+    /// Our NAT's class, as `natType()` returns it.
+    pub nat_type: String,
     pub dht_received: f64,
     pub dht_malformed: f64,
     pub dht_bad_token: f64,
@@ -524,6 +526,7 @@ impl NativeSwarm {
             mdns_queries_answered: s.lan.queries_answered as f64,
             multicast_sent: s.multicast_sent as f64,
             dht_nodes: s.dht_nodes as u32,
+            nat_type: s.nat_type.as_str().into(),
             dht_received: s.dht.received as f64,
             dht_malformed: s.dht.malformed as f64,
             dht_bad_token: s.dht.bad_token as f64,
@@ -601,6 +604,13 @@ impl NativeSwarm {
     #[napi(catch_unwind)]
     pub fn holepunchable(&self) -> bool {
         self.swarm.as_ref().is_some_and(|s| s.stats().holepunchable)
+    }
+
+    /// Our NAT's class from DHT reports of at least 3 /24s: `"unknown"`,
+    /// `"open"`, `"consistent"` or `"random"`.
+    #[napi(catch_unwind)]
+    pub fn nat_type(&self) -> &'static str {
+        self.swarm.as_ref().map(|s| s.stats().nat_type.as_str()).unwrap_or("unknown")
     }
 
     /// Our public `host:port` as DHT nodes report it, if they agree.

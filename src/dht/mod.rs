@@ -4,6 +4,7 @@ pub mod budget;
 pub mod hypersign;
 pub mod immutable;
 pub mod mutable;
+pub mod nat;
 pub mod node;
 pub mod ops;
 pub mod peer_store;

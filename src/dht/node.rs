@@ -335,6 +335,12 @@ impl Dht {
         tally(&self.table.recent_to_diverse(TALLY_SAMPLES)).exact.is_some()
     }
 
+    /// What our NAT does to the socket's mapping, from the same one-per-/24
+    /// reports (see `nat`); `local` tells an open host from a NAT.
+    pub fn nat_type(&self, local: Option<super::nat::Local<'_>>) -> super::nat::NatType {
+        super::nat::classify(&self.table.recent_to_diverse(super::nat::NAT_SAMPLES), local)
+    }
+
     /// Becomes a full member: our id goes on the wire (spec §8.1).
     pub fn persistent(&mut self, now: Instant) {
         if !self.ephemeral {

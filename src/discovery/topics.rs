@@ -612,6 +612,11 @@ impl Discovery {
         self.dht.as_ref().is_some_and(Dht::holepunchable)
     }
 
+    /// Our NAT's class from the DHT's reports (`dht::nat`).
+    pub fn nat_type(&self, local: Option<crate::dht::nat::Local<'_>>) -> crate::dht::nat::NatType {
+        self.dht.as_ref().map(|d| d.nat_type(local)).unwrap_or_default()
+    }
+
     /// Topics joined, with their announce/lookup flags.
     pub fn topics(&self) -> impl Iterator<Item = (&Topic, bool, bool)> {
         self.topics.iter().map(|(t, s)| (t, s.announce, s.lookup))

@@ -27,6 +27,8 @@ pub struct NodeInfo {
     pub ephemeral: bool,
     pub holepunchable: bool,
     pub remote_address: Option<SocketAddrV4>,
+    /// Our NAT's class from the nodes' reports (`dht::nat`).
+    pub nat_type: crate::dht::nat::NatType,
 }
 
 /// Where a node's events go; called on the node's task, so it must not block.
@@ -76,7 +78,8 @@ impl DhtNode {
         let panic = Arc::new(Notify::new());
         // bounded: COMMAND_QUEUE, and `command` refuses past it.
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-        let task = Task { dht, info: info.clone(), sink: Closing(sink), ops: Operations::default() };
+        let local_ips = if sink.is_some() { super::multicast::ipv4_interfaces() } else { Vec::new() };
+        let task = Task { dht, info: info.clone(), sink: Closing(sink), ops: Operations::default(), port: addr.port(), local_ips };
         tokio::spawn(run(socket, task, stopped, command_rx, done_tx, panic.clone()));
         Ok(DhtNode { stop: Some(stop), done: Some(done), info, addr, panic, commands })
     }
@@ -170,6 +173,9 @@ struct Task {
     info: Arc<Mutex<NodeInfo>>,
     sink: Closing,
     ops: Operations,
+    /// The bound port and our interfaces' IPs, to tell "open" from a NAT.
+    port: u16,
+    local_ips: Vec<std::net::Ipv4Addr>,
 }
 
 impl Task {
@@ -191,6 +197,11 @@ impl Task {
                 ephemeral: self.dht.is_ephemeral(),
                 holepunchable: owned && self.dht.holepunchable(),
                 remote_address: if owned { self.dht.remote_address() } else { None },
+                nat_type: if owned {
+                    self.dht.nat_type(Some(crate::dht::nat::Local { port: self.port, ips: &self.local_ips }))
+                } else {
+                    Default::default()
+                },
             };
         }
     }

@@ -58,6 +58,8 @@ pub struct SwarmStats {
     pub dht_nodes: usize,
     pub holepunchable: bool,
     pub remote_address: Option<std::net::SocketAddrV4>,
+    /// Our NAT's class, from DHT reports of at least 3 /24s (`dht::nat`).
+    pub nat_type: crate::dht::nat::NatType,
     /// uTP datagrams received, and those dropped as malformed, for no
     /// connection, or out of window.
     pub utp_received: u64,
@@ -493,6 +495,9 @@ struct Driver {
     accept_backoff: Duration,
     next_conn: u64,
     next_stats: Instant,
+    /// Our interfaces' IPv4 addresses when the socket was bound: a DHT
+    /// report naming one of them (and our port) means no NAT.
+    local_ips: Vec<std::net::Ipv4Addr>,
 }
 
 impl Driver {
@@ -560,6 +565,7 @@ impl Driver {
             accept_backoff: ACCEPT_BACKOFF_MIN,
             next_conn: 1,
             next_stats: Instant::now(),
+            local_ips: Vec::new(),
         }
     }
 
@@ -736,7 +742,10 @@ impl Driver {
         let (lan, dht) = (self.discovery.lan_stats(), self.discovery.dht_stats());
         let dht_nodes = self.discovery.dht().map(|d| d.table().len()).unwrap_or(0);
         let (holepunchable, remote) = (self.discovery.holepunchable(), self.discovery.remote_address());
+        let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
+        let nat_type = self.discovery.nat_type(local);
         self.stats(|s| {
+            s.nat_type = nat_type;
             s.lan = lan;
             s.dht = dht;
             s.dht_nodes = dht_nodes;
@@ -1004,6 +1013,7 @@ impl Driver {
                 let port = bound.port;
                 self.start_bootstrap();
                 self.bound = Some(bound);
+                self.local_ips = crate::io::multicast::ipv4_interfaces();
                 match mdns {
                     Some(Ok(m)) => self.mdns = Some(m),
                     Some(Err(e)) => {
