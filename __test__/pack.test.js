@@ -49,6 +49,13 @@ test('every napi target has its npm/<platform> package, listed in optionalDepend
   assert.deepStrictEqual(rootPkg.dependencies || {}, {}, 'the root has no runtime dependencies to fetch')
 })
 
+test('the release workflow builds every napi target into its npm/<platform> package', () => {
+  const yml = fs.readFileSync(path.join(ROOT, '.github', 'workflows', 'release.yml'), 'utf8')
+  const built = [...yml.matchAll(/^\s*- \{ target: ([\w-]+), platform: ([\w-]+),/gm)].map(m => [m[1], m[2]])
+  assert.deepStrictEqual(built.map(([t]) => t).sort(), [...rootPkg.napi.targets].sort())
+  for (const [triple, platform] of built) assert.strictEqual(platform, platformOf(triple).name, triple)
+})
+
 // --- the packed tarballs, installed -----------------------------------------
 
 // Only node's own folder and the system's: no ~/.cargo/bin.
