@@ -1,30 +1,27 @@
 'use strict'
-// Loads the native addon: the file `npm install` built in this folder, or the
-// prebuilt per-platform package (npm/<triple>), in that order.
-// (No process.report here to tell glibc from musl: generating a report pages
-// in about 2 MiB of Node's own code. Trying both names is enough.)
+// Loads the native addon: the file `npm install` built in this folder (a
+// source checkout), or else the prebuilt platform package npm installed
+// beside us (`hyperswarm-native-<platform>`, made from npm/<platform>/).
 const path = require('path')
 const fs = require('fs')
-
-const { platform, arch } = process
-const abis = platform === 'linux' ? ['-gnu', '-musl'] : platform === 'win32' ? ['-msvc'] : ['']
-const triples = abis.map(abi => `${platform}-${arch}${abi}`)
+const platforms = require('./lib/platform')
 
 function load () {
-  for (const triple of triples) {
-    const local = path.join(__dirname, `hyperswarm-native.${triple}.node`)
+  for (const p of platforms) {
+    const local = path.join(__dirname, `hyperswarm-native.${p}.node`)
     if (fs.existsSync(local)) return require(local)
   }
   const errors = []
-  for (const triple of triples) {
+  for (const p of platforms) {
     try {
-      return require(`hyperswarm-native-${triple}`)
+      return require(`hyperswarm-native-${p}`)
     } catch (err) {
-      errors.push(err.message)
+      errors.push(err.message.split('\n')[0])
     }
   }
-  throw new Error(`hyperswarm-native: no native addon for ${triples.join(' or ')}. ` +
-    'Build it with `npm run build` (needs a Rust toolchain). ' + errors.join('; '))
+  throw new Error(`hyperswarm-native: no native addon for ${platforms.join(' or ')}: ` +
+    `no prebuilt package loaded (${errors.join('; ')}). ` +
+    'In a source checkout, build it with `npm run build` (needs a Rust toolchain).')
 }
 
 module.exports = load()

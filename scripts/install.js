@@ -1,14 +1,16 @@
 'use strict'
-// `npm install` hook: use a prebuilt addon when one loads and is not older
-// than the Rust sources beside it, else build it from source with the
-// napi-rs CLI (a Rust toolchain is needed then). A published package has no
-// `src/`, so there the prebuilt addon is always taken; in a source checkout
-// an edit under `src/` makes the old addon stale and it is rebuilt.
+// `npm install` hook. In a source checkout (src/ is here), the addon and the
+// hyperswarm-dht binary are built with the napi-rs CLI and cargo whenever
+// they are missing or older than the Rust sources. Installed from npm there
+// are no sources: the prebuilt platform package npm picked
+// (hyperswarm-native-<platform>) is used, and when none fits this platform
+// the install fails and says so, since there is nothing to build from.
 const { spawnSync } = require('child_process')
 const fs = require('fs')
 const path = require('path')
 
 const root = path.join(__dirname, '..')
+const platforms = require('../lib/platform')
 
 /** Everything the addon and the bins are compiled from. */
 const SOURCES = ['src', 'Cargo.toml', 'Cargo.lock', 'build.rs']
@@ -37,9 +39,8 @@ function newestSource () {
 
 /** The addon file binding.js loads first, if it is in this folder. */
 function localAddon () {
-  const abis = process.platform === 'linux' ? ['-gnu', '-musl'] : process.platform === 'win32' ? ['-msvc'] : ['']
-  for (const abi of abis) {
-    const file = path.join(root, `hyperswarm-native.${process.platform}-${process.arch}${abi}.node`)
+  for (const p of platforms) {
+    const file = path.join(root, `hyperswarm-native.${p}.node`)
     if (fs.existsSync(file)) return file
   }
   return null
@@ -86,18 +87,27 @@ function build () {
   return true
 }
 
-function loads () {
+/** Null when binding.js loads an addon (local or prebuilt), else why not. */
+function loadError () {
   try {
     require(path.join(root, 'binding.js'))
-    return true
-  } catch {
-    return false
+    return null
+  } catch (err) {
+    return err
   }
 }
 
 function main () {
+  if (!newestSource()) {
+    const err = loadError()
+    if (!err) process.exit(0)
+    console.error(`${err.message}\nhyperswarm-native: prebuilt packages exist for ` +
+      `${Object.keys(require('../package.json').optionalDependencies || {}).join(', ')}; ` +
+      'on another platform, install from a source checkout (needs a Rust toolchain).')
+    process.exit(1)
+  }
   const stale = staleness()
-  if (!process.env.HYPERSWARM_NATIVE_FORCE_BUILD && !stale && loads()) process.exit(0)
+  if (!process.env.HYPERSWARM_NATIVE_FORCE_BUILD && !stale && !loadError()) process.exit(0)
   if (stale) console.error(`hyperswarm-native: rebuilding: ${stale}`)
   if (!build()) {
     console.error('hyperswarm-native: building the native addon failed; a Rust toolchain (cargo) is required.')

@@ -1,6 +1,7 @@
 //! `NativeSwarm`: one engine swarm, its events delivered to a JS callback
 //! through a thread-safe function.
 
+#[cfg(unix)]
 use std::os::fd::IntoRawFd;
 
 use napi::bindgen_prelude::*;
@@ -193,11 +194,20 @@ fn topic_event(kind: &str, topic: [u8; 32]) -> NativeEvent {
     NativeEvent { topic: Some(Buffer::from(topic.to_vec())), ..event(kind) }
 }
 
+/// Why a swarm cannot be made off Unix: TCP connections reach Node as
+/// descriptors (`new net.Socket({ fd })`), and Windows has none to give.
+const FD_HANDOFF_UNIX_ONLY: &str =
+    "hyperswarm-native: this version hands TCP sockets to Node by file descriptor, which only works on Unix";
+
 /// Fills in how a connection's bytes move: a descriptor for TCP (Node owns
 /// it from here), an address for uTP (the engine keeps the connection).
 fn with_stream(ev: NativeEvent, stream: ConnStream) -> NativeEvent {
     match stream {
+        #[cfg(unix)]
         ConnStream::Tcp(s) => NativeEvent { fd: Some(s.into_raw_fd()), transport: Some("tcp".into()), ..ev },
+        // Not reached: `NativeSwarm::new` refuses off Unix.
+        #[cfg(not(unix))]
+        ConnStream::Tcp(_) => NativeEvent { message: Some(FD_HANDOFF_UNIX_ONLY.into()), ..event("error") },
         ConnStream::Utp { remote } => NativeEvent {
             transport: Some("utp".into()),
             remote_host: Some(remote.ip().to_string()),
@@ -302,6 +312,9 @@ impl NativeSwarm {
     }
 
     fn create(options: NativeOptions, on_event: Function<NativeEvent, ()>) -> Result<Self> {
+        if cfg!(not(unix)) {
+            return Err(Error::from_reason(FD_HANDOFF_UNIX_ONLY));
+        }
         crate::log::init();
         let port_opt = |v: Option<u32>, name: &str| -> Result<Option<u16>> {
             v.map(|p| u16::try_from(p).map_err(|_| Error::new(Status::InvalidArg, format!("{name} must be 0-65535"))))
