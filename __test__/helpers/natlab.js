@@ -93,14 +93,15 @@ class NatLab {
    * Builds the topology and (unless `dht: false`) starts the reference DHT:
    * one ephemeral bootstrap node on boot:49737 and `dht.nodes` persistent
    * nodes spread round-robin over the three DHT hosts (DHT_HOSTS), so that
-   * four or more put members in three /24s. Resolves to the lab.
+   * four or more put members in three /24s (`dht.hosts: 1` keeps them all
+   * on the bootstrap host, one /24). Resolves to the lab.
    *   peers: kinds, one per peer ('public' | 'cone' | 'symmetric' | 'cone-nofw')
    */
   static async create ({ peers = [], dht = { nodes: 4 } } = {}) {
     const lab = new NatLab()
     try {
       lab._build(peers)
-      if (dht) await lab._startDht(dht.nodes == null ? 4 : dht.nodes)
+      if (dht) await lab._startDht(dht.nodes == null ? 4 : dht.nodes, dht.hosts || DHT_HOSTS.length)
     } catch (err) {
       await lab.destroy()
       throw err
@@ -189,13 +190,14 @@ class NatLab {
     this.peers.push({ ns: home, kind: 'same-nat', ip: lan + '2', publicIp: prev.publicIp, router: prev.router, host: 'peer' + i })
   }
 
-  async _startDht (nodes) {
+  async _startDht (nodes, hostCount) {
+    const hosts = DHT_HOSTS.slice(0, hostCount)
     const boot = this.spawnAt('boot', JS_DHT, ['bootstrap', String(BOOT_PORT)], { timeoutMs: 10 * 60000 })
     await boot.wait('ready', 15000)
     // Members per host, round-robin from the bootstrap host: 4 → 2, 1, 1.
-    const counts = DHT_HOSTS.map((_, k) => Math.floor(nodes / DHT_HOSTS.length) + (k < nodes % DHT_HOSTS.length ? 1 : 0))
+    const counts = hosts.map((_, k) => Math.floor(nodes / hosts.length) + (k < nodes % hosts.length ? 1 : 0))
     this.dhtMembers = []
-    await Promise.all(DHT_HOSTS.map(async ([name, ip], k) => {
+    await Promise.all(hosts.map(async ([name, ip], k) => {
       if (counts[k] === 0) return
       const members = this.spawnAt(name, JS_DHT, ['nodes', String(counts[k]), this.bootstrap], { timeoutMs: 10 * 60000 })
       for (const port of (await members.wait('ready', 30000)).ports) this.dhtMembers.push(`${ip}:${port}`)

@@ -154,15 +154,18 @@ class Child {
     if (seen) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
+        this.proc.off('exit', onexit)
         reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms\nmessages: ${JSON.stringify(this.messages).slice(0, 2000)}\nstderr: ${this.stderr.slice(-2000)}`))
       }, timeoutMs)
-      this.proc.once('exit', () => setTimeout(() => {
+      const onexit = () => setTimeout(() => {
         clearTimeout(timer)
         reject(new Error(`${this.name}: exited before ${what}\nstderr: ${this.stderr.slice(-2000)}`))
-      }, 50))
+      }, 50)
+      this.proc.once('exit', onexit)
       this.waiters.push(m => {
         if (!pred(m)) return false
         clearTimeout(timer)
+        this.proc.off('exit', onexit)
         resolve(m)
         return true
       })
