@@ -8,7 +8,8 @@ const test = require('node:test')
 const assert = require('node:assert')
 const { assertIsolated } = require('./helpers/netns')
 const { NatLab } = require('./helpers/natlab')
-const { KINDS, IMPLS, PARALLEL, cases, runCase, pool, cell, table, baseline } = require('./helpers/nat-matrix')
+const { NAT_PEER, KINDS, IMPLS, PARALLEL, cases, runCase, pool, cell, table, baseline } = require('./helpers/nat-matrix')
+const { topic } = require('./helpers/data')
 
 assertIsolated()
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
@@ -202,8 +203,6 @@ test('the ./hyperswarm entry through NATs: cone↔cone punches with the referenc
 // NAT classification (src/dht/nat.rs): natType() from the addresses DHT
 // nodes report, decided only when nodes of 3 or more /24s agree.
 
-const crypto = require('crypto')
-const NAT_PEER = require('path').join(__dirname, 'helpers', 'nat-peer.js')
 const CONNECT_TEST = require('path').join(__dirname, '..', 'bin', 'connect-test.js')
 
 // Joins ours in every peer of `lab` and polls natType() until every peer
@@ -212,7 +211,7 @@ const CONNECT_TEST = require('path').join(__dirname, '..', 'bin', 'connect-test.
 async function natTypes (lab, want, ms) {
   const peers = lab.peers.map((p, i) => lab.spawn(i, NAT_PEER, ['ours', JSON.stringify({ name: p.kind, swarm: { bootstrap: [lab.bootstrap] } })], { timeoutMs: 60000 }))
   await Promise.all(peers.map(p => p.wait('ready')))
-  const t = crypto.randomBytes(32).toString('hex')
+  const t = topic(`nat types ${process.pid} ${Date.now()}`)
   for (const p of peers) p.send({ cmd: 'join', topic: t })
   await Promise.all(peers.map(p => p.wait('flushed', 15000)))
   const seen = {}
@@ -256,7 +255,7 @@ test('connect-test in the lab prints the NAT type and the path of each connectio
   const lab = await NatLab.create({ peers: ['cone', 'public', 'cone'] })
   try {
     const name = `nat lab connect-test ${process.pid}`
-    const t = crypto.createHash('sha256').update(name).digest('hex')
+    const t = topic(name) // connect-test joins sha256(name)
     const peers = [1, 2].map(i => lab.spawn(i, NAT_PEER, ['ours', JSON.stringify({ name: 'p' + i, swarm: { bootstrap: [lab.bootstrap] } })], { timeoutMs: 60000 }))
     await Promise.all(peers.map(p => p.wait('ready')))
     for (const p of peers) p.send({ cmd: 'join', topic: t })

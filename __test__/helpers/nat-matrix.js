@@ -146,7 +146,7 @@ async function record (runs) {
   for (const p of pairs) console.log(`${p.a} × ${p.b}${p.extra ? ' (extra)' : ''}: ${p.runs.join(', ')}`)
 }
 
-module.exports = { KINDS, IMPLS, EXTRA, PARALLEL, JOIN_GAP, WINDOW, cases, runCase, pool, cell, table, baseline }
+module.exports = { NAT_PEER, KINDS, IMPLS, EXTRA, PARALLEL, JOIN_GAP, WINDOW, cases, runCase, pool, cell, table, baseline }
 
 if (require.main === module && process.argv[2] === 'record') {
   record(Number(process.argv[3] || 1)).then(() => process.exit(0), err => { console.error(err); process.exit(1) })
