@@ -7,6 +7,7 @@ const assert = require('node:assert')
 const path = require('path')
 const { spawn } = require('child_process')
 const { Lab, assertIsolated } = require('./helpers/netns')
+const { capture, within } = require('./helpers/proc')
 
 assertIsolated()
 const CLI = path.join(__dirname, '..', 'bin', 'connect-test.js')
@@ -20,16 +21,7 @@ function run (lab, args, killAfterMs = 30000) {
   const proc = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, process.execPath, CLI, ...args], {
     stdio: ['pipe', 'pipe', 'pipe']
   })
-  const r = { proc, stdout: '', stderr: '' }
-  proc.stdout.on('data', d => { r.stdout += d })
-  proc.stderr.on('data', d => { r.stderr += d })
-  proc.on('error', () => {})
-  const timer = setTimeout(() => proc.kill('SIGKILL'), killAfterMs)
-  r.exited = new Promise(resolve => proc.on('exit', (code, signal) => {
-    clearTimeout(timer)
-    resolve({ code, signal })
-  }))
-  return r
+  return capture(proc, killAfterMs)
 }
 
 // Resolves once `pred(stdout)` holds; rejects after `ms` or on exit.
@@ -57,10 +49,6 @@ function waitOutput (r, pred, ms, what) {
   })
 }
 
-const within = (p, ms, what) => Promise.race([
-  p,
-  new Promise((resolve, reject) => setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms).unref())
-])
 
 async function withLab (fn) {
   const lab = Lab.loopback()

@@ -11,6 +11,7 @@ const os = require('os')
 const path = require('path')
 const { spawn, spawnSync } = require('child_process')
 const { assertIsolated } = require('./helpers/netns')
+const { capture, within } = require('./helpers/proc')
 
 assertIsolated()
 const ROOT = path.join(__dirname, '..')
@@ -94,13 +95,7 @@ function cmdline (pid) {
 // Runs `npx args` in `cwd` with the toolchain-free PATH; stdin stays open.
 function npx (cwd, env, args, killAfterMs) {
   const proc = spawn('npx', ['--offline', ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] })
-  const r = { proc, stdout: '', stderr: '' }
-  proc.stdout.on('data', d => { r.stdout += d })
-  proc.stderr.on('data', d => { r.stderr += d })
-  proc.on('error', () => {})
-  const timer = setTimeout(() => { for (const p of [...descendants(proc.pid), proc.pid]) try { process.kill(p, 'SIGKILL') } catch {} }, killAfterMs)
-  r.exited = new Promise(resolve => proc.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal }) }))
-  return r
+  return capture(proc, killAfterMs, () => { for (const p of [...descendants(proc.pid), proc.pid]) try { process.kill(p, 'SIGKILL') } catch {} })
 }
 
 function waitFor (r, pred, ms, what) {
@@ -116,10 +111,6 @@ function waitFor (r, pred, ms, what) {
   })
 }
 
-const within = (p, ms, what) => Promise.race([
-  p,
-  new Promise((resolve, reject) => setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms).unref())
-])
 
 // The one process below npx whose command line matches `pred`.
 async function findChild (r, pred, what) {
