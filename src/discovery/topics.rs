@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use crate::dht::ops::{Command, NodeEvent, Operations};
 use crate::dht::{Dht, DhtConfig, DhtEvent, DhtStats, FoundPeers, QueryId, RequestId};
 use crate::lan::{Lan, LanConfig, LanEvent, LanStats, Link};
-use crate::swarm::{Peer, Referrer, Topic};
+use super::peer::{Peer, Referrer, Topic};
 
 /// A topic's next DHT round starts 5–10 min after the last one ended
 /// (spec/api-network.md §3.3).

@@ -19,7 +19,7 @@ use super::config::{SwarmConfig, DEFAULT_BOOTSTRAP};
 use super::event::{ConnStream, SwarmEvent};
 use super::race::{DialKind, Leg, Race, PUNCH_FAILED, UDP_LEG_DELAY};
 use super::utp_link::{LinkEvent, UtpLink};
-use super::peer::{Peer, Topic};
+use crate::discovery::{Peer, Topic};
 
 use super::peer_queue::{PeerQueue, CONNECT_TIMEOUT};
 use crate::dht::{DhtConfig, DhtStats};

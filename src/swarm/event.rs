@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::net::{SocketAddrV4, TcpStream};
 use std::sync::Mutex;
 
-use super::peer::{Peer, Topic};
+use crate::discovery::{Peer, Topic};
 use crate::discovery::Pong;
 
 /// How a connection's bytes move.

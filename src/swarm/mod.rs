@@ -4,7 +4,6 @@
 mod config;
 mod engine;
 mod event;
-mod peer;
 mod peer_queue;
 mod race;
 mod utp_link;
@@ -12,5 +11,5 @@ mod utp_link;
 pub use config::SwarmConfig;
 pub use engine::{Swarm, SwarmStats};
 pub use event::{ConnStream, EventGate, GateStats, SwarmEvent, EVENT_QUEUE_BOUND};
-pub use peer::{Peer, Referrer, Topic};
+pub use crate::discovery::{Peer, Referrer, Topic};
 pub use peer_queue::{PeerQueue, CONNECT_TIMEOUT};

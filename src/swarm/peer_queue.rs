@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::peer::Peer;
+use crate::discovery::Peer;
 
 /// Overall connect timeout (spec/api-network.md §2.5: 10 s, fixed).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,7 +82,7 @@ impl Party {
     }
 
     fn of(peer: &Peer) -> Vec<Party> {
-        let host = super::peer::unmap(&peer.host).to_string();
+        let host = crate::discovery::peer::unmap(&peer.host).to_string();
         let subnet = match host.parse::<std::net::Ipv4Addr>() {
             Ok(ip) => {
                 let o = ip.octets();
@@ -92,7 +92,7 @@ impl Party {
         };
         let mut parties = vec![Party::Ip(host), Party::Subnet(subnet)];
         if let Some(r) = &peer.referrer {
-            parties.push(Party::Referrer(super::peer::unmap(&r.host).to_string()));
+            parties.push(Party::Referrer(crate::discovery::peer::unmap(&r.host).to_string()));
         }
         parties
     }
@@ -391,7 +391,7 @@ mod tests {
     }
 
     fn fake(host: String, port: u16, referrer: &str) -> Peer {
-        let referrer = Some(crate::swarm::peer::Referrer { host: referrer.into(), port: 49737, id: None });
+        let referrer = Some(crate::discovery::Referrer { host: referrer.into(), port: 49737, id: None });
         Peer { host, port, local: false, referrer, topic: Some([0; 32]), to: None }
     }
 

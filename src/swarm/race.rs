@@ -6,7 +6,7 @@
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use super::peer::Peer;
+use crate::discovery::Peer;
 use super::peer_queue::CONNECT_TIMEOUT;
 
 /// How long TCP runs alone before the punch starts. On a LAN or loopback
