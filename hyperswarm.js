@@ -295,11 +295,11 @@ class Swarm extends EventEmitter {
 
   _updateAccepting () {
     const limit = this._serverLimit()
-    this.network._setAccepting(this.open && (this._incoming.tcp < limit || this._incoming.utp < limit))
+    this.network.setAccepting(!!this.open && (this._incoming.tcp < limit || this._incoming.utp < limit))
     // Full over TCP: the kernel refuses TCP dialers, who then reach us over
     // uTP while it has room (the reference's full net.Server accepts and
     // closes, so its dialers see a connection end instead).
-    this.network._setTcpListening(this.open && this._incoming.tcp < limit)
+    this.network.setTcpListening(!!this.open && this._incoming.tcp < limit)
   }
 }
 

@@ -39,13 +39,13 @@ Network.prototype.join = function join (topic, opts) {
   const announce = !!(opts && opts.announce)
   const lookup = !!(opts && opts.lookup)
   this._live('join')
-  this._engine.native.join(topic, announce, lookup)
+  this._engine.join(topic, announce, lookup)
 }
 
 Network.prototype.leave = function leave (topic) {
   topic = args.topic(topic)
   this._live('leave')
-  this._engine.native.leave(topic)
+  this._engine.leave(topic)
 }
 
 Network.prototype.connect = function connect (peer, cb) {

@@ -258,6 +258,18 @@ declare namespace network {
     lookup (key: Buffer): Topic
     /** Calls back with the first peer found, then stops looking. Throws unless bound. */
     lookupOne (key: Buffer, cb: (err: Error | null, peer?: Peer) => void): void
+    /**
+     * hyperswarm-native only (the reference sets `maxConnections` on its two
+     * servers instead): whether new incoming connections are taken at all.
+     * Default true.
+     */
+    setAccepting (accepting: boolean): void
+    /**
+     * hyperswarm-native only: whether the kernel listens on TCP while `tcp`
+     * is listening. Off, TCP dialers are refused and can reach us over uTP.
+     * Default true; a failure to listen again is a process warning.
+     */
+    setTcpListening (on: boolean): void
   }
 }
 

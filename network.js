@@ -126,7 +126,7 @@ class NetworkResource {
       error: err => this._onfatal(err),
       close: () => this._onenginegone()
     }, this.sockets)
-    this._engine.native.setAccepting(this._accepting)
+    this._engine.setAccepting(this._accepting)
     this._updateRef()
     return this._engine
   }
@@ -136,7 +136,7 @@ class NetworkResource {
   // it alive by themselves; uTP needs a bound resource anyway.
   _updateRef () {
     if (!this._engine || this._engine.closed) return
-    this._engine.native.setRef((this.opened && !this.closed) || this._dialling > 0 || this.closing)
+    this._engine.setRef((this.opened && !this.closed) || this._dialling > 0 || this.closing)
   }
 
   _onincoming (socket, isTCP) {
@@ -166,16 +166,19 @@ class NetworkResource {
   }
 
   // Not in the reference (which sets maxConnections on its two servers):
-  // whether new incoming connections are taken at all.
-  _setAccepting (accepting) {
+  // whether new incoming connections are taken at all. Public so that the
+  // ./hyperswarm entry can apply its server limits through the API.
+  setAccepting (accepting) {
+    if (typeof accepting !== 'boolean') throw new TypeError('setAccepting takes a boolean')
     this._accepting = accepting
-    if (this._engine && !this._engine.destroyed) this._engine.native.setAccepting(accepting)
+    if (this._engine && !this._engine.destroyed) this._engine.setAccepting(accepting)
   }
 
   // Not in the reference: whether the TCP listener should take dialers
   // (hyperswarm.js turns it off while its TCP servers are full, so that a
   // dialer is refused and goes on to uTP).
-  _setTcpListening (on) {
+  setTcpListening (on) {
+    if (typeof on !== 'boolean') throw new TypeError('setTcpListening takes a boolean')
     this._tcpWanted = on
     const err = this._syncTcp()
     // Listening again fails if another socket took the port while TCP was
@@ -193,7 +196,7 @@ class NetworkResource {
     const engine = this._engine
     if (!engine || engine.destroyed || engine.closed) return null
     try {
-      engine.native.setTcpListening(this._tcpWanted && this.tcp.listening && !this.closing && !this.closed)
+      engine.setTcpListening(this._tcpWanted && this.tcp.listening && !this.closing && !this.closed)
       return null
     } catch (err) {
       return err
@@ -307,7 +310,7 @@ class NetworkResource {
     const wasOpen = this.opened
     const stopEngine = () => {
       if (!this._engine) return finish(wasOpen)
-      this._engine.native.setAccepting(false)
+      this._engine.setAccepting(false)
       this._engine.destroy(() => {
         if (this.discovery) this.discovery._closed()
         // Then both servers, whatever they are by now, as the reference does.

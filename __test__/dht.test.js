@@ -8,11 +8,11 @@ const assert = require('node:assert')
 const path = require('path')
 const { Lab, assertIsolated, withLab } = require('./helpers/netns')
 const { patternHash, topic } = require('./helpers/data')
+const { dhtBinary } = require('./helpers/bins')
 
 assertIsolated()
 const H = name => path.join(__dirname, 'helpers', name)
-const ROOT = path.join(__dirname, '..')
-const DHT_BIN = path.join(ROOT, 'target', 'release', 'hyperswarm-dht')
+const DHT_BIN = dhtBinary()
 const BOOT = '127.0.0.1:49737'
 const KiB = 1024
 

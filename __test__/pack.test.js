@@ -95,7 +95,9 @@ function cmdline (pid) {
 // Runs `npx args` in `cwd` with the toolchain-free PATH; stdin stays open.
 function npx (cwd, env, args, killAfterMs) {
   const proc = spawn('npx', ['--offline', ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] })
-  return capture(proc, killAfterMs, () => { for (const p of [...descendants(proc.pid), proc.pid]) try { process.kill(p, 'SIGKILL') } catch {} })
+  const r = capture(proc, killAfterMs, () => { for (const p of [...descendants(proc.pid), proc.pid]) try { process.kill(p, 'SIGKILL') } catch {} })
+  r.found = []
+  return r
 }
 
 function waitFor (r, pred, ms, what) {
@@ -116,7 +118,22 @@ function waitFor (r, pred, ms, what) {
 async function findChild (r, pred, what) {
   let pid = null
   await waitFor(r, () => { pid = descendants(r.proc.pid).find(p => pred(cmdline(p))) || null; return pid !== null }, 10000, what)
+  r.found.push(pid)
   return pid
+}
+
+// Ends an npx run whatever state it is in: its tree while npx lives, and
+// every process we found under it even if npx is gone (an orphan would hold
+// our pipes open and keep this file from ever finishing), then our ends of
+// the pipes.
+async function stop (r) {
+  const alive = r.proc.exitCode === null && r.proc.signalCode === null
+  for (const p of [...(alive ? descendants(r.proc.pid) : []), ...r.found, ...(alive ? [r.proc.pid] : [])]) {
+    try { process.kill(p, 'SIGKILL') } catch {}
+  }
+  await r.exited
+  r.proc.stdout.destroy()
+  r.proc.stderr.destroy()
 }
 
 test('pack-local tarballs install offline without cargo, and connect-test and hyperswarm-dht run from the platform package', async t => {
@@ -182,8 +199,7 @@ test('pack-local tarballs install offline without cargo, and connect-test and hy
       assert.ok(Date.now() - t1 < 5000)
       assert.match(ct.stdout, /Shutting down/)
     } finally {
-      if (ct.proc.exitCode === null && ct.proc.signalCode === null) for (const p of [...descendants(ct.proc.pid), ct.proc.pid]) try { process.kill(p, 'SIGKILL') } catch {}
-      await ct.exited
+      await stop(ct)
     }
 
     // The bootstrap node's binary, from the platform package.
@@ -197,8 +213,7 @@ test('pack-local tarballs install offline without cargo, and connect-test and hy
       const { code, signal } = await within(dht.exited, 5000, 'hyperswarm-dht exiting after SIGINT')
       assert.deepStrictEqual({ code, signal }, { code: 0, signal: null }, dht.stderr)
     } finally {
-      if (dht.proc.exitCode === null && dht.proc.signalCode === null) for (const p of [...descendants(dht.proc.pid), dht.proc.pid]) try { process.kill(p, 'SIGKILL') } catch {}
-      await dht.exited
+      await stop(dht)
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })

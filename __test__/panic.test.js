@@ -14,6 +14,7 @@ const os = require('os')
 const { spawn } = require('child_process')
 const { Lab, assertIsolated, withLab } = require('./helpers/netns')
 const { topic } = require('./helpers/data')
+const { dhtBinary } = require('./helpers/bins')
 
 assertIsolated()
 const ROOT = path.join(__dirname, '..')
@@ -133,16 +134,6 @@ test('a panic in a napi method is a JS Error; the process and the swarm go on', 
     swarm.destroy()
   })
 })
-
-// The newest build of the binary (npm run build makes the release one).
-function dhtBinary () {
-  const built = ['release', 'debug']
-    .map(profile => path.join(ROOT, 'target', profile, 'hyperswarm-dht'))
-    .filter(exe => fs.existsSync(exe))
-    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)
-  if (!built.length) throw new Error('target/{release,debug}/hyperswarm-dht is missing: run `npm run build`')
-  return built[0]
-}
 
 function run (exe, args, env) {
   return new Promise((resolve, reject) => {

@@ -5,18 +5,18 @@
 // both roles, then both sides close cleanly. Prints MiB/s next to
 // utp-native ↔ utp-native for the record.
 //
-// The binary is built by `cargo test --release` (which `npm test` runs
-// first: it builds examples) or `cargo build --release --example utp_peer`.
+// The binary is built by `npm test`'s cargo step (helpers/bins.js).
 const test = require('node:test')
 const assert = require('node:assert')
 const fs = require('fs')
 const path = require('path')
 const { spawn } = require('child_process')
 const { Lab, assertIsolated } = require('./helpers/netns')
+const { example } = require('./helpers/bins')
 
 assertIsolated()
 const ROOT = path.join(__dirname, '..')
-const BIN = process.env.UTP_PEER_BIN || path.join(ROOT, 'target', 'release', 'examples', 'utp_peer')
+const BIN = example('utp_peer', 'UTP_PEER_BIN')
 const JS_PEER = path.join(ROOT, 'bench', 'lib', 'utp-native-peer.js')
 const MiB = 1024 * 1024
 const SIZE = 64 * MiB
@@ -78,9 +78,6 @@ function checkPair (ours, theirs, label, size = SIZE) {
 
 let lab
 test.before(() => {
-  if (!fs.existsSync(BIN)) {
-    throw new Error(`${BIN} is missing: run \`cargo build --release --example utp_peer\` (npm test builds it)`)
-  }
   lab = Lab.loopback()
 })
 test.after(() => lab && lab.destroy())

@@ -32,10 +32,16 @@ if (!exe) {
     `nor a prebuilt package hyperswarm-native-{${platforms.join(',')}} with one`)
   process.exit(1)
 }
-const child = spawn(exe, process.argv.slice(2), { stdio: 'inherit' })
+// The handlers go in before the binary starts: on a loaded machine this
+// process can be descheduled right after spawn() while the binary already
+// runs and says it listens, and a SIGINT then would kill us with the
+// default action and orphan the binary (CI saw npx exit 130 with the node
+// still running).
+let child = null
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig))
+child = spawn(exe, process.argv.slice(2), { stdio: 'inherit' })
 child.on('error', err => {
   console.error(`hyperswarm-dht: cannot run ${exe}: ${err.message}`)
   process.exit(1)
 })
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig))
 child.on('exit', (code, signal) => process.exit(signal ? 1 : code))

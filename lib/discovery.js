@@ -153,15 +153,15 @@ class Discovery {
       if (t.lookup) lookup = true
       if (t._localAddress && !local) local = t._localAddress
     }
-    const native = this._engine.native
+    const engine = this._engine
     const localAddress = local ? `${local.host}:${local.port}` : undefined
     if (announce) {
-      native.joinWithPorts(key, true, lookup, announce.port, announce.localPort, localAddress)
+      engine.joinWithPorts(key, true, lookup, announce.port, announce.localPort, localAddress)
       // The "here I am" LAN answer goes on the next tick, from this thread,
       // as the reference fires it: swarms of one process announce in the
       // order they were told to, after lookups started in this same tick.
-      process.nextTick(() => { if (!this.destroyed) native.announceNow(key) })
-    } else native.joinWithPorts(key, false, true, 0, undefined, localAddress)
+      process.nextTick(() => { if (!this.destroyed) engine.announceNow(key) })
+    } else engine.joinWithPorts(key, false, true, 0, undefined, localAddress)
     for (const t of set) t._flushPending = true
   }
 
@@ -175,7 +175,7 @@ class Discovery {
     waiting.push(topic)
     // Leave, then rejoin with what the other topics of this key still want:
     // an announcer that goes away is unannounced even if lookups remain.
-    this._engine.native.leave(topic.key)
+    this._engine.leave(topic.key)
     if (set.size) this._apply(topic.key, set)
   }
 
@@ -235,7 +235,7 @@ class Topic extends EventEmitter {
   /** Starts a DHT round now unless one is running, and asks the LAN again. */
   update () {
     if (this.destroyed) return
-    this._discovery._engine.native.update(this.key)
+    this._discovery._engine.update(this.key)
     this._flushPending = true
   }
 

@@ -50,6 +50,49 @@ class Engine {
     return this.closed ? null : this.native.port()
   }
 
+  /** Joins `topic` (32 bytes): announce and/or look it up, DHT and LAN. */
+  join (topic, announce, lookup) {
+    this.native.join(topic, announce, lookup)
+  }
+
+  /**
+   * join() with what discovery's topics ask for: `port` is announced on the
+   * DHT (0: our own), `localPort` on the LAN (undefined: ours), and
+   * `localAddress` ("host:port") goes with DHT requests.
+   */
+  joinWithPorts (topic, announce, lookup, port, localPort, localAddress) {
+    this.native.joinWithPorts(topic, announce, lookup, port, localPort, localAddress)
+  }
+
+  /** Sends the LAN "here I am" of an announced topic now; returns the copies sent. */
+  announceNow (topic) {
+    return this.native.announceNow(topic)
+  }
+
+  leave (topic) {
+    this.native.leave(topic)
+  }
+
+  /** Starts a DHT round of `topic` now unless one is running. */
+  update (topic) {
+    this.native.update(topic)
+  }
+
+  /** Whether incoming connections are taken at all. */
+  setAccepting (accepting) {
+    this.native.setAccepting(accepting)
+  }
+
+  /** Whether the engine keeps the process alive. */
+  setRef (ref) {
+    this.native.setRef(ref)
+  }
+
+  /** Whether the kernel listens on TCP (synchronous); throws its refusal. */
+  setTcpListening (on) {
+    return this.native.setTcpListening(on)
+  }
+
   /**
    * Dials `peer` (TCP, raced with punch-then-uTP when it has a referrer).
    * `punch(peer, cb)`, if given, punches the hole instead of the engine.

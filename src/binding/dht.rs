@@ -11,7 +11,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use super::swarm::guarded;
+use super::guard::guarded;
 use crate::dht::hypersign::{self, Keypair};
 use crate::dht::{mutable, DhtConfig, DhtEvent, Limits, MutablePutOptions, Signer, StoreOutcome};
 use crate::dht::ops::{Command, NodeEvent};

@@ -3,4 +3,5 @@
 
 mod dht;
 mod dht_node;
+mod guard;
 mod swarm;

@@ -9,6 +9,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use super::dht::{DhtCommandArgs, DhtContact, DhtNativeEvent};
+use super::guard::guarded;
 use crate::swarm::{ConnStream, EventGate, Peer, Referrer, Swarm, SwarmConfig, SwarmEvent};
 
 #[napi(object)]
@@ -287,22 +288,6 @@ pub struct NativeSwarm {
 
 /// Set to `1` to let `_testPanic` work; unset, it throws. Tests only.
 pub const TEST_PANIC_ENV: &str = "HYPERSWARM_NATIVE_TEST_PANIC";
-
-/// Runs a method body, turning a panic into a JS `Error` so that no panic
-/// unwinds into Node (which would abort the process).
-pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
-            Err(Error::new(Status::GenericFailure, format!("internal error in hyperswarm-native: {what}")))
-        }
-    }
-}
 
 #[napi]
 impl NativeSwarm {

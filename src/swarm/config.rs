@@ -1,7 +1,7 @@
 //! Options of a swarm, as `network(opts)` accepts them after index.js has
 //! checked their types.
 
-use crate::utp::endpoint::MAX_INCOMING_PER_IP;
+use crate::utp::config::MAX_INCOMING_PER_IP;
 use crate::wire::mdns::DEFAULT_DOMAIN;
 
 /// The reference's public bootstrap nodes (@hyperswarm/dht 4.0.1, spec

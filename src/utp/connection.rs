@@ -16,13 +16,11 @@ use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use super::endpoint::{ConnId, Slot, UtpConfig, UtpEvent, UtpStats};
+use super::config::{Slot, UtpConfig};
+use super::event::{ConnId, UtpEvent, UtpStats};
 use super::ledbat::Ledbat;
 use super::packet::{encode, seq_lt, Header, Packet, PacketType, HEADER_LEN};
 
-/// Payload bytes per packet: 1402 bytes of UDP payload minus the header
-/// (libutp's IPv4 MTU guess, spec §4).
-pub const MAX_PAYLOAD: usize = 1402 - HEADER_LEN;
 /// Retransmission timeout before the first RTT sample (spec §7).
 pub const INITIAL_RTO: Duration = Duration::from_secs(3);
 /// Ceiling of the retransmission timeout (doubling included).
@@ -1293,6 +1291,7 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::utp::config::MAX_PAYLOAD;
     use crate::utp::packet::decode;
 
     struct Harness {

@@ -12,164 +12,15 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use super::connection::{Connection, Ctx, MAX_PAYLOAD};
+use super::config::{Slot, UtpConfig};
+use super::connection::{Connection, Ctx};
+use super::event::{ConnId, UtpEvent, UtpStats};
 use super::packet::{decode, encode, Header, PacketType};
 
-/// Endpoint-local connection handle (not the wire id).
-pub type ConnId = u64;
-
-/// Most established incoming connections (live and lingering), and
-/// separately most outgoing ones: libutp stops at 3000 sockets (spec §3).
-/// SYNs beyond it are dropped silently, as libutp does.
-pub const MAX_CONNECTIONS: usize = 3000;
-/// Most half-open connections (a SYN acked, no DATA from the dialler yet).
-/// Ours, not libutp's: a SYN's source may be spoofed, so it only gets a
-/// slot here, and a full table evicts its oldest entry. Under a flood of
-/// R SYNs/s an honest dialler has 1024/R seconds between its SYN and its
-/// first data (2 s at 500/s; a hyperswarm dialler writes at once).
-pub const MAX_HALF_OPEN: usize = 1024;
-/// Most half-open connections from one IP. Ours: one host (or one NAT)
-/// dialling us at the same instant from more sockets than this is not a
-/// hyperswarm peer (it dials one peer once per race).
-pub const MAX_HALF_OPEN_PER_IP: usize = 32;
-/// Most incoming connections (half-open and established) from one IP.
-/// Ours: a hyperswarm 2.x swarm keeps at most `maxPeers` (24) connections
-/// and dials any one peer once at a time (each race holds one TCP and one
-/// uTP attempt), so even several swarms behind one NAT stay far below
-/// 128; a loopback testnet of a few dozen swarms on 127.0.0.1 does too.
-pub const MAX_INCOMING_PER_IP: usize = 128;
 /// Remembered RESETs (spec §6): a repeat gets no second RESET…
 pub const RESET_MEMO_TTL: Duration = Duration::from_secs(10);
 /// …and beyond this many remembered, no RESET is sent at all.
 pub const RESET_MEMO_MAX: usize = 1000;
-
-#[derive(Debug, Clone)]
-pub struct UtpConfig {
-    /// Established incoming connections at most, and outgoing ones at most
-    /// (spec §3: libutp refuses beyond 3000). Half-open ones do not count:
-    /// a SYN flood cannot take the room our own `connect` needs.
-    pub max_connections: usize,
-    /// Half-open connections at most; the oldest goes for a new one.
-    pub max_half_open: usize,
-    /// Half-open connections from one IP at most; more SYNs are dropped.
-    pub max_half_open_per_ip: usize,
-    /// Incoming connections (half-open and established) from one IP at
-    /// most; more SYNs are dropped.
-    pub max_incoming_per_ip: usize,
-    /// Receive buffer per connection; the advertised window is what is
-    /// free of it (spec §4: 1 MiB).
-    pub recv_buffer: usize,
-    /// Send buffer per connection (queued + unacked bytes), 1 MiB.
-    pub send_buffer: usize,
-    /// Payload bytes per packet (spec §4: 1382).
-    pub max_payload: usize,
-    /// LEDBAT queuing-delay target (spec §4: 100 ms).
-    pub target_delay: Duration,
-    /// An accepted connection whose peer sends nothing for this long is
-    /// dropped. libutp has no such timer (spec §7); a libutp initiator
-    /// sends keep-alives every 29 s, so this never hits a live one.
-    pub syn_recv_timeout: Duration,
-    /// Close connections that receive nothing for this long. `None`, like
-    /// libutp and the Hyperswarm layers (spec §7).
-    pub idle_timeout: Option<Duration>,
-    /// After a clean close, how long to stay around to re-ack the peer's
-    /// repeated FIN.
-    pub time_wait: Duration,
-    /// When not accepting: answer SYNs with RESET (true) or drop them
-    /// silently as libutp does (false).
-    pub reset_refused_syns: bool,
-}
-
-impl Default for UtpConfig {
-    fn default() -> Self {
-        UtpConfig {
-            max_connections: MAX_CONNECTIONS,
-            max_half_open: MAX_HALF_OPEN,
-            max_half_open_per_ip: MAX_HALF_OPEN_PER_IP,
-            max_incoming_per_ip: MAX_INCOMING_PER_IP,
-            recv_buffer: 1 << 20,
-            send_buffer: 1 << 20,
-            max_payload: MAX_PAYLOAD,
-            target_delay: Duration::from_millis(100),
-            syn_recv_timeout: Duration::from_secs(60),
-            idle_timeout: None,
-            time_wait: Duration::from_secs(5),
-            reset_refused_syns: true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UtpEvent {
-    /// A dialler's connection became real (server side): its first DATA or
-    /// FIN acked our SYN-ACK. libutp reports at SYN time; we wait, so a
-    /// spoofed SYN never reaches the application.
-    Incoming { id: ConnId, from: SocketAddrV4 },
-    /// Our connect() completed (SYN acked).
-    Connected { id: ConnId },
-    /// In-order data is available to read(). Emitted again only after a
-    /// read() call and new data; read until read() returns 0.
-    Readable { id: ConnId },
-    /// Send buffer has room again after write() returned less than asked.
-    Writable { id: ConnId },
-    /// The peer finished sending (FIN received and all data before it
-    /// delivered via read()).
-    End { id: ConnId },
-    /// The connection is gone (both sides done, reset, or timed out).
-    /// error: None for a clean close (and for our own close()).
-    Closed { id: ConnId, error: Option<String> },
-}
-
-/// Counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UtpStats {
-    /// Datagrams handed to handle_datagram.
-    pub received: u64,
-    /// Datagrams that failed to decode.
-    pub malformed: u64,
-    /// Non-SYN packets for no connection.
-    pub unknown_conn: u64,
-    /// Packets for a connection that were dropped (ack out of range,
-    /// sequence number out of the reorder window or past the FIN, …).
-    pub invalid: u64,
-    /// STATE packets overtaken by a later ack (reordering), ignored.
-    pub stale_acks: u64,
-    pub resets_sent: u64,
-    pub resets_received: u64,
-    /// RESETs matching a connection but not acking anything recent.
-    pub resets_ignored: u64,
-    /// RESETs not sent because of the memo (repeat, or memo full).
-    pub resets_suppressed: u64,
-    /// SYNs refused (not accepting, too many connections, or over a
-    /// per-IP cap).
-    pub syns_refused: u64,
-    /// Of those, refused by `max_half_open_per_ip` / `max_incoming_per_ip`.
-    pub refused_per_ip: u64,
-    /// SYNs that opened half-open state.
-    pub half_opened: u64,
-    /// Half-open connections dropped to make room for a newer SYN.
-    pub half_open_evicted: u64,
-    /// SYNs on the key of an established connection: ignored (never a
-    /// replacement).
-    pub syn_collisions: u64,
-    /// Half-open connections that became real (reported as `Incoming`).
-    pub accepted: u64,
-    pub packets_sent: u64,
-    pub retransmits: u64,
-    pub fast_retransmits: u64,
-    /// Tail-loss probes sent.
-    pub probes: u64,
-    /// Retransmission-timer expiries with data in flight.
-    pub timeouts: u64,
-    /// Connections that died of timeouts (connect, retransmission, idle).
-    pub timed_out: u64,
-    pub keepalives: u64,
-    /// In-order data dropped for lack of receive-buffer room.
-    pub dropped_no_room: u64,
-    /// Payload bytes delivered in order / first sent.
-    pub bytes_received: u64,
-    pub bytes_sent: u64,
-}
 
 /// splitmix64: a small deterministic generator for ids and sequence numbers.
 #[derive(Debug, Clone)]
@@ -217,17 +68,6 @@ pub struct Endpoint {
     /// Half-open ids, oldest first; entries that left the slot are skipped
     /// lazily and swept when the queue grows past twice the table.
     half_open_order: VecDeque<ConnId>,
-}
-
-/// Which budget a connection counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    /// Ours (`connect`): up to `max_connections`, whatever arrives.
-    Outgoing,
-    /// A SYN was acked, nothing more: `max_half_open`, invisible to users.
-    HalfOpen,
-    /// The dialler sent data: up to `max_connections`.
-    Incoming,
 }
 
 /// A connection's view of the endpoint. A macro rather than a method: it
@@ -651,6 +491,7 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::utp::config::{MAX_HALF_OPEN, MAX_HALF_OPEN_PER_IP, MAX_INCOMING_PER_IP};
     use crate::utp::packet::{decode, encode, PacketType};
 
     fn addr(port: u16) -> SocketAddrV4 {

@@ -72,11 +72,14 @@
 //!   libutp) can close idle connections too.
 //! - No MTU probing: 1402-byte datagrams always.
 
+pub mod config;
 pub mod connection;
 pub mod endpoint;
+pub mod event;
 pub mod ledbat;
 pub mod packet;
 
-pub use connection::MAX_PAYLOAD;
-pub use endpoint::{ConnId, Endpoint, UtpConfig, UtpEvent, UtpStats};
+pub use config::{UtpConfig, MAX_PAYLOAD};
+pub use endpoint::Endpoint;
+pub use event::{ConnId, UtpEvent, UtpStats};
 pub use packet::looks_like_utp;
