@@ -233,7 +233,7 @@ declare namespace hyperswarm {
     /** How a topic is joined, or null if it is not. */
     status (key: Buffer): JoinStatus | null
     /** Dials a peer (usually done for you); `isTCP` tells which transport won. */
-    connect (peer: PeerAddress, cb: (err: Error | null, socket?: Connection, isTCP?: boolean) => void): void
+    connect (peer: PeerAddress, cb: (err: network.ConnectError | null, socket?: Connection, isTCP?: boolean) => void): void
     /** Binds, then pings the bootstrap nodes to see whether we are reachable. */
     connectivity (cb: (err: Error | null, info: Connectivity) => void): void
     /** Whether DHT nodes agree on our public address; null before binding. */

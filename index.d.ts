@@ -79,6 +79,16 @@ declare namespace network {
     topic: Buffer | null
   }
 
+  /**
+   * A failed `connect`: the seed's message ('Timed out trying to connect to
+   * peer' or 'Could not connect to peer') and (not in the seed) a stable
+   * `code` to test instead, with the engine's own reason as `cause`.
+   */
+  interface ConnectError extends Error {
+    code: 'ETIMEDOUT' | 'EHOLEPUNCH' | 'ENOPATH' | 'ECONNFAILED' | 'EDESTROYED'
+    cause?: Error
+  }
+
   interface ConnectionDetails {
     type: 'tcp' | 'utp'
     /** True if this side dialled. */
@@ -178,7 +188,7 @@ declare namespace network {
     join (topic: Buffer | Uint8Array, options?: JoinOptions): void
     leave (topic: Buffer | Uint8Array): void
     connect (peer: { host: string, port: number, local?: boolean, referrer?: Referrer | null, topic?: Buffer | null },
-      cb: (err: Error | null, socket?: Connection, details?: ConnectionDetails) => void): void
+      cb: (err: ConnectError | null, socket?: Connection, details?: ConnectionDetails) => void): void
     /** The bound TCP address; null before the first join and after destroy. */
     address (): AddressInfo | null
     /** Engine counters (not in the reference); null after destroy. */

@@ -98,10 +98,11 @@ Network.prototype._live = function (method) {
   if (this.destroyed) throw new Error(`cannot ${method}: network is destroyed`)
 }
 
-// The seed's two connect errors, word for word; the engine's reason stays
-// as `cause`.
+// The seed's two connect errors, word for word, chosen by the engine's
+// code (kept on `code`); the engine's reason stays as `cause`.
 function seedError (err) {
-  const out = new Error(/timed out/i.test(err.message) ? 'Timed out trying to connect to peer' : 'Could not connect to peer')
+  const out = new Error(err.code === 'ETIMEDOUT' ? 'Timed out trying to connect to peer' : 'Could not connect to peer')
+  out.code = err.code
   out.cause = err
   return out
 }

@@ -16,6 +16,16 @@ declare namespace network {
   /** A live connection: a `net.Socket` over TCP, a `UtpSocket` over uTP. */
   type Connection = Socket | UtpSocket
 
+  /**
+   * A failed dial: the reference's message ('Timeout', 'Request timed out' or
+   * 'All sockets failed'), and (not in the reference) a stable `code` to test
+   * instead of the message, with the engine's own reason as `cause`.
+   */
+  interface ConnectError extends Error {
+    code: 'ETIMEDOUT' | 'EHOLEPUNCH' | 'ENOPATH' | 'ECONNFAILED' | 'EDESTROYED'
+    cause?: Error
+  }
+
   interface HostPort {
     host: string
     port: number
@@ -251,7 +261,7 @@ declare namespace network {
      * Dials TCP and, with a referrer, hole-punches and dials uTP; the first to
      * connect wins. Fails after 10 s or when every path failed.
      */
-    connect (peer: PeerAddress, cb: (err: Error | null, socket?: Connection, isTCP?: boolean) => void): void
+    connect (peer: PeerAddress, cb: (err: ConnectError | null, socket?: Connection, isTCP?: boolean) => void): void
     /** Announces (and optionally looks up) the 32-byte key. Throws unless bound. */
     announce (key: Buffer, options?: AnnounceOptions): Topic
     /** Looks up the 32-byte key. Throws unless bound. */

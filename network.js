@@ -10,8 +10,6 @@ const args = require('./lib/args')
 
 /** How long connect() may take before it gives up (network 2.1.0's fixed 10 s). */
 const CONNECT_TIMEOUT = 10000
-/** The engine's error for a dial whose punch failed last (src/swarm/race.rs PUNCH_FAILED). */
-const PUNCH_FAILED = 'Request timed out'
 
 module.exports = opts => new NetworkResource(opts)
 
@@ -212,7 +210,7 @@ class NetworkResource {
     args.fn(cb, 'connect callback')
     // The reference still dials, then drops the socket: the caller hears
     // that every path failed.
-    if (this.closed || this.closing) return process.nextTick(cb, connectError(new Error('Resource is closed')))
+    if (this.closed || this.closing) return process.nextTick(cb, connectError(Object.assign(new Error('Resource is closed'), { code: 'EDESTROYED' })))
     const dial = (peer) => {
       const engine = this._ensureEngine()
       this._dialling++
@@ -228,7 +226,7 @@ class NetworkResource {
         if (err) return cb(connectError(err))
         if (this.closed || this.closing) {
           socket.destroy()
-          return cb(connectError(new Error('Resource is closed')))
+          return cb(connectError(Object.assign(new Error('Resource is closed'), { code: 'EDESTROYED' })))
         }
         cb(null, socket, ev.transport !== 'utp')
       }
@@ -327,13 +325,14 @@ class NetworkResource {
   }
 }
 
-// The reference reports its 10 s timeout as 'Timeout', a hole punch that
-// failed last with the punch's own error ('Request timed out') and any other
-// dial where every path failed as 'All sockets failed'; the engine's own
-// reason stays as `cause`.
+// The reference's words for each of the engine's codes: its 10 s timeout
+// is 'Timeout', a hole punch that failed last passes on dht-rpc's 'Request
+// timed out', and any other dial where every path failed is 'All sockets
+// failed'. The code stays on `code`, the engine's reason as `cause`.
+const CONNECT_MESSAGES = { ETIMEDOUT: 'Timeout', EHOLEPUNCH: 'Request timed out' }
 function connectError (err) {
-  const message = err.message === PUNCH_FAILED ? PUNCH_FAILED : /timed out/i.test(err.message) ? 'Timeout' : 'All sockets failed'
-  const out = new Error(message)
+  const out = new Error(CONNECT_MESSAGES[err.code] || 'All sockets failed')
+  out.code = err.code || 'ECONNFAILED'
   out.cause = err
   return out
 }

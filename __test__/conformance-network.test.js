@@ -203,6 +203,7 @@ for (const impl of IMPLS) {
       const [err] = await viaCallback(cb => nw.bind(cb), 'bind on a taken port')
       assert.ok(err instanceof Error, 'bind calls back with an Error')
       assert.strictEqual(err.code, 'EADDRINUSE')
+      assert.strictEqual(err.errno, -require('os').constants.errno.EADDRINUSE, 'errno as Node gives it')
       assert.strictEqual(nw.address(), null)
     })
 
@@ -520,6 +521,7 @@ for (const impl of IMPLS) {
       assert.strictEqual(args.length, 1)
       assert.ok(args[0] instanceof Error)
       assert.strictEqual(args[0].message, 'Timeout')
+      if (impl === 'ours') assert.strictEqual(args[0].code, 'ETIMEDOUT')
       assert.ok(elapsed >= 9500 && elapsed < 12000, `gave up after ${elapsed} ms, expected about 10 s`)
     })
 
@@ -578,6 +580,10 @@ for (const impl of IMPLS) {
       assert.strictEqual(args.length, 1)
       assert.ok(args[0] instanceof Error)
       assert.strictEqual(args[0].message, 'All sockets failed')
+      if (impl === 'ours') {
+        assert.strictEqual(args[0].code, 'ECONNFAILED')
+        assert.match(args[0].cause.message, /refused/i)
+      }
     })
 
     it('connect from a closed network fails with "All sockets failed"', async (t) => {
@@ -588,6 +594,7 @@ for (const impl of IMPLS) {
       const [err, socket] = await viaCallback(cb => b.connect({ host: '127.0.0.1', port: a.address().port }, cb), 'connect after close')
       assert.ok(err instanceof Error)
       assert.strictEqual(err.message, 'All sockets failed')
+      if (impl === 'ours') assert.strictEqual(err.code, 'EDESTROYED')
       assert.strictEqual(socket, undefined)
     })
   })

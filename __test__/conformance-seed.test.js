@@ -341,6 +341,10 @@ for (const impl of IMPLS) {
       assert.strictEqual(args.length, 1)
       assert.ok(args[0] instanceof Error)
       assert.strictEqual(args[0].message, 'Could not connect to peer')
+      if (impl === 'ours') {
+        assert.strictEqual(args[0].code, 'ECONNFAILED')
+        assert.match(args[0].cause.message, /refused/i)
+      }
     })
   })
 }

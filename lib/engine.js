@@ -210,9 +210,9 @@ class Engine {
         const req = this._requests.get(ev.request)
         if (!req) return
         this._requests.delete(ev.request)
-        if (ev.fd == null && ev.transport !== 'utp') return req.cb(new Error(ev.message || 'Could not connect to peer'))
+        if (ev.fd == null && ev.transport !== 'utp') return req.cb(coded(ev.message || 'Could not connect to peer', ev.code || 'ECONNFAILED'))
         const socket = this._socket(ev)
-        if (!socket) return req.cb(new Error('cannot connect: network is destroyed'))
+        if (!socket) return req.cb(coded('cannot connect: network is destroyed', 'EDESTROYED'))
         req.cb(null, socket, ev)
         return
       }
@@ -311,18 +311,22 @@ function destroyOnError (err) {
   if (this.destroyed === false) this.destroy(err)
 }
 
-// The engine reports OS errors as "… (os error N)"; Node code looks for
-// `err.code` ('EADDRINUSE' and friends), so name it.
+// The engine names an OS error in `err.code` ('EADDRINUSE' and friends);
+// Node's own errors carry the number too, as a negative `errno`.
 function withErrno (err) {
-  const m = /os error (\d+)/.exec(err.message)
-  if (m) {
-    const errno = Number(m[1])
-    const name = Object.keys(os.constants.errno).find(k => os.constants.errno[k] === errno)
-    if (name) {
-      err.code = name
-      err.errno = -errno
-    }
-  }
+  const errno = os.constants.errno[err.code]
+  if (errno !== undefined) err.errno = -errno
+  return err
+}
+
+/**
+ * An Error with the engine's stable `code`: for a failed dial ETIMEDOUT
+ * (the 10 s deadline), EHOLEPUNCH (the punch failed last), ENOPATH (nothing
+ * to try), ECONNFAILED (every path failed), or EDESTROYED.
+ */
+function coded (message, code) {
+  const err = new Error(message)
+  err.code = code
   return err
 }
 

@@ -20,16 +20,16 @@ fn accepted(rx: &mpsc::Receiver<SwarmEvent>) -> bool {
 #[test]
 fn tcp_listening_stops_at_once_and_comes_back_on_the_same_port() {
     let (swarm, rx) = spawn(SwarmConfig { multicast: false, bootstrap: Some(vec![]), ..SwarmConfig::default() });
-    assert_eq!(swarm.set_tcp_listening(false), Ok(false), "nothing to stop before bind");
+    assert_eq!(swarm.set_tcp_listening(false).map_err(|e| e.to_string()), Ok(false), "nothing to stop before bind");
     let port = swarm.bind(None).unwrap();
     let _first = TcpStream::connect(("127.0.0.1", port)).expect("control: listening");
     assert!(accepted(&rx), "control: the engine accepts");
     for cycle in 0..3 {
-        assert_eq!(swarm.set_tcp_listening(false), Ok(true));
+        assert_eq!(swarm.set_tcp_listening(false).map_err(|e| e.to_string()), Ok(true));
         let err = TcpStream::connect(("127.0.0.1", port)).expect_err("refused while stopped");
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "cycle {cycle}");
-        assert_eq!(swarm.set_tcp_listening(false), Ok(false), "already stopped");
-        assert_eq!(swarm.set_tcp_listening(true), Ok(true));
+        assert_eq!(swarm.set_tcp_listening(false).map_err(|e| e.to_string()), Ok(false), "already stopped");
+        assert_eq!(swarm.set_tcp_listening(true).map_err(|e| e.to_string()), Ok(true));
         assert_eq!(swarm.port(), Some(port));
         let _c = TcpStream::connect(("127.0.0.1", port)).expect("listening again");
         assert!(accepted(&rx), "cycle {cycle}: accepted again");
@@ -38,16 +38,16 @@ fn tcp_listening_stops_at_once_and_comes_back_on_the_same_port() {
     // a connection's end, as JS sends when a socket closes and a slot
     // frees): the loop must not poll the stale registration meanwhile.
     for _ in 0..5 {
-        assert_eq!(swarm.set_tcp_listening(false), Ok(true));
+        assert_eq!(swarm.set_tcp_listening(false).map_err(|e| e.to_string()), Ok(true));
         swarm.connection_closed(u64::MAX);
-        assert_eq!(swarm.set_tcp_listening(true), Ok(true));
+        assert_eq!(swarm.set_tcp_listening(true).map_err(|e| e.to_string()), Ok(true));
     }
     // Stops and restarts faster than the engine can keep up: some land
     // between an accept's creation and its poll, which must not leave it
     // spinning on the stop's read-closed mark (src/swarm/engine.rs `accept`).
     for _ in 0..300 {
-        assert_eq!(swarm.set_tcp_listening(false), Ok(true));
-        assert_eq!(swarm.set_tcp_listening(true), Ok(true));
+        assert_eq!(swarm.set_tcp_listening(false).map_err(|e| e.to_string()), Ok(true));
+        assert_eq!(swarm.set_tcp_listening(true).map_err(|e| e.to_string()), Ok(true));
     }
     let _c = TcpStream::connect(("127.0.0.1", port)).expect("listening after the fast cycles");
     assert!(accepted(&rx), "accepted after the fast cycles");

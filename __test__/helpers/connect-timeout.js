@@ -10,7 +10,7 @@ const [entry, port] = process.argv.slice(2)
 const peer = { host: '127.0.0.1', port: Number(port) }
 const started = Date.now()
 const report = (err, socket) => {
-  process.send({ type: 'result', message: err ? err.message : null, connected: !!socket, ms: Date.now() - started })
+  process.send({ type: 'result', message: err ? err.message : null, code: err ? err.code : null, connected: !!socket, ms: Date.now() - started })
   setTimeout(() => process.exit(0), 100)
 }
 const opts = { bootstrap: [], multicast: false }

@@ -82,7 +82,7 @@ nw.bind(() => {
   const lookup = nw.lookup(key)
   lookup.on('peer', (peer: network.Peer) => {
     nw.connect(peer, (err, socket, isTCP) => {
-      if (err) return console.error(err.message)
+      if (err) return console.error(err.code === 'ETIMEDOUT' ? 'timed out' : err.message)
       if (socket instanceof Socket) socket.setNoDelay(true)
       else if (socket) console.log(socket.remoteAddress, socket.remotePort, isTCP === false)
       socket!.end()

@@ -20,7 +20,10 @@ net.on('connection', (socket: network.Connection, details: network.ConnectionDet
 })
 net.on('peer', (peer: network.Peer) => {
   net.connect(peer, (err, socket, details) => {
-    if (err) return
+    if (err) {
+      const code: 'ETIMEDOUT' | 'EHOLEPUNCH' | 'ENOPATH' | 'ECONNFAILED' | 'EDESTROYED' = err.code
+      return void code
+    }
     socket!.end()
     void details
   })

@@ -6,6 +6,7 @@ use std::net::SocketAddrV4;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::code::{os_error, Code};
 use crate::dht::DhtConfig;
 use crate::io::{dht_node::DhtNode, runtime};
 
@@ -32,21 +33,23 @@ pub struct NativeDhtNode {
 #[napi]
 impl NativeDhtNode {
     #[napi(constructor, catch_unwind)]
-    pub fn new(options: DhtNodeOptions) -> Result<Self> {
+    /// A bind failure's `code` is the OS error's name (`EADDRINUSE`, …).
+    pub fn new(options: DhtNodeOptions) -> Result<Self, Code> {
+        let invalid = |m: String| Error::new(Code("ERR_INVALID_ARG_VALUE"), m);
         crate::log::init();
         let host = options.host.unwrap_or_else(|| "127.0.0.1".into());
-        let ip = host.parse().map_err(|_| Error::new(Status::InvalidArg, format!("host must be an IPv4 address, got {host:?}")))?;
-        let port = u16::try_from(options.port.unwrap_or(0)).map_err(|_| Error::new(Status::InvalidArg, "port must be 0-65535"))?;
+        let ip = host.parse().map_err(|_| invalid(format!("host must be an IPv4 address, got {host:?}")))?;
+        let port = u16::try_from(options.port.unwrap_or(0)).map_err(|_| invalid("port must be 0-65535".into()))?;
         let mut bootstrap = Vec::new();
         for b in options.bootstrap.unwrap_or_default() {
             let a: SocketAddrV4 =
-                b.parse().map_err(|_| Error::new(Status::InvalidArg, format!("bootstrap entry {b:?} is not an IPv4 host:port")))?;
+                b.parse().map_err(|_| invalid(format!("bootstrap entry {b:?} is not an IPv4 host:port")))?;
             bootstrap.push(a);
         }
         let config = DhtConfig { id: None, ephemeral: options.ephemeral.unwrap_or(false), adaptive: false, bootstrap, seed: rand::random() };
         let _rt = runtime::handle().enter();
         let node = DhtNode::spawn_with_limits(SocketAddrV4::new(ip, port), config, crate::dht::Limits::scaled(options.limit_scale.unwrap_or(1)))
-            .map_err(|e| Error::new(Status::GenericFailure, format!("cannot bind {host}:{port}: {e}")))?;
+            .map_err(|e| os_error(&e, format!("cannot bind {host}:{port}: {e}")))?;
         let port = node.local_addr().port() as u32;
         Ok(NativeDhtNode { node: Some(node), port })
     }

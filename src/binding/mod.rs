@@ -1,6 +1,7 @@
 //! The Node.js binding: converts types and errors, nothing more. Every rule
 //! lives in the engine; index.js builds the Node-shaped API.
 
+mod code;
 mod dht;
 mod dht_node;
 mod guard;

@@ -9,8 +9,9 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use super::dht::{DhtCommandArgs, DhtContact, DhtNativeEvent};
+use super::code::{coded, Code};
 use super::guard::guarded;
-use crate::swarm::{ConnStream, EventGate, Peer, Referrer, Swarm, SwarmConfig, SwarmEvent};
+use crate::swarm::{ConnStream, EventGate, Peer, Referrer, Swarm, SwarmConfig, SwarmError, SwarmEvent};
 
 #[napi(object)]
 pub struct NativeOptions {
@@ -70,6 +71,9 @@ pub struct NativeEvent {
     pub port: Option<u32>,
     pub peer: Option<NativePeer>,
     pub message: Option<String>,
+    /// The stable code of an error (`connected`: `ETIMEDOUT`, `EHOLEPUNCH`,
+    /// `ENOPATH`, `ECONNFAILED`).
+    pub code: Option<String>,
     /// `"tcp"` (with `fd`) or `"utp"` (with `remote_host`/`remote_port`).
     pub transport: Option<String>,
     pub remote_host: Option<String>,
@@ -181,6 +185,7 @@ fn event(kind: &str) -> NativeEvent {
         port: None,
         peer: None,
         message: None,
+        code: None,
         transport: None,
         remote_host: None,
         remote_port: None,
@@ -240,7 +245,7 @@ fn to_js(ev: SwarmEvent) -> NativeEvent {
                 },
                 stream,
             ),
-            Err(message) => NativeEvent { request: Some(request), message: Some(message), ..event("connected") },
+            Err(e) => NativeEvent { request: Some(request), message: Some(e.to_string()), code: Some(e.code().into()), ..event("connected") },
         },
         SwarmEvent::Updating { topic } => topic_event("updating", topic),
         SwarmEvent::Flushed { topic } => topic_event("flushed", topic),
@@ -373,23 +378,27 @@ impl NativeSwarm {
     }
 
     fn live(&self) -> Result<&Swarm> {
+        // Methods without an error code of their own say "destroyed" in words.
         self.swarm.as_ref().ok_or_else(|| Error::new(Status::GenericFailure, "swarm is destroyed"))
     }
 
     #[napi(catch_unwind)]
     pub fn join(&self, topic: Buffer, announce: bool, lookup: bool) -> Result<()> {
         let topic = topic_from_js(&topic, "topic")?;
-        self.live()?.join(topic, announce, lookup).map_err(|e| Error::new(Status::GenericFailure, e))
+        self.live()?.join(topic, announce, lookup).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
     /// Binds now (first port tried: `preferred_port`, else the configured
     /// one) and returns the port TCP and UDP share.
     #[napi(catch_unwind)]
-    pub fn bind(&self, preferred_port: Option<u32>) -> Result<u32> {
+    /// A failure's `code` is the OS error's name (`EADDRINUSE`, …) or
+    /// `EDESTROYED`.
+    pub fn bind(&self, preferred_port: Option<u32>) -> Result<u32, Code> {
         let preferred = preferred_port
-            .map(|p| u16::try_from(p).map_err(|_| Error::new(Status::InvalidArg, "preferredPort must be 0-65535")))
+            .map(|p| u16::try_from(p).map_err(|_| Error::new(Code("ERR_OUT_OF_RANGE"), "preferredPort must be 0-65535")))
             .transpose()?;
-        self.live()?.bind(preferred).map(u32::from).map_err(|e| Error::new(Status::GenericFailure, e))
+        let swarm = self.swarm.as_ref().ok_or_else(|| coded(SwarmError::Destroyed))?;
+        swarm.bind(preferred).map(u32::from).map_err(coded)
     }
 
     /// Joins with explicit ports: `dht_port` goes on the DHT (0: our UDP
@@ -417,7 +426,7 @@ impl NativeSwarm {
             .transpose()?;
         self.live()?
             .join_with_ports_deferred(topic, announce, lookup, dht_port, lan_port, local_address)
-            .map_err(|e| Error::new(Status::GenericFailure, e))
+            .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
     /// Multicasts the unsolicited LAN answer of `topic`, joined with
@@ -433,7 +442,7 @@ impl NativeSwarm {
     #[napi(catch_unwind)]
     pub fn update(&self, topic: Buffer) -> Result<()> {
         let topic = topic_from_js(&topic, "topic")?;
-        self.live()?.update(topic).map_err(|e| Error::new(Status::GenericFailure, e))
+        self.live()?.update(topic).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
     /// Takes new incoming connections, or refuses them.
@@ -447,9 +456,9 @@ impl NativeSwarm {
     /// Stops the TCP listener at once (`false`: new dialers are refused from
     /// now on) or starts it again on the same port; whether anything changed.
     #[napi(catch_unwind)]
-    pub fn set_tcp_listening(&self, listening: bool) -> Result<bool> {
+    pub fn set_tcp_listening(&self, listening: bool) -> Result<bool, Code> {
         match &self.swarm {
-            Some(s) => s.set_tcp_listening(listening).map_err(|e| Error::new(Status::GenericFailure, e)),
+            Some(s) => s.set_tcp_listening(listening).map_err(coded),
             None => Ok(false),
         }
     }
@@ -459,7 +468,7 @@ impl NativeSwarm {
     #[napi(catch_unwind)]
     pub fn dht_command(&self, op: String, request: u32, args: DhtCommandArgs) -> Result<()> {
         let command = super::dht::parse_command(&op, request, args)?;
-        self.live()?.dht_command(command).map_err(|e| Error::new(Status::GenericFailure, e))
+        self.live()?.dht_command(command).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
     /// The swarm DHT node's contacts (empty once destroyed, or with no DHT).
@@ -476,13 +485,13 @@ impl NativeSwarm {
     /// Pings every bootstrap node; a `pinged` event with `request` follows.
     #[napi(catch_unwind)]
     pub fn ping_bootstrap(&self, request: u32) -> Result<()> {
-        self.live()?.ping_bootstrap(request).map_err(|e| Error::new(Status::GenericFailure, e))
+        self.live()?.ping_bootstrap(request).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
     #[napi(catch_unwind)]
     pub fn leave(&self, topic: Buffer) -> Result<()> {
         let topic = topic_from_js(&topic, "topic")?;
-        self.live()?.leave(topic).map_err(|e| Error::new(Status::GenericFailure, e))
+        self.live()?.leave(topic).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
     /// Dials `peer`; with `callerPunch`, a `punch` event asks the caller to
@@ -492,13 +501,13 @@ impl NativeSwarm {
         let peer = peer_from_js(peer)?;
         let swarm = self.live()?;
         let sent = if caller_punch == Some(true) { swarm.connect_with_caller_punch(request, peer) } else { swarm.connect(request, peer) };
-        sent.map_err(|e| Error::new(Status::GenericFailure, e))
+        sent.map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
     /// The caller's punch for dial `request` ended (`ok`: the hole is open).
     #[napi(catch_unwind)]
     pub fn punched(&self, request: u32, ok: bool) -> Result<()> {
-        self.live()?.punched(request, ok).map_err(|e| Error::new(Status::GenericFailure, e))
+        self.live()?.punched(request, ok).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
     #[napi(catch_unwind)]

@@ -17,7 +17,8 @@ use tokio::task::JoinSet;
 
 use super::config::{SwarmConfig, DEFAULT_BOOTSTRAP};
 use super::event::{ConnStream, SwarmEvent};
-use super::race::{DialKind, Leg, Race, PUNCH_FAILED, UDP_LEG_DELAY};
+use super::error::{ConnectError, SwarmError};
+use super::race::{DialKind, Leg, Race, UDP_LEG_DELAY};
 use super::utp_link::{LinkEvent, UtpLink};
 use crate::discovery::{Peer, Topic};
 
@@ -186,28 +187,28 @@ impl Swarm {
     /// Binds on first use, on the caller's thread, so that `join` reports a
     /// bind failure at once and `port()` is known when it returns (the seed
     /// binds synchronously in `join` too).
-    fn ensure_bound(&self) -> Result<u16, String> {
+    fn ensure_bound(&self) -> Result<u16, SwarmError> {
         self.bind(None)
     }
 
     /// Binds TCP and UDP now, starting at `preferred` (or the configured
     /// preferred port); returns the port. Later calls return the same port.
-    pub fn bind(&self, preferred: Option<u16>) -> Result<u16, String> {
-        let mut shared = self.shared.lock().map_err(|_| "swarm state is poisoned".to_string())?;
+    pub fn bind(&self, preferred: Option<u16>) -> Result<u16, SwarmError> {
+        let mut shared = self.shared.lock().map_err(|_| SwarmError::Destroyed)?;
         if let Some(port) = shared.port {
             return Ok(port);
         }
         if self.tx.is_closed() {
-            return Err("swarm is destroyed".into());
+            return Err(SwarmError::Destroyed);
         }
         let _rt = runtime::handle().enter();
         let (udp, tcp) = bind::bind_first(self.config.port, preferred.unwrap_or(self.config.preferred_port))
-            .map_err(|e| format!("could not bind a port: {e}"))?;
-        let port = tcp.local_addr().map(|a| a.port()).map_err(|e| e.to_string())?;
+            .map_err(SwarmError::Bind)?;
+        let port = tcp.local_addr().map(|a| a.port()).map_err(SwarmError::Bind)?;
         let gate = Arc::new(TcpGate::new(tcp.as_raw_fd()));
         // Polled through AsyncFd, which shows a stale registration instead of
         // spinning on it (see `accept`).
-        let tcp = tcp.into_std().and_then(register_listener).map_err(|e| format!("could not register the TCP listener: {e}"))?;
+        let tcp = tcp.into_std().and_then(register_listener).map_err(SwarmError::Bind)?;
         shared.tcp_gate = Some(gate.clone());
         let mdns = self.config.multicast.then(|| mdns_hub::join().map_err(|e| e.to_string()));
         shared.mdns_socket = mdns.as_ref().and_then(|m| m.as_ref().ok()).map(|m| m.socket().clone());
@@ -217,11 +218,11 @@ impl Swarm {
         Ok(port)
     }
 
-    fn send(&self, cmd: Command) -> Result<(), String> {
-        self.tx.send(cmd).map_err(|_| "swarm is destroyed".to_string())
+    fn send(&self, cmd: Command) -> Result<(), SwarmError> {
+        self.tx.send(cmd).map_err(|_| SwarmError::Destroyed)
     }
 
-    pub fn join(&self, topic: Topic, announce: bool, lookup: bool) -> Result<(), String> {
+    pub fn join(&self, topic: Topic, announce: bool, lookup: bool) -> Result<(), SwarmError> {
         self.ensure_bound()?;
         self.send(Command::Join { topic, announce, lookup, dht_port: 0, lan_port: None, local_address: None, lan_id: None, defer_round: false })
     }
@@ -237,7 +238,7 @@ impl Swarm {
         dht_port: u16,
         lan_port: Option<u16>,
         local_address: Option<std::net::SocketAddrV4>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SwarmError> {
         self.ensure_bound()?;
         self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id: None, defer_round: false })
     }
@@ -256,7 +257,7 @@ impl Swarm {
         dht_port: u16,
         lan_port: Option<u16>,
         local_address: Option<std::net::SocketAddrV4>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SwarmError> {
         let port = self.ensure_bound()?;
         let id = crate::wire::mdns::instance_id(rand::random());
         let payload = (announce && self.config.multicast)
@@ -265,7 +266,7 @@ impl Swarm {
         // An announcer's DHT round waits for `announce_now`: the LAN answer
         // goes out first, as in the reference.
         self.send(Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id: Some(id), defer_round: announce })?;
-        let mut shared = self.shared.lock().map_err(|_| "swarm state is poisoned".to_string())?;
+        let mut shared = self.shared.lock().map_err(|_| SwarmError::Destroyed)?;
         match payload {
             Some(p) => shared.announcements.insert(topic, p),
             None => shared.announcements.remove(&topic),
@@ -299,7 +300,7 @@ impl Swarm {
     }
 
     /// Runs a DHT round of `topic` now unless one is running; asks the LAN again.
-    pub fn update(&self, topic: Topic) -> Result<(), String> {
+    pub fn update(&self, topic: Topic) -> Result<(), SwarmError> {
         self.send(Command::Update { topic })
     }
 
@@ -308,7 +309,7 @@ impl Swarm {
     /// are refused.
     /// Runs an operation on the swarm's DHT node; its replies come as
     /// [`SwarmEvent::Dht`].
-    pub fn dht_command(&self, command: crate::dht::ops::Command) -> Result<(), String> {
+    pub fn dht_command(&self, command: crate::dht::ops::Command) -> Result<(), SwarmError> {
         self.send(Command::Dht(command))
     }
 
@@ -320,10 +321,10 @@ impl Swarm {
     /// refused from the moment this returns: `close()` of the reference's
     /// server), or starts it again on the same port. Returns whether
     /// anything changed; before bind and after destroy nothing does.
-    pub fn set_tcp_listening(&self, on: bool) -> Result<bool, String> {
+    pub fn set_tcp_listening(&self, on: bool) -> Result<bool, SwarmError> {
         let gate = self.shared.lock().ok().and_then(|s| s.tcp_gate.clone());
         let Some(gate) = gate else { return Ok(false) };
-        let changed = gate.set_listening(on).map_err(|e| format!("cannot {} listening on TCP: {e}", if on { "start" } else { "stop" }))?;
+        let changed = gate.set_listening(on).map_err(SwarmError::Listen)?;
         if changed {
             let _ = self.send(Command::TcpListening);
         }
@@ -331,11 +332,11 @@ impl Swarm {
     }
 
     /// Pings every bootstrap node; [`SwarmEvent::Pinged`] with `request` follows.
-    pub fn ping_bootstrap(&self, request: u32) -> Result<(), String> {
+    pub fn ping_bootstrap(&self, request: u32) -> Result<(), SwarmError> {
         self.send(Command::PingBootstrap { request })
     }
 
-    pub fn leave(&self, topic: Topic) -> Result<(), String> {
+    pub fn leave(&self, topic: Topic) -> Result<(), SwarmError> {
         if let Ok(mut shared) = self.shared.lock() {
             shared.announcements.remove(&topic);
         }
@@ -343,7 +344,7 @@ impl Swarm {
     }
 
     /// Dials `peer`; the answer comes as [`SwarmEvent::Connected`] with `request`.
-    pub fn connect(&self, request: u32, peer: Peer) -> Result<(), String> {
+    pub fn connect(&self, request: u32, peer: Peer) -> Result<(), SwarmError> {
         self.send(Command::Connect { request, peer, caller_punch: false })
     }
 
@@ -352,12 +353,12 @@ impl Swarm {
     /// [`SwarmEvent::Punch`] instead, and dials uTP once the caller answers
     /// [`Self::punched`] with success. For an application that replaced the
     /// reference's `discovery.holepunch` seam.
-    pub fn connect_with_caller_punch(&self, request: u32, peer: Peer) -> Result<(), String> {
+    pub fn connect_with_caller_punch(&self, request: u32, peer: Peer) -> Result<(), SwarmError> {
         self.send(Command::Connect { request, peer, caller_punch: true })
     }
 
     /// The caller's punch asked for by [`SwarmEvent::Punch`] ended.
-    pub fn punched(&self, request: u32, ok: bool) -> Result<(), String> {
+    pub fn punched(&self, request: u32, ok: bool) -> Result<(), SwarmError> {
         self.send(Command::Punched { request, ok })
     }
 
@@ -458,7 +459,7 @@ struct DialDone {
 /// Why a TCP dial failed: the message the caller sees, and whether the
 /// peer's host answered with a refusal (it is up, its TCP is not taking).
 struct DialError {
-    message: String,
+    error: ConnectError,
     refused: bool,
 }
 
@@ -646,7 +647,7 @@ impl Driver {
                     self.utp.handle_timeout(now);
                     let expired: Vec<u64> = self.races.iter().filter(|(_, r)| r.deadline <= now).map(|(id, _)| *id).collect();
                     for race in expired {
-                        self.fail(now, race, "Timed out trying to connect to peer".into());
+                        self.fail(now, race, ConnectError::TimedOut);
                     }
                     let due: Vec<u64> = self.races.iter().filter(|(_, r)| r.udp_at.is_some_and(|at| at <= now)).map(|(id, _)| *id).collect();
                     for race in due {
@@ -833,7 +834,7 @@ impl Driver {
         }
         if r.lost() {
             self.races.insert(race, r);
-            self.fail(now, race, "Could not connect to peer: no transport to try".into());
+            self.fail(now, race, ConnectError::NoPath("no transport to try"));
             return;
         }
         let start_now = r.udp_at.is_some_and(|at| at <= now);
@@ -863,7 +864,7 @@ impl Driver {
             None => {
                 r.utp = Leg::Failed;
                 if r.lost() {
-                    self.fail(now, race, "Could not connect to peer: no DHT to punch through".into());
+                    self.fail(now, race, ConnectError::NoPath("no DHT to punch through"));
                 }
             }
         }
@@ -896,7 +897,7 @@ impl Driver {
                 if r.lost() {
                     // The reference hands back the punch's own error when
                     // it is the last leg to fail: dht-rpc's timeout message.
-                    self.fail(now, race, PUNCH_FAILED.into());
+                    self.fail(now, race, ConnectError::PunchFailed);
                 }
             }
         }
@@ -930,7 +931,7 @@ impl Driver {
                 let Some(r) = self.races.get_mut(&race) else { return };
                 r.utp = Leg::Failed;
                 if r.lost() {
-                    self.fail(now, race, format!("Could not connect to peer: {error}"));
+                    self.fail(now, race, ConnectError::Failed { reason: error, errno: None });
                 }
             }
             LinkEvent::Data { conn, data } => (self.sink)(SwarmEvent::Data { id: conn, data }),
@@ -972,7 +973,7 @@ impl Driver {
         }
     }
 
-    fn fail(&mut self, now: Instant, race: u64, error: String) {
+    fn fail(&mut self, now: Instant, race: u64, error: ConnectError) {
         let Some(r) = self.races.remove(&race) else { return };
         // After a LAN peer's direct uTP dial, TCP's refusal is the answer.
         let error = r.tcp_error.clone().unwrap_or(error);
@@ -1174,7 +1175,7 @@ impl Driver {
                 if r.udp_pending.is_some() {
                     // TCP is out: punch at once rather than wait.
                     self.start_udp_leg(now, done.race);
-                } else if let Some(target) = self.bound.as_ref().and_then(|_| r.lan_fallback(now, e.refused, &e.message)) {
+                } else if let Some(target) = self.bound.as_ref().and_then(|_| r.lan_fallback(now, e.refused, &e.error)) {
                     // A LAN peer refusing TCP may still take uTP (its TCP
                     // is full or firewalled); there is nothing to punch.
                     tracing::debug!(peer = %r.peer, "TCP refused on the LAN: dialling uTP directly");
@@ -1182,7 +1183,7 @@ impl Driver {
                     r.utp_id = Some(utp);
                     self.race_by_utp.insert(utp, done.race);
                 } else if r.lost() {
-                    self.fail(now, done.race, e.message);
+                    self.fail(now, done.race, e.error);
                 }
             }
         }
@@ -1227,8 +1228,8 @@ async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, DialError> {
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(DialError { message: format!("Could not connect to peer: {e}"), refused: e.kind() == std::io::ErrorKind::ConnectionRefused }),
-        Err(_) => Err(DialError { message: "Timed out trying to connect to peer".into(), refused: false }),
+        Ok(Err(e)) => Err(DialError { error: ConnectError::io(&e), refused: e.kind() == std::io::ErrorKind::ConnectionRefused }),
+        Err(_) => Err(DialError { error: ConnectError::TimedOut, refused: false }),
     }
 }
 

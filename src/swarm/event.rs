@@ -30,7 +30,7 @@ pub enum SwarmEvent {
     /// wants its hole punched now; answer with [`super::Swarm::punched`].
     Punch { request: u32 },
     /// The answer to [`super::Swarm::connect`].
-    Connected { request: u32, result: Result<(u64, ConnStream), String>, peer: Peer },
+    Connected { request: u32, result: Result<(u64, ConnStream), super::ConnectError>, peer: Peer },
     /// Bytes from uTP connection `id` (only after `utp_read` granted them).
     Data { id: u64, data: Vec<u8> },
     /// uTP write `write` of connection `id` is in the send buffer.

@@ -3,6 +3,7 @@
 
 mod config;
 mod engine;
+mod error;
 mod event;
 mod peer_queue;
 mod race;
@@ -10,6 +11,7 @@ mod utp_link;
 
 pub use config::SwarmConfig;
 pub use engine::{Swarm, SwarmStats};
+pub use error::{errno_name, ConnectError, SwarmError};
 pub use event::{ConnStream, EventGate, GateStats, SwarmEvent, EVENT_QUEUE_BOUND};
 pub use crate::discovery::{Peer, Referrer, Topic};
 pub use peer_queue::{PeerQueue, CONNECT_TIMEOUT};

@@ -7,6 +7,7 @@ use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use crate::discovery::Peer;
+use super::error::ConnectError;
 use super::peer_queue::CONNECT_TIMEOUT;
 
 /// How long TCP runs alone before the punch starts. On a LAN or loopback
@@ -14,11 +15,6 @@ use super::peer_queue::CONNECT_TIMEOUT;
 /// and Node owns it. Behind a NAT the TCP SYN is dropped and the punch
 /// starts this much later than the reference's (which starts at once).
 pub const UDP_LEG_DELAY: Duration = Duration::from_millis(30);
-
-/// The error of a dial whose hole punch failed last: the message dht-rpc
-/// 4.9.6 gives a request that got no answer, which network 2.1.0's connect
-/// passes on as is.
-pub const PUNCH_FAILED: &str = "Request timed out";
 
 /// How long a direct uTP dial to a LAN peer that refused TCP may take.
 /// The reference dials a LAN peer (no referrer, nothing to punch through)
@@ -64,7 +60,7 @@ pub struct Race {
     /// TCP's refusal, kept while the direct uTP dial to a LAN peer runs:
     /// if that fails too, the dial fails with TCP's error, as the
     /// reference's would.
-    pub tcp_error: Option<String>,
+    pub tcp_error: Option<ConnectError>,
 }
 
 impl Race {
@@ -94,13 +90,13 @@ impl Race {
     /// TCP was refused by a LAN peer and no uTP leg was planned: dial uTP
     /// straight at it, within [`LAN_UTP_TIMEOUT`]. Returns where to dial,
     /// or None when this race has no such fallback.
-    pub fn lan_fallback(&mut self, now: Instant, refused: bool, error: &str) -> Option<SocketAddrV4> {
+    pub fn lan_fallback(&mut self, now: Instant, refused: bool, error: &ConnectError) -> Option<SocketAddrV4> {
         if !refused || !self.peer.local || self.utp != Leg::Absent || self.udp_pending.is_some() || self.caller_punch {
             return None;
         }
         let ip = self.peer.host.parse::<std::net::Ipv4Addr>().ok()?;
         self.utp = Leg::Running;
-        self.tcp_error = Some(error.to_string());
+        self.tcp_error = Some(error.clone());
         self.deadline = self.deadline.min(now + LAN_UTP_TIMEOUT);
         Some(SocketAddrV4::new(ip, self.peer.port))
     }
@@ -133,22 +129,23 @@ mod tests {
     fn only_a_lan_peer_that_refused_tcp_gets_a_direct_utp_dial() {
         let now = Instant::now();
         let lan = Peer { local: true, ..peer() };
+        let refused = ConnectError::Failed { reason: "refused".into(), errno: Some(libc::ECONNREFUSED) };
         let mut r = Race::new(now, DialKind::Auto, lan.clone(), false);
         r.tcp = Leg::Failed;
-        assert_eq!(r.lan_fallback(now, false, "timed out"), None, "a timeout is not a refusal");
+        assert_eq!(r.lan_fallback(now, false, &ConnectError::TimedOut), None, "a timeout is not a refusal");
         let later = now + Duration::from_millis(5);
-        assert_eq!(r.lan_fallback(later, true, "refused"), Some("10.0.0.1:1".parse().unwrap()));
+        assert_eq!(r.lan_fallback(later, true, &refused), Some("10.0.0.1:1".parse().unwrap()));
         assert_eq!(r.utp, Leg::Running);
         assert!(!r.lost());
         assert_eq!(r.deadline, later + LAN_UTP_TIMEOUT);
-        assert_eq!(r.tcp_error.as_deref(), Some("refused"));
-        assert_eq!(r.lan_fallback(later, true, "refused"), None, "once per race");
+        assert_eq!(r.tcp_error, Some(refused.clone()));
+        assert_eq!(r.lan_fallback(later, true, &refused), None, "once per race");
 
         let mut public = Race::new(now, DialKind::Auto, peer(), false);
-        assert_eq!(public.lan_fallback(now, true, "refused"), None, "not for a peer off the LAN");
+        assert_eq!(public.lan_fallback(now, true, &refused), None, "not for a peer off the LAN");
         let mut punched = Race::new(now, DialKind::Auto, lan.clone(), true);
-        assert_eq!(punched.lan_fallback(now, true, "refused"), None, "a peer with a uTP leg already has one");
+        assert_eq!(punched.lan_fallback(now, true, &refused), None, "a peer with a uTP leg already has one");
         let mut named = Race::new(now, DialKind::Auto, Peer { host: "lan-host".into(), ..lan }, false);
-        assert_eq!(named.lan_fallback(now, true, "refused"), None, "addresses only");
+        assert_eq!(named.lan_fallback(now, true, &refused), None, "addresses only");
     }
 }
