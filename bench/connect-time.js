@@ -87,7 +87,12 @@ async function once (impl, delayMs, bootstrap) {
     // From the later join to the later connection.
     const start = BigInt(ja.t) > BigInt(jb.t) ? ja.t : jb.t
     const end = BigInt(ca.t) > BigInt(cb.t) ? ca.t : cb.t
-    return { ms: ms(start, end), skewMs: Math.abs(ms(ja.t, jb.t) - delayMs) }
+    // Diagnostic: the first 'peer' event on either side, from the same
+    // start. It splits the time into finding (DHT, and the trip up into
+    // JS) and dialling, which tells where an entry's extra time goes.
+    const peers = [a, b].flatMap(c => c.messages.filter(m => m.type === 'peer').map(m => BigInt(m.t)))
+    const found = peers.length ? peers.reduce((x, y) => x < y ? x : y) : null
+    return { ms: ms(start, end), peerMs: found == null ? null : ms(start, found), skewMs: Math.abs(ms(ja.t, jb.t) - delayMs) }
   } finally {
     for (const c of [a, b]) c.send({ cmd: 'exit' })
     await Promise.all([a, b].map(c => Promise.race([c.exited, new Promise(resolve => setTimeout(resolve, 2000))])))
@@ -117,7 +122,8 @@ async function main () {
         const r = await once(impl, MODES[mode], bootstrap)
         results[mode][impl].push(r)
         console.log(`  run ${String(run + 1).padStart(2)}/${runs} ${mode.padEnd(12)} ${impl.padEnd(15)} ` +
-          (r.failed ? `FAILED: ${r.failed}` : `${r.ms.toFixed(1).padStart(8)} ms`))
+          (r.failed ? `FAILED: ${r.failed}` : `${r.ms.toFixed(1).padStart(8)} ms` +
+            (r.peerMs == null ? '' : ` (first peer ${r.peerMs.toFixed(1)} ms)`)))
       }
     }
   }
@@ -128,7 +134,7 @@ async function main () {
   const summary = {}
   const fmt = x => x === Infinity ? `>${timeoutMs}` : x.toFixed(1)
   console.log('')
-  console.log('mode          implementation               median ms   (connected runs only)   min..max ms        failures')
+  console.log('mode          implementation               median ms   (connected runs only)   min..max ms        failures   first peer ms')
   for (const mode of Object.keys(MODES)) {
     summary[mode] = {}
     for (const impl of IMPLS) {
@@ -137,6 +143,8 @@ async function main () {
       const s = {
         median: guard.median(all),
         medianConnected: ok.length ? guard.median(ok) : null,
+        // Over the connected runs: a failed run may have found no peer.
+        peerMedian: medianOf(results[mode][impl].filter(r => !r.failed && r.peerMs != null).map(r => r.peerMs)),
         min: ok.length ? Math.min(...ok) : null,
         max: ok.length ? Math.max(...ok) : null,
         failures: all.length - ok.length
@@ -144,7 +152,8 @@ async function main () {
       summary[mode][impl] = s
       console.log(`${mode.padEnd(13)} ${LABEL[impl].padEnd(28)} ${fmt(s.median).padStart(9)}   ` +
         `${(s.medianConnected == null ? '-' : s.medianConnected.toFixed(1)).padStart(21)}   ` +
-        `${(ok.length ? s.min.toFixed(1) + '..' + s.max.toFixed(1) : '-').padStart(16)}   ${s.failures}/${all.length}`)
+        `${(ok.length ? s.min.toFixed(1) + '..' + s.max.toFixed(1) : '-').padStart(16)}   ${`${s.failures}/${all.length}`.padEnd(8)}   ` +
+        `${s.peerMedian == null ? '-' : s.peerMedian.toFixed(1)}`)
     }
     summary[mode].ref = compare(summary[mode][OURS], summary[mode].hyperswarm)
     if (ENTRY) summary[mode].entry = compare(summary[mode]['ours-hyperswarm'], summary[mode].ours)
@@ -171,10 +180,13 @@ async function main () {
     out[`${mode}_ratio`] = r3(ref.ratio)
     if (ref.bound) out[`${mode}_ratio_bound`] = ref.bound
     out[`${mode}_ratio_connected_only`] = r3(ref.ratioConnected)
+    out[`${mode}_ours_first_peer_ms`] = num(ours.peerMedian)
+    out[`${mode}_ref_first_peer_ms`] = num(hyperswarm.peerMedian)
     if (ENTRY) {
       const { 'ours-hyperswarm': e, entry } = summary[mode]
       out[`${mode}_hyperswarm_entry_ms`] = num(e.median)
       out[`${mode}_hyperswarm_entry_failures`] = e.failures
+      out[`${mode}_hyperswarm_entry_first_peer_ms`] = num(e.peerMedian)
       out[`${mode}_entry_ratio`] = r3(entry.ratio)
       out[`${mode}_entry_ratio_connected_only`] = r3(entry.ratioConnected)
     }
@@ -184,6 +196,8 @@ async function main () {
   if (ENTRY) Object.assign(out, { entry_ratio: worst('entry'), entry_target: ENTRY_TARGET })
   console.log(JSON.stringify(out))
 }
+
+const medianOf = xs => xs.length ? guard.median(xs) : null
 
 // Ratio of two implementations' medians (a / b). A median of "> timeout"
 // makes it unknown (a) or an upper bound (b).
