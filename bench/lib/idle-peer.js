@@ -2,20 +2,22 @@
 // A process holding one joined swarm (or none, for the baseline), run inside
 // the lab by bench/idle-rss.js.
 //   node idle-peer.js <impl> <settleMs> [gc|nogc]
-// impl: 'bare' (no swarm, same waits), 'ours', 'ours-hyperswarm' (our
-// ./hyperswarm entry), 'hyperswarm' (2.15.3) or
+// impl: 'bare' (no swarm, same waits), 'ours' (require('hyperswarm-native')),
+// 'ours-hyperswarm' (our ./hyperswarm entry), 'hyperswarm' (2.15.3) or
 // 'network004' (@hyperswarm/network 0.0.4). References get `bootstrap: []`,
 // and so does ours, so nobody tries a public bootstrap node (there is no
 // route out of the lab anyway). Multicast is each one's default, which in
 // the lab means mDNS on lo only.
 //
-// It joins one topic with announce + lookup, waits settleMs, runs a full GC
-// (unless 'nogc'), waits a little more, and then reports 'settled' with its pid; the
-// orchestrator reads VmRSS from /proc/<pid>/status.
+// It reads its own memory (/proc/self/status) after a full GC BEFORE the
+// stack is required, then requires it, creates one swarm, joins one topic
+// with announce + lookup, waits settleMs, runs a full GC (unless 'nogc'),
+// reads its memory again and reports both as 'settled'. after - before is
+// what the stack costs this process, without comparing two processes.
 const guard = require('./guard')
 guard.child({ deadlineMs: 60000 })
 
-const path = require('path')
+const fs = require('fs')
 const v8 = require('v8')
 const vm = require('vm')
 
@@ -31,11 +33,36 @@ const send = m => process.send(m)
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 const held = []
 
+// Bytes resident (all, anonymous, file-backed) and thread count. Read here,
+// not by the orchestrator: only this process knows when "before require" is.
+function memory () {
+  const text = fs.readFileSync('/proc/self/status', 'utf8')
+  const kib = key => {
+    const m = text.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'))
+    return m ? Number(m[1]) * 1024 : NaN
+  }
+  const threads = text.match(/^Threads:\s+(\d+)/m)
+  return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile'), threads: threads ? Number(threads[1]) : NaN }
+}
+
+// Both readings come after the same GC sequence, so the heap garbage left
+// by whatever ran before does not count on either side. Four rounds, not
+// two: V8 shrinks its young generation over the first few GCs of a process,
+// and with two rounds a bare process lost ~0.5 MiB between the readings.
+async function quiet () {
+  for (let i = 0; i < 4; i++) {
+    if (useGc) gc()
+    await sleep(300)
+  }
+}
+
 function start () {
+  // The stack is required here, not at the top: its code and the heap it
+  // builds while loading belong to the increment.
   let swarm = null
   if (impl === 'bare') return
-  if (impl === 'ours') swarm = require(path.join(__dirname, '..', '..'))({ bootstrap: [] })
-  else if (impl === 'ours-hyperswarm') swarm = require(path.join(__dirname, '..', '..', 'hyperswarm'))({ bootstrap: [] })
+  if (impl === 'ours') swarm = require('hyperswarm-native')({ bootstrap: [] })
+  else if (impl === 'ours-hyperswarm') swarm = require('hyperswarm-native/hyperswarm')({ bootstrap: [] })
   else if (impl === 'hyperswarm') swarm = require('hyperswarm')({ bootstrap: [] })
   else if (impl === 'network004') swarm = require('@hyperswarm/network')({ bootstrap: [] })
   else throw new Error('unknown impl ' + impl)
@@ -45,13 +72,12 @@ function start () {
 }
 
 async function main () {
+  await quiet()
+  const before = memory()
   start()
   await sleep(settleMs)
-  if (useGc) gc()
-  await sleep(500)
-  if (useGc) gc()
-  await sleep(200)
-  send({ type: 'settled', pid: process.pid, swarms: held.length })
+  await quiet()
+  send({ type: 'settled', pid: process.pid, swarms: held.length, before, after: memory() })
 }
 
 process.on('message', m => { if (m.cmd === 'exit') process.exit(0) })
