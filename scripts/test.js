@@ -61,7 +61,7 @@ if (!fresh()) process.exit(1)
 
 const cargo = !flags.has('--node-only')
 // Compile outside the namespace: cargo may need to fetch dev-dependencies.
-if (cargo && sh('cargo test --release --no-run')) process.exit(1)
+if (cargo && sh('cargo test --release --no-run --features internals')) process.exit(1)
 
 const report = path.join(os.tmpdir(), `hyperswarm-native-test-${process.pid}.jsonl`)
 // node's default reporter (spec on a terminal, TAP otherwise) stays on
@@ -81,7 +81,7 @@ const nodeTest = [
 // a conformance case dies of EADDRINUSE (seen once in ~15 full runs).
 // The setting is per namespace and only loopback lives here.
 const noTimeWait = 'sysctl -qw net.ipv4.tcp_max_tw_buckets=0 || echo "warning: TIME_WAIT stays on (sysctl refused)" >&2'
-const inside = ['ip link set lo up', `{ ${noTimeWait}; }`, cargo && 'cargo test --release --offline', nodeTest].filter(Boolean).join(' && ')
+const inside = ['ip link set lo up', `{ ${noTimeWait}; }`, cargo && 'cargo test --release --offline --features internals', nodeTest].filter(Boolean).join(' && ')
 const isolate = process.getuid && process.getuid() === 0 ? 'unshare -n' : 'unshare -rn'
 const status = sh(`${isolate} -- sh -c ${q(inside)}`)
 if (status === null) {

@@ -9,6 +9,19 @@ use crate::wire::mdns::DEFAULT_DOMAIN;
 pub const DEFAULT_BOOTSTRAP: [&str; 3] =
     ["bootstrap1.hyperdht.org:49737", "bootstrap2.hyperdht.org:49737", "bootstrap3.hyperdht.org:49737"];
 
+/// How a swarm runs: `network(opts)` of the reference, as Rust fields.
+/// Start from [`SwarmConfig::default()`], which matches the reference's
+/// defaults; tests and private networks set `bootstrap`.
+///
+/// ```
+/// let config = hyperswarm_native::SwarmConfig {
+///     bootstrap: Some(vec!["127.0.0.1:49737".into()]),
+///     multicast: false,
+///     ..Default::default()
+/// };
+/// assert!(config.auto_dial && config.dial_tcp);
+/// assert_eq!(config.max_dials, 16);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SwarmConfig {
     /// LAN discovery over mDNS; `multicast: false` in JS turns it off.
