@@ -58,6 +58,7 @@ macro_rules! internal_modules {
 internal_modules!(dht, discovery, io, lan, log, swarm, utp, wire);
 
 mod api;
+pub mod sansio;
 
 #[cfg(feature = "napi")]
 mod binding;

@@ -50,7 +50,7 @@ pub struct SwarmConfig {
     pub auto_dial: bool,
     /// Incoming connections from one IP at most, per transport (TCP, and
     /// uTP half-open plus established); more are closed at once (TCP) or
-    /// their SYNs dropped (uTP). Default [`MAX_INCOMING_PER_IP`] (128): a
+    /// their SYNs dropped (uTP). Default 128 (the uTP endpoint's `MAX_INCOMING_PER_IP`): a
     /// hyperswarm 2.x swarm holds at most `maxPeers` (24) connections and
     /// dials a peer once at a time, so one host, or a few swarms behind one
     /// NAT, stays far below it; so does a loopback testnet. 0: no cap.

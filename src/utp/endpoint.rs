@@ -43,6 +43,8 @@ pub const RESET_MEMO_TTL: Duration = Duration::from_secs(10);
 /// …and beyond this many remembered, no RESET is sent at all.
 pub const RESET_MEMO_MAX: usize = 1000;
 
+/// Limits and timers of an [`Endpoint`]; the defaults are libutp's where
+/// it has one (spec wire-utp.md), and ours (with the reason) where not.
 #[derive(Debug, Clone)]
 pub struct UtpConfig {
     /// Established incoming connections at most, and outgoing ones at most
@@ -99,28 +101,51 @@ impl Default for UtpConfig {
     }
 }
 
+/// What an [`Endpoint`] reports through [`Endpoint::poll_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UtpEvent {
     /// A dialler's connection became real (server side): its first DATA or
     /// FIN acked our SYN-ACK. libutp reports at SYN time; we wait, so a
     /// spoofed SYN never reaches the application.
-    Incoming { id: ConnId, from: SocketAddrV4 },
+    Incoming {
+        /// The connection.
+        id: ConnId,
+        /// The dialler's address.
+        from: SocketAddrV4,
+    },
     /// Our connect() completed (SYN acked).
-    Connected { id: ConnId },
+    Connected {
+        /// The connection [`Endpoint::connect`] returned.
+        id: ConnId,
+    },
     /// In-order data is available to read(). Emitted again only after a
     /// read() call and new data; read until read() returns 0.
-    Readable { id: ConnId },
+    Readable {
+        /// The connection.
+        id: ConnId,
+    },
     /// Send buffer has room again after write() returned less than asked.
-    Writable { id: ConnId },
+    Writable {
+        /// The connection.
+        id: ConnId,
+    },
     /// The peer finished sending (FIN received and all data before it
     /// delivered via read()).
-    End { id: ConnId },
+    End {
+        /// The connection.
+        id: ConnId,
+    },
     /// The connection is gone (both sides done, reset, or timed out).
     /// error: None for a clean close (and for our own close()).
-    Closed { id: ConnId, error: Option<String> },
+    Closed {
+        /// The connection; its id is not reused.
+        id: ConnId,
+        /// Why, unless the close was clean.
+        error: Option<String>,
+    },
 }
 
-/// Counters.
+/// Counters of an [`Endpoint`] ([`Endpoint::stats`]), since it was made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UtpStats {
     /// Datagrams handed to handle_datagram.
@@ -134,7 +159,9 @@ pub struct UtpStats {
     pub invalid: u64,
     /// STATE packets overtaken by a later ack (reordering), ignored.
     pub stale_acks: u64,
+    /// RESETs sent (to packets for no connection, refused SYNs, aborts).
     pub resets_sent: u64,
+    /// RESETs that closed a connection.
     pub resets_received: u64,
     /// RESETs matching a connection but not acking anything recent.
     pub resets_ignored: u64,
@@ -154,8 +181,11 @@ pub struct UtpStats {
     pub syn_collisions: u64,
     /// Half-open connections that became real (reported as `Incoming`).
     pub accepted: u64,
+    /// Datagrams sent (all types).
     pub packets_sent: u64,
+    /// DATA packets sent again after a timeout or a selective ack.
     pub retransmits: u64,
+    /// Packets marked lost by duplicate or selective acks (resent before the timer fires).
     pub fast_retransmits: u64,
     /// Tail-loss probes sent.
     pub probes: u64,
@@ -163,11 +193,13 @@ pub struct UtpStats {
     pub timeouts: u64,
     /// Connections that died of timeouts (connect, retransmission, idle).
     pub timed_out: u64,
+    /// Keep-alive STATEs sent on idle connections (every 29 s, as libutp).
     pub keepalives: u64,
     /// In-order data dropped for lack of receive-buffer room.
     pub dropped_no_room: u64,
-    /// Payload bytes delivered in order / first sent.
+    /// Payload bytes delivered in order.
     pub bytes_received: u64,
+    /// Payload bytes sent for the first time (retransmissions not counted).
     pub bytes_sent: u64,
 }
 
@@ -191,6 +223,10 @@ impl Rng {
 
 type ResetKey = (SocketAddrV4, u16, u16);
 
+/// Every uTP connection of one UDP socket: demultiplexes datagrams by
+/// connection id and peer, and owns the budgets (connections, half-open
+/// ones, per IP) that keep a flood of SYNs from taking the room of real
+/// connections. Sans-IO: see the module docs for how to drive it.
 pub struct Endpoint {
     config: UtpConfig,
     rng: Rng,
@@ -240,6 +276,9 @@ macro_rules! ctx {
 }
 
 impl Endpoint {
+    /// An endpoint with no connections. `seed` feeds its ids, initial
+    /// sequence numbers and clock origin: give each endpoint a random one
+    /// (tests give fixed ones, to replay).
     pub fn new(config: UtpConfig, seed: u64) -> Self {
         let mut rng = Rng(seed);
         let ts_offset = rng.next_u64() as u32;
@@ -268,6 +307,7 @@ impl Endpoint {
         }
     }
 
+    /// The limits it was made with.
     pub fn config(&self) -> &UtpConfig {
         &self.config
     }
@@ -551,6 +591,8 @@ impl Endpoint {
         self.stats.resets_sent += 1;
     }
 
+    /// Runs the timers due at `now` (retransmission, keep-alive, SYN
+    /// retries, lingering). Call it at [`Self::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ts(now);
         // Each due connection runs once per call, so a deadline that stays
@@ -571,6 +613,8 @@ impl Endpoint {
         }
     }
 
+    /// The next datagram to send and where; `None` when there is nothing
+    /// (acks are made here, one per connection for everything handled).
     pub fn poll_transmit(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
         if let Some(t) = self.transmits.pop_front() {
             return Some(t);
@@ -591,10 +635,12 @@ impl Endpoint {
         None
     }
 
+    /// The next event, in the order they happened.
     pub fn poll_event(&mut self) -> Option<UtpEvent> {
         self.events.pop_front()
     }
 
+    /// When [`Self::handle_timeout`] must run next; `None`: no timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.first().map(|&(t, _)| t)
     }
@@ -628,10 +674,12 @@ impl Endpoint {
         self.accepting = accept;
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> UtpStats {
         self.stats.clone()
     }
 
+    /// Where connection `id` goes; `None` once it is closed.
     pub fn peer_addr(&self, id: ConnId) -> Option<SocketAddrV4> {
         self.conns.get(&id).filter(|c| c.is_open()).map(|c| c.peer)
     }
