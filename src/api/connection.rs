@@ -172,7 +172,11 @@ fn closed_error(kind: io::ErrorKind, st: &UtpState) -> io::Error {
 
 impl Connection {
     pub(crate) fn tcp(id: u64, client: bool, peer: Option<Peer>, control: Control, stream: tokio::net::TcpStream) -> Connection {
-        let remote = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        // The listener is dual-stack: IPv4 peers come as ::ffff:a.b.c.d.
+        let remote = stream
+            .peer_addr()
+            .map(|a| SocketAddr::new(a.ip().to_canonical(), a.port()))
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         Connection { id, client, remote, peer, control, io: Io::Tcp(stream) }
     }
 
@@ -194,7 +198,8 @@ impl Connection {
         self.client
     }
 
-    /// The peer's address.
+    /// The peer's address (IPv4 peers as IPv4, also on the dual-stack
+    /// listener).
     pub fn peer_addr(&self) -> SocketAddr {
         self.remote
     }
