@@ -1,3 +1,6 @@
+//! Build script: links the Node.js addon (napi's linker setup) when the
+//! `napi` feature is on; nothing otherwise.
+
 fn main() {
     // Rerun only when this script changes: without the line, cargo reruns it
     // (and rebuilds the crate) whenever any file of the package changes, the

@@ -10,9 +10,10 @@
 // neighbours only where LAYERS says so, never a higher one):
 //   wire, log            bytes on the wire, logging
 //   utp, dht, lan        the sans-IO protocol cores
-//   discovery, io        topics over DHT + LAN (sans-IO); sockets for the cores
+//   discovery, io,       topics over DHT + LAN (sans-IO); sockets for the
+//   sansio               cores; the cores' public face for Rust users
 //   swarm                the engine and its driver
-//   binding              the Node.js binding
+//   api, binding         the Rust API and the Node.js binding
 // Within a top-level module, files may use each other, but the file graph
 // must have no cycle either. A child using its parent's re-exports counts
 // as using the file the item comes from; mod.rs's own `mod` and `pub use`
@@ -23,7 +24,7 @@ const path = require('path')
 const REPO = path.join(__dirname, '..')
 
 /** Rank of each top-level module; an import must go to a lower rank. */
-const LAYERS = { wire: 0, log: 0, utp: 1, dht: 1, lan: 1, discovery: 2, io: 2, swarm: 3, binding: 4 }
+const LAYERS = { wire: 0, log: 0, utp: 1, dht: 1, lan: 1, discovery: 2, io: 2, sansio: 2, swarm: 3, api: 4, binding: 4 }
 
 function walk (dir) {
   const out = []

@@ -62,7 +62,11 @@ if (!fresh()) process.exit(1)
 
 const cargo = !flags.has('--node-only')
 // Compile outside the namespace: cargo may need to fetch dev-dependencies.
-const cargoTest = `cargo test --profile ${TEST_PROFILE}`
+// `--features internals`: the tests, benches and the hyperswarm-dht bin use
+// the engine's modules, which are crate-private without it (the package's
+// dev-dependency on itself turns it on for tests anyway; the flag keeps the
+// bin's `required-features` met whatever cargo decides).
+const cargoTest = `cargo test --profile ${TEST_PROFILE} --features internals`
 if (cargo && sh(`${cargoTest} --no-run`)) process.exit(1)
 
 const report = path.join(os.tmpdir(), `hyperswarm-native-test-${process.pid}.jsonl`)

@@ -3,24 +3,42 @@
 
 use std::fmt;
 
-/// A 32-byte topic key.
+/// A 32-byte topic key: what peers join to find each other. Any 32 bytes
+/// do; [`topic`](crate::topic) hashes a name into one.
 pub type Topic = [u8; 32];
 
 /// The DHT node that told us about a peer. LAN peers have none.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Referrer {
+    /// The node's IPv4 address, as text.
     pub host: String,
+    /// The node's UDP port.
     pub port: u16,
+    /// The node's 32-byte DHT id, when it sent one.
     pub id: Option<Vec<u8>>,
 }
 
+/// A peer to dial: found in a topic by discovery, or written by hand for
+/// [`Swarm::connect`](crate::Swarm::connect) (then only `host`, `port` and
+/// `local` matter).
+///
+/// ```
+/// use hyperswarm_native::Peer;
+/// let p = Peer { host: "10.0.0.2".into(), port: 49737, local: true, referrer: None, topic: None, to: None };
+/// assert_eq!(p.to_string(), "10.0.0.2:49737");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Peer {
+    /// Its address, as text (an IPv4 address for discovered peers).
     pub host: String,
+    /// Its port: TCP and UDP (uTP) share it.
     pub port: u16,
     /// Found on the LAN (mDNS, or a DHT `localPeers` record).
     pub local: bool,
+    /// The DHT node that told us about it; dialling punches a hole
+    /// through this node when TCP does not get through.
     pub referrer: Option<Referrer>,
+    /// The topic it was found in.
     pub topic: Option<Topic>,
     /// Our own address as the DHT node that answered saw it (the
     /// reference's `peer.to`); hyperswarm gives a peer behind the same

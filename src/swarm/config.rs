@@ -9,6 +9,19 @@ use crate::wire::mdns::DEFAULT_DOMAIN;
 pub const DEFAULT_BOOTSTRAP: [&str; 3] =
     ["bootstrap1.hyperdht.org:49737", "bootstrap2.hyperdht.org:49737", "bootstrap3.hyperdht.org:49737"];
 
+/// How a swarm runs: `network(opts)` of the reference, as Rust fields.
+/// Start from [`SwarmConfig::default()`], which matches the reference's
+/// defaults; tests and private networks set `bootstrap`.
+///
+/// ```
+/// let config = hyperswarm_native::SwarmConfig {
+///     bootstrap: Some(vec!["127.0.0.1:49737".into()]),
+///     multicast: false,
+///     ..Default::default()
+/// };
+/// assert!(config.auto_dial && config.dial_tcp);
+/// assert_eq!(config.max_dials, 16);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SwarmConfig {
     /// LAN discovery over mDNS; `multicast: false` in JS turns it off.
@@ -37,7 +50,7 @@ pub struct SwarmConfig {
     pub auto_dial: bool,
     /// Incoming connections from one IP at most, per transport (TCP, and
     /// uTP half-open plus established); more are closed at once (TCP) or
-    /// their SYNs dropped (uTP). Default [`MAX_INCOMING_PER_IP`] (128): a
+    /// their SYNs dropped (uTP). Default 128 (the uTP endpoint's `MAX_INCOMING_PER_IP`): a
     /// hyperswarm 2.x swarm holds at most `maxPeers` (24) connections and
     /// dials a peer once at a time, so one host, or a few swarms behind one
     /// NAT, stays far below it; so does a loopback testnet. 0: no cap.

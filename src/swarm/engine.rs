@@ -147,6 +147,43 @@ pub struct Swarm {
     tx: mpsc::UnboundedSender<Command>,
     shared: Arc<Mutex<Shared>>,
     config: SwarmConfig,
+    /// The runtime the engine task runs on; sockets are registered with it.
+    rt: tokio::runtime::Handle,
+}
+
+/// A cloneable way to reach the engine from a connection's owner: the
+/// per-connection calls of [`Swarm`], without the swarm itself (dropping
+/// a `Control` does not destroy anything).
+#[derive(Clone)]
+pub struct Control {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl Control {
+    /// See [`Swarm::utp_write`].
+    pub fn utp_write(&self, conn: u64, write: u32, data: Vec<u8>) {
+        let _ = self.tx.send(Command::UtpWrite { conn, write, data });
+    }
+
+    /// See [`Swarm::utp_read`].
+    pub fn utp_read(&self, conn: u64) {
+        let _ = self.tx.send(Command::UtpRead { conn });
+    }
+
+    /// See [`Swarm::utp_shutdown`].
+    pub fn utp_shutdown(&self, conn: u64) {
+        let _ = self.tx.send(Command::UtpShutdown { conn });
+    }
+
+    /// See [`Swarm::utp_close`].
+    pub fn utp_close(&self, conn: u64) {
+        let _ = self.tx.send(Command::UtpClose { conn });
+    }
+
+    /// See [`Swarm::connection_closed`].
+    pub fn connection_closed(&self, conn: u64) {
+        let _ = self.tx.send(Command::Closed { conn });
+    }
 }
 
 impl Swarm {
@@ -157,11 +194,15 @@ impl Swarm {
     /// hears [`SwarmEvent::Failed`] then [`SwarmEvent::Closed`], so that
     /// nothing waits for an engine that is gone.
     pub fn spawn(config: SwarmConfig, sink: EventSink) -> Swarm {
+        Self::spawn_on(config, sink, runtime::handle())
+    }
+
+    /// [`Self::spawn`], on the runtime `rt` (a Rust user's own).
+    pub fn spawn_on(config: SwarmConfig, sink: EventSink, rt: tokio::runtime::Handle) -> Swarm {
         let (tx, rx) = mpsc::unbounded_channel(); // bounded: only API calls and the engine's own bind/resolve results send here, never the network
         let shared = Arc::new(Mutex::new(Shared::default()));
         let sink: SharedSink = Arc::from(sink);
         let driver = Driver::new(config.clone(), sink.clone(), rx, tx.clone(), shared.clone());
-        let rt = runtime::handle();
         let task = rt.spawn(driver.run());
         let watched = shared.clone();
         rt.spawn(async move {
@@ -173,7 +214,12 @@ impl Swarm {
             sink(SwarmEvent::Failed(format!("swarm engine failed: {reason}")));
             sink(SwarmEvent::Closed);
         });
-        Swarm { tx, shared, config }
+        Swarm { tx, shared, config, rt }
+    }
+
+    /// The per-connection calls, for the owner of the connections.
+    pub fn control(&self) -> Control {
+        Control { tx: self.tx.clone() }
     }
 
     /// Test hook: makes the engine task panic, to check that the failure
@@ -201,7 +247,7 @@ impl Swarm {
         if self.tx.is_closed() {
             return Err(SwarmError::Destroyed);
         }
-        let _rt = runtime::handle().enter();
+        let _rt = self.rt.enter();
         let (udp, tcp) = bind::bind_first(self.config.port, preferred.unwrap_or(self.config.preferred_port))
             .map_err(SwarmError::Bind)?;
         let port = tcp.local_addr().map(|a| a.port()).map_err(SwarmError::Bind)?;

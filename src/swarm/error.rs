@@ -54,17 +54,26 @@ pub enum ConnectError {
     NoPath(&'static str),
     /// Every path failed; `reason` is the last one's (TCP's OS error, a
     /// uTP reset). `errno` is set for an OS error.
-    Failed { reason: String, errno: Option<i32> },
+    Failed {
+        /// The last path's error, in words.
+        reason: String,
+        /// Its OS error number, if it was one.
+        errno: Option<i32>,
+    },
+    /// The swarm was destroyed before the dial ended.
+    Destroyed,
 }
 
 impl ConnectError {
-    /// Stable: `ETIMEDOUT`, `EHOLEPUNCH`, `ENOPATH` or `ECONNFAILED`.
+    /// Stable: `ETIMEDOUT`, `EHOLEPUNCH`, `ENOPATH`, `ECONNFAILED` or
+    /// `EDESTROYED`.
     pub fn code(&self) -> &'static str {
         match self {
             ConnectError::TimedOut => "ETIMEDOUT",
             ConnectError::PunchFailed => "EHOLEPUNCH",
             ConnectError::NoPath(_) => "ENOPATH",
             ConnectError::Failed { .. } => "ECONNFAILED",
+            ConnectError::Destroyed => "EDESTROYED",
         }
     }
 
@@ -82,6 +91,7 @@ impl fmt::Display for ConnectError {
             ConnectError::PunchFailed => f.write_str("Request timed out"),
             ConnectError::NoPath(why) => write!(f, "Could not connect to peer: {why}"),
             ConnectError::Failed { reason, .. } => write!(f, "Could not connect to peer: {reason}"),
+            ConnectError::Destroyed => f.write_str("swarm is destroyed"),
         }
     }
 }

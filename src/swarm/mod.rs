@@ -2,12 +2,12 @@
 //! and the connections they produce.
 
 mod config;
-mod engine;
+pub(crate) mod engine;
 mod error;
 mod event;
 mod peer_queue;
 mod race;
-mod utp_link;
+pub(crate) mod utp_link;
 
 pub use config::SwarmConfig;
 pub use engine::{Swarm, SwarmStats};

@@ -31,8 +31,8 @@ pub const MAX_HALF_OPEN_PER_IP: usize = 32;
 /// 128; a loopback testnet of a few dozen swarms on 127.0.0.1 does too.
 pub const MAX_INCOMING_PER_IP: usize = 128;
 
-/// How an endpoint behaves; `Default` is libutp's behaviour plus our
-/// limits.
+/// Limits and timers of an [`Endpoint`](super::Endpoint); the defaults are libutp's where
+/// it has one (spec wire-utp.md), and ours (with the reason) where not.
 #[derive(Debug, Clone)]
 pub struct UtpConfig {
     /// Established incoming connections at most, and outgoing ones at most

@@ -42,6 +42,10 @@ impl Rng {
 
 type ResetKey = (SocketAddrV4, u16, u16);
 
+/// Every uTP connection of one UDP socket: demultiplexes datagrams by
+/// connection id and peer, and owns the budgets (connections, half-open
+/// ones, per IP) that keep a flood of SYNs from taking the room of real
+/// connections. Sans-IO: see the module docs for how to drive it.
 pub struct Endpoint {
     config: UtpConfig,
     rng: Rng,
@@ -80,6 +84,9 @@ macro_rules! ctx {
 }
 
 impl Endpoint {
+    /// An endpoint with no connections. `seed` feeds its ids, initial
+    /// sequence numbers and clock origin: give each endpoint a random one
+    /// (tests give fixed ones, to replay).
     pub fn new(config: UtpConfig, seed: u64) -> Self {
         let mut rng = Rng(seed);
         let ts_offset = rng.next_u64() as u32;
@@ -108,6 +115,7 @@ impl Endpoint {
         }
     }
 
+    /// The limits it was made with.
     pub fn config(&self) -> &UtpConfig {
         &self.config
     }
@@ -391,6 +399,8 @@ impl Endpoint {
         self.stats.resets_sent += 1;
     }
 
+    /// Runs the timers due at `now` (retransmission, keep-alive, SYN
+    /// retries, lingering). Call it at [`Self::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ts(now);
         // Each due connection runs once per call, so a deadline that stays
@@ -411,6 +421,8 @@ impl Endpoint {
         }
     }
 
+    /// The next datagram to send and where; `None` when there is nothing
+    /// (acks are made here, one per connection for everything handled).
     pub fn poll_transmit(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
         if let Some(t) = self.transmits.pop_front() {
             return Some(t);
@@ -431,10 +443,12 @@ impl Endpoint {
         None
     }
 
+    /// The next event, in the order they happened.
     pub fn poll_event(&mut self) -> Option<UtpEvent> {
         self.events.pop_front()
     }
 
+    /// When [`Self::handle_timeout`] must run next; `None`: no timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.first().map(|&(t, _)| t)
     }
@@ -468,10 +482,12 @@ impl Endpoint {
         self.accepting = accept;
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> UtpStats {
         self.stats.clone()
     }
 
+    /// Where connection `id` goes; `None` once it is closed.
     pub fn peer_addr(&self, id: ConnId) -> Option<SocketAddrV4> {
         self.conns.get(&id).filter(|c| c.is_open()).map(|c| c.peer)
     }

@@ -76,13 +76,23 @@ const WT_FIXED32: u8 = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
     /// Input longer than [`MAX_MESSAGE_LEN`].
-    Oversized { len: usize, max: usize },
+    Oversized {
+        /// The input's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Input ended inside a tag, varint or field.
     Truncated,
     /// Varint longer than 10 bytes or not fitting in 64 bits.
     BadVarint,
     /// A known field arrived with a wire type other than its declared one.
-    WrongWireType { field: u64, wire_type: u8 },
+    WrongWireType {
+        /// The field number.
+        field: u64,
+        /// The wire type it came with.
+        wire_type: u8,
+    },
     /// Wire types 3/4 (groups, which the reference refuses too) and 6/7
     /// (undefined).
     UnsupportedWireType(u8),
@@ -94,7 +104,12 @@ pub enum DecodeError {
     /// whole datagram (wire-dht.md §1.3 step 3).
     WrongIdLength(usize),
     /// A record list whose length is not a multiple of the record size.
-    BadRecordLength { len: usize, record: usize },
+    BadRecordLength {
+        /// The list's length.
+        len: usize,
+        /// The record size it must be a multiple of.
+        record: usize,
+    },
     /// An address record with port 0.
     ZeroPort,
     /// An address record with host 0.0.0.0.
@@ -269,8 +284,12 @@ fn lossy_string(b: &[u8]) -> String {
 /// dht-rpc's `TYPE` enum (wire-dht.md §1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageType {
+    /// A request that expects a response (`_ping`, `_find_node`, `peers`…).
     Query = 1,
+    /// A request that stores or changes state (announce, unannounce,
+    /// holepunch relay); answered like a query.
     Update = 2,
+    /// The answer to a query or an update, matched by `rid`.
     Response = 3,
 }
 
@@ -842,7 +861,9 @@ pub fn decode_peers(buf: &[u8]) -> Result<Vec<SocketAddrV4>, DecodeError> {
 /// One entry of `closerNodes` (wire-dht.md §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NodeRecord {
+    /// The node's 32-byte DHT id.
     pub id: [u8; ID_LEN],
+    /// Where it listens (UDP).
     pub addr: SocketAddrV4,
 }
 
