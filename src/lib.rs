@@ -12,7 +12,7 @@
 //! use hyperswarm_native::{topic, Event, JoinOptions, Swarm, SwarmConfig};
 //! use tokio::io::AsyncWriteExt;
 //!
-//! # #[tokio::main] async fn main() -> Result<(), String> {
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // On the caller's runtime (`Swarm::new` takes `Handle::current()`).
 //! let mut swarm = Swarm::new(SwarmConfig {
 //!     bootstrap: Some(vec!["127.0.0.1:49737".into()]),
