@@ -9,7 +9,7 @@ const { Listener } = require('./lib/listener')
 const args = require('./lib/args')
 
 /** How long connect() may take before it gives up (network 2.1.0's fixed 10 s). */
-const CONNECT_TIMEOUT = 10000
+const { CONNECT_TIMEOUT } = require('./lib/constants')
 
 module.exports = opts => new NetworkResource(opts)
 

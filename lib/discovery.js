@@ -8,7 +8,7 @@ const args = require('./args')
 const { HyperDHT } = require('./dht/node')
 
 /** The bootstrap nodes when none are given (@hyperswarm/dht 4.0.1, as src/swarm/config.rs). */
-const DEFAULT_BOOTSTRAP = ['bootstrap1.hyperdht.org:49737', 'bootstrap2.hyperdht.org:49737', 'bootstrap3.hyperdht.org:49737']
+const { DEFAULT_BOOTSTRAP } = require('./constants')
 
 class Discovery {
   /**

@@ -248,8 +248,8 @@ class Engine {
       // `::ffff:a.b.c.d` and code comparing it with the plain address that
       // discovery gave fails (upstream hyperswarm #75). Report it plainly.
       const mapped = socket.remoteAddress
-      if (typeof mapped === 'string' && /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(mapped)) {
-        Object.defineProperty(socket, 'remoteAddress', { value: mapped.slice(7), enumerable: true })
+      if (typeof mapped === 'string' && unmap(mapped) !== mapped) {
+        Object.defineProperty(socket, 'remoteAddress', { value: unmap(mapped), enumerable: true })
         Object.defineProperty(socket, 'remoteFamily', { value: 'IPv4', enumerable: true })
       }
     }
@@ -336,11 +336,12 @@ function parseHostPort (s) {
 }
 
 function toNativePeer (peer) {
-  const out = { host: unmap(peer.host), port: peer.port, local: !!peer.local }
+  // The engine unmaps `::ffff:` hosts itself.
+  const out = { host: peer.host, port: peer.port, local: !!peer.local }
   if (Buffer.isBuffer(peer.topic) && peer.topic.length === 32) out.topic = peer.topic
   const r = peer.referrer
   if (r && typeof r.host === 'string' && Number.isInteger(r.port)) {
-    out.referrer = { host: unmap(r.host), port: r.port }
+    out.referrer = { host: r.host, port: r.port }
     if (Buffer.isBuffer(r.id)) out.referrer.id = r.id
   }
   return out

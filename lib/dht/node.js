@@ -11,7 +11,7 @@ const { QueryStream } = require('./query-stream')
 const { ImmutableStore, MutableStore } = require('./stores')
 
 /** @hyperswarm/dht 4.0.1's bootstrap nodes when `opts.bootstrap` is undefined. */
-const DEFAULT_BOOTSTRAP = ['bootstrap1.hyperdht.org:49737', 'bootstrap2.hyperdht.org:49737', 'bootstrap3.hyperdht.org:49737']
+const { DEFAULT_BOOTSTRAP } = require('../constants')
 /** Request numbers wrap here (they are u32 in the binding). */
 const MAX_REQUEST = 0xffffffff
 
@@ -348,10 +348,11 @@ class HyperDHT extends EventEmitter {
   }
 }
 
+// As dht-rpc's socket reports it; the engine names the OS error in `code`.
 function bindError (err, port) {
-  const inUse = /in use/i.test(err.message)
+  const inUse = err.code === 'EADDRINUSE'
   const e = new Error(inUse ? `bind EADDRINUSE 0.0.0.0:${port}` : err.message)
-  e.code = inUse ? 'EADDRINUSE' : (/permission|denied/i.test(err.message) ? 'EACCES' : err.code)
+  e.code = err.code
   e.cause = err
   return e
 }

@@ -24,3 +24,13 @@ pub fn coded(e: SwarmError) -> Error<Code> {
 pub fn os_error(e: &std::io::Error, message: String) -> Error<Code> {
     Error::new(Code(errno_name(e)), message)
 }
+
+/// A napi error with its status kept as the code (`InvalidArg`,
+/// `GenericFailure`), for methods whose other failures carry ours.
+pub fn with_status(e: Error) -> Error<Code> {
+    let code = match e.status {
+        napi::Status::InvalidArg => "InvalidArg",
+        _ => "GenericFailure",
+    };
+    Error::new(Code(code), e.reason.clone())
+}

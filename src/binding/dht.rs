@@ -11,6 +11,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
+use super::code::{os_error, with_status, Code};
 use super::guard::guarded;
 use crate::dht::hypersign::{self, Keypair};
 use crate::dht::{mutable, DhtConfig, DhtEvent, Limits, MutablePutOptions, Signer, StoreOutcome};
@@ -163,11 +164,20 @@ fn seq(s: f64) -> Result<u64> {
 #[napi]
 impl NativeDht {
     #[napi(constructor, catch_unwind)]
-    pub fn new(options: DhtOptions, on_event: Function<DhtNativeEvent, ()>) -> Result<Self> {
-        guarded(|| Self::create(options, on_event))
+    /// A port that cannot be bound fails with the OS error's name as
+    /// `code` (`EADDRINUSE`, …); other failures keep napi's status.
+    pub fn new(options: DhtOptions, on_event: Function<DhtNativeEvent, ()>) -> Result<Self, Code> {
+        let mut bind_error = None;
+        match guarded(|| Self::create(options, on_event, &mut bind_error)) {
+            Ok(node) => Ok(node),
+            Err(e) => Err(match bind_error {
+                Some(io) => os_error(&io, e.reason.clone()),
+                None => with_status(e),
+            }),
+        }
     }
 
-    fn create(options: DhtOptions, on_event: Function<DhtNativeEvent, ()>) -> Result<Self> {
+    fn create(options: DhtOptions, on_event: Function<DhtNativeEvent, ()>, bind_error: &mut Option<std::io::Error>) -> Result<Self> {
         crate::log::init();
         let host = options.host.unwrap_or_else(|| "0.0.0.0".into());
         let ip = host.parse().map_err(|_| invalid(format!("host must be an IPv4 address, got {host:?}")))?;
@@ -224,7 +234,11 @@ impl NativeDht {
         });
         let _rt = runtime::handle().enter();
         let node = DhtNode::spawn_with(SocketAddrV4::new(ip, port), config, Limits::scaled(options.limit_scale.unwrap_or(1).max(1)), Some(sink))
-            .map_err(|e| Error::new(Status::GenericFailure, format!("cannot bind {host}:{port}: {e}")))?;
+            .map_err(|e| {
+                let err = Error::new(Status::GenericFailure, format!("cannot bind {host}:{port}: {e}"));
+                *bind_error = Some(e);
+                err
+            })?;
         let port = node.local_addr().port() as u32;
         if literal.is_none() {
             let commands = node.commander();

@@ -2,6 +2,7 @@
 //! lives in the engine; index.js builds the Node-shaped API.
 
 mod code;
+mod constants;
 mod dht;
 mod dht_node;
 mod guard;

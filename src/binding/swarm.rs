@@ -10,6 +10,7 @@ use napi_derive::napi;
 
 use super::dht::{DhtCommandArgs, DhtContact, DhtNativeEvent};
 use super::code::{coded, Code};
+use crate::discovery::peer::unmap;
 use super::guard::guarded;
 use crate::swarm::{ConnStream, EventGate, Peer, Referrer, Swarm, SwarmConfig, SwarmError, SwarmEvent};
 
@@ -161,14 +162,15 @@ fn peer_from_js(p: NativePeer) -> Result<Peer> {
     };
     let referrer = match p.referrer {
         Some(r) => Some(Referrer {
-            host: r.host,
+            host: unmap(&r.host).to_string(),
             port: u16::try_from(r.port).map_err(|_| Error::new(Status::InvalidArg, "peer.referrer.port must be 0-65535"))?,
             id: r.id.map(|b| b.to_vec()),
         }),
         None => None,
     };
     let to = p.to.and_then(|a| a.parse().ok());
-    Ok(Peer { host: p.host, port, local: p.local, referrer, topic, to })
+    // `::ffff:a.b.c.d` is `a.b.c.d` from here on (discovery::peer::unmap).
+    Ok(Peer { host: unmap(&p.host).to_string(), port, local: p.local, referrer, topic, to })
 }
 
 fn topic_from_js(b: &Buffer, name: &str) -> Result<[u8; 32]> {

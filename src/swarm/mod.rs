@@ -1,7 +1,7 @@
 //! The engine behind `join`, `leave` and `connect`: topics, the dial queue,
 //! and the connections they produce.
 
-mod config;
+pub(crate) mod config;
 pub(crate) mod engine;
 mod error;
 mod event;
