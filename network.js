@@ -181,7 +181,7 @@ class NetworkResource {
     const err = this._syncTcp()
     // Listening again fails if another socket took the port while TCP was
     // stopped: TCP stays off, uTP goes on, and the process is told.
-    if (err) process.emitWarning(`TCP listener: ${err.message}`, 'HyperswarmNativeWarning')
+    if (err) process.emitWarning(`TCP listener: ${err.message}`, { type: 'HyperswarmNativeWarning', code: err.code })
   }
 
   // The kernel listens on TCP while nw.tcp is listening, the resource is

@@ -33,7 +33,8 @@ test('a port taken while TCP is stopped: a warning, TCP stays off, the swarm goe
   assertLoopbackOnly()
   const swarm = hyperswarm({ bootstrap: [], maxServerSockets: 1, multicast: false })
   const warnings = []
-  const onwarning = (w) => { if (w.name === 'HyperswarmNativeWarning') warnings.push(w.message) }
+  const codes = []
+  const onwarning = (w) => { if (w.name === 'HyperswarmNativeWarning') { warnings.push(w.message); codes.push(w.code) } }
   process.on('warning', onwarning)
   const open = []
   try {
@@ -55,6 +56,7 @@ test('a port taken while TCP is stopped: a warning, TCP stays off, the swarm goe
     first.destroy()
     await waitFor('the warning', () => warnings.length > 0, 5000)
     assert.match(warnings[0], /^TCP listener: cannot start listening on TCP: .*in use/i)
+    assert.strictEqual(codes[0], 'EADDRINUSE', 'the OS error, by name')
     assert.strictEqual(swarm.serverSockets, 0)
     assert.strictEqual(warnings.length, 1)
   } finally {

@@ -370,7 +370,7 @@ impl Swarm {
     pub fn set_tcp_listening(&self, on: bool) -> Result<bool, SwarmError> {
         let gate = self.shared.lock().ok().and_then(|s| s.tcp_gate.clone());
         let Some(gate) = gate else { return Ok(false) };
-        let changed = gate.set_listening(on).map_err(SwarmError::Listen)?;
+        let changed = gate.set_listening(on).map_err(|error| SwarmError::Listen { start: on, error })?;
         if changed {
             let _ = self.send(Command::TcpListening);
         }

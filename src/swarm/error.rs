@@ -13,8 +13,13 @@ pub enum SwarmError {
     Destroyed,
     /// No port could be bound (or the bound listener not registered).
     Bind(io::Error),
-    /// The TCP listener could not be stopped or started again.
-    Listen(io::Error),
+    /// The TCP listener could not be started again (`start`) or stopped.
+    Listen {
+        /// Whether it was to start.
+        start: bool,
+        /// The OS's refusal.
+        error: io::Error,
+    },
 }
 
 impl SwarmError {
@@ -23,7 +28,7 @@ impl SwarmError {
     pub fn code(&self) -> &'static str {
         match self {
             SwarmError::Destroyed => "EDESTROYED",
-            SwarmError::Bind(e) | SwarmError::Listen(e) => errno_name(e),
+            SwarmError::Bind(e) | SwarmError::Listen { error: e, .. } => errno_name(e),
         }
     }
 }
@@ -33,7 +38,7 @@ impl fmt::Display for SwarmError {
         match self {
             SwarmError::Destroyed => f.write_str("swarm is destroyed"),
             SwarmError::Bind(e) => write!(f, "could not bind a port: {e}"),
-            SwarmError::Listen(e) => write!(f, "cannot listen on TCP: {e}"),
+            SwarmError::Listen { start, error } => write!(f, "cannot {} listening on TCP: {error}", if *start { "start" } else { "stop" }),
         }
     }
 }
