@@ -26,12 +26,13 @@ const REPO = path.join(__dirname, '..')
 /** Rank of each top-level module; an import must go to a lower rank. */
 const LAYERS = { wire: 0, log: 0, utp: 1, dht: 1, lan: 1, discovery: 2, io: 2, sansio: 2, swarm: 3, api: 4, binding: 4 }
 
-function walk (dir) {
+// Every file below `dir` whose name ends with `ext`.
+function walk (dir, ext) {
   const out = []
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name)
-    if (e.isDirectory()) out.push(...walk(p))
-    else if (e.name.endsWith('.rs')) out.push(p)
+    if (e.isDirectory()) out.push(...walk(p, ext))
+    else if (e.name.endsWith(ext)) out.push(p)
   }
   return out
 }
@@ -184,7 +185,7 @@ function rust (root) {
   const problems = []
   const files = new Map()
   const src = path.join(root, 'src')
-  for (const f of walk(src)) {
+  for (const f of walk(src, '.rs')) {
     const id = fileId(src, f)
     if (id === 'lib' || id.startsWith('bin/')) continue
     files.set(id, code(fs.readFileSync(f, 'utf8')))
@@ -220,7 +221,7 @@ function rust (root) {
 const ENTRY = ['index.js', 'network.js', 'hyperswarm.js', 'dht.js']
 function js (root) {
   const problems = []
-  const libFiles = walk0(path.join(root, 'lib')).map(f => path.relative(root, f))
+  const libFiles = walk(path.join(root, 'lib'), '.js').map(f => path.relative(root, f))
   for (const rel of [...ENTRY, ...libFiles]) {
     if (rel === path.join('lib', 'engine.js')) continue
     const src = fs.readFileSync(path.join(root, rel), 'utf8').replace(/\/\/[^\n]*/g, '')
@@ -230,16 +231,6 @@ function js (root) {
     })
   }
   return problems
-}
-
-function walk0 (dir) {
-  const out = []
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name)
-    if (e.isDirectory()) out.push(...walk0(p))
-    else if (e.name.endsWith('.js')) out.push(p)
-  }
-  return out
 }
 
 /** Every layering problem of the tree at `root` (default: this repo). */
