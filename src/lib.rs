@@ -38,7 +38,11 @@
 //!   and without any stability promise) for this package's own tests,
 //!   benchmarks and the `hyperswarm-dht` binary.
 
-#![warn(missing_docs)]
+// Every public item is documented: a build without `internals` (the
+// published crate, the addon) fails otherwise. With `internals` the
+// engine's modules are public but hidden, and need not be.
+#![cfg_attr(not(feature = "internals"), deny(missing_docs))]
+#![cfg_attr(feature = "internals", warn(missing_docs))]
 
 /// Declares the engine's modules: crate-private, or public but hidden with
 /// the `internals` feature (the tests, benches and bins of this package
