@@ -2,6 +2,7 @@
 //! and the connections they produce.
 
 pub(crate) mod config;
+pub mod core;
 pub(crate) mod engine;
 mod error;
 mod event;
