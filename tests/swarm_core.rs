@@ -9,7 +9,7 @@ use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use hyperswarm_native::swarm::core::{
-    Action, DialKind, RaceId, SwarmCore, TcpError, Via, CONNECT_TIMEOUT, FORGET_UNRESPONSIVE, LAN_UTP_TIMEOUT, MAX_TRACKED, REQUEUE,
+    Action, DialKind, RaceId, Refusal, SwarmCore, TcpError, Via, CONNECT_TIMEOUT, FORGET_UNRESPONSIVE, LAN_UTP_TIMEOUT, MAX_TRACKED, REQUEUE,
     UDP_LEG_DELAY,
 };
 use hyperswarm_native::swarm::{ConnectError, Peer, Referrer};
@@ -822,4 +822,27 @@ fn twelve_hundred_peers_with_churn() {
     eprintln!("peers and connections by kind: {kinds:?}");
     assert!(net.closes > 1000, "too little churn: {}", net.closes);
     assert!(net.max_wait <= Duration::from_secs(90), "a reachable peer waited {:?}", net.max_wait);
+}
+
+#[test]
+fn accept_limits_share_the_connection_numbering_and_free_on_close() {
+    let t0 = Instant::now();
+    let mut core: SwarmCore<()> = SwarmCore::new(4, true).max_incoming_per_ip(2);
+    let ip: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+    let a = core.tcp_incoming(ip).unwrap();
+    let b = core.tcp_incoming("::ffff:10.0.0.1".parse().unwrap()).unwrap();
+    assert_eq!(core.tcp_incoming(ip), Err(Refusal::PerIp), "past the per-IP bound");
+    // A dialled connection takes the next id, and does not count here.
+    core.dial(t0, DialKind::Request(1), lan_peer(), false);
+    let Some(Action::StartTcp { race, .. }) = core.poll_action() else { panic!() };
+    core.tcp_result(t0, race, Ok(()));
+    let Some(Action::Won { conn, .. }) = core.poll_action() else { panic!() };
+    assert!(conn > b && b > a);
+    core.connection_closed(conn);
+    assert_eq!(core.tcp_incoming(ip), Err(Refusal::PerIp));
+    core.connection_closed(a);
+    let c = core.tcp_incoming(ip).unwrap();
+    assert!(c > conn);
+    core.set_accepting(false);
+    assert_eq!(core.tcp_incoming("10.9.9.9".parse().unwrap()), Err(Refusal::NotAccepting));
 }

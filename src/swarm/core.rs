@@ -9,7 +9,9 @@
 //! clock (`tests/swarm_core.rs`).
 //!
 //! **Inputs.** [`SwarmCore::peer_found`] (discovery named a peer: the dial
-//! queue, [`PeerQueue`], decides if and when), [`SwarmCore::dial`] (the
+//! queue, [`PeerQueue`], decides if and when), [`SwarmCore::tcp_incoming`]
+//! (taken or refused by the accept limits, [`AcceptLimits`]),
+//! [`SwarmCore::dial`] (the
 //! caller's `connect`), the outcomes of what the core asked for
 //! ([`SwarmCore::tcp_result`], [`SwarmCore::punch_started`] and
 //! [`SwarmCore::punch_result`], [`SwarmCore::caller_punched`],
@@ -37,8 +39,8 @@
 //!
 //! **What stays in the driver.** Sockets and the bytes on them, the tokio
 //! tasks of TCP dials (and their abort handles, by race), the DHT and uTP
-//! endpoints the actions are executed on, the accept loop and its limits,
-//! stats, and turning [`Action::Won`] and [`Action::Failed`] into
+//! endpoints the actions are executed on, the accept loop and its pause
+//! after `accept` errors (an OS matter), stats, and turning [`Action::Won`] and [`Action::Failed`] into
 //! [`super::SwarmEvent`]s.
 
 use std::collections::{HashMap, VecDeque};
@@ -47,12 +49,15 @@ use std::time::Instant;
 
 use crate::discovery::Peer;
 use crate::dht::RequestId;
+use crate::utp::config::MAX_INCOMING_PER_IP;
 use crate::utp::ConnId;
 
+use super::accept::AcceptLimits;
 use super::error::ConnectError;
 use super::peer_queue::PeerQueue;
 use super::race::{Leg, Race};
 
+pub use super::accept::Refusal;
 pub use super::peer_queue::{CONNECT_TIMEOUT, FORGET_UNRESPONSIVE, MAX_TRACKED, REQUEUE};
 pub use super::race::{DialKind, LAN_UTP_TIMEOUT, UDP_LEG_DELAY};
 
@@ -109,6 +114,7 @@ pub enum Action<S> {
 /// The dial queue and every connect race of one swarm.
 pub struct SwarmCore<S> {
     queue: PeerQueue,
+    accept: AcceptLimits,
     races: HashMap<RaceId, Race>,
     by_punch: HashMap<RequestId, RaceId>,
     by_utp: HashMap<ConnId, RaceId>,
@@ -127,6 +133,7 @@ impl<S> SwarmCore<S> {
     pub fn new(max_dials: usize, dial_tcp: bool) -> Self {
         SwarmCore {
             queue: PeerQueue::new(max_dials),
+            accept: AcceptLimits::new(MAX_INCOMING_PER_IP),
             races: HashMap::new(),
             by_punch: HashMap::new(),
             by_utp: HashMap::new(),
@@ -136,6 +143,28 @@ impl<S> SwarmCore<S> {
             next_race: 1,
             next_conn: 1,
         }
+    }
+
+    /// At most `n` incoming TCP connections open per IP (0: no cap); the
+    /// default is the uTP endpoint's [`MAX_INCOMING_PER_IP`].
+    pub fn max_incoming_per_ip(mut self, n: usize) -> Self {
+        self.accept = AcceptLimits::new(n);
+        self
+    }
+
+    /// Whether incoming connections are taken (`maxConnections`).
+    pub fn set_accepting(&mut self, accepting: bool) {
+        self.accept.set_accepting(accepting);
+    }
+
+    /// A TCP connection from `ip` came in: its connection id, or why it is
+    /// to be closed at once. The owner reports it closed like any other
+    /// ([`Self::connection_closed`]), which frees its place.
+    pub fn tcp_incoming(&mut self, ip: std::net::IpAddr) -> Result<u64, Refusal> {
+        let conn = self.next_conn;
+        self.accept.admit(ip, conn)?;
+        self.next_conn += 1;
+        Ok(conn)
     }
 
     /// The UDP socket is bound (or gone): punches and uTP can run.
@@ -195,9 +224,10 @@ impl<S> SwarmCore<S> {
     }
 
     /// The owner closed connection `conn`: its peer may be dialled again
-    /// once rediscovered.
+    /// once rediscovered, or its place under the per-IP cap is free.
     pub fn connection_closed(&mut self, conn: u64) {
         self.queue.closed(conn);
+        self.accept.closed(conn);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {

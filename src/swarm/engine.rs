@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use super::config::{SwarmConfig, DEFAULT_BOOTSTRAP};
 use super::event::{ConnStream, SwarmEvent};
 use super::error::{ConnectError, SwarmError};
-use super::core::{Action, DialKind, RaceId, SwarmCore, TcpError, Via};
+use super::core::{Action, DialKind, RaceId, Refusal, SwarmCore, TcpError, Via};
 use super::utp_link::{LinkEvent, UtpLink};
 use crate::discovery::{Peer, Topic};
 
@@ -524,12 +524,7 @@ struct Driver {
     tcp_tasks: HashMap<RaceId, tokio::task::AbortHandle>,
     utp: UtpLink,
     auto_dial: bool,
-    accepting: bool,
     pings: HashMap<u64, u32>,
-    /// Incoming TCP connections open per peer IP, and each one's IP.
-    tcp_per_ip: HashMap<IpAddr, usize>,
-    tcp_conn_ip: HashMap<u64, IpAddr>,
-    max_incoming_per_ip: usize,
     /// While `accept` fails: no new attempt before this instant.
     accept_resume: Option<Instant>,
     accept_backoff: Duration,
@@ -579,7 +574,7 @@ impl Driver {
             discovery,
             bootstrap: config.bootstrap.clone(),
             tx,
-            core: SwarmCore::new(config.max_dials, config.dial_tcp),
+            core: SwarmCore::new(config.max_dials, config.dial_tcp).max_incoming_per_ip(config.max_incoming_per_ip),
             dials: JoinSet::new(),
             tcp_tasks: HashMap::new(),
             utp: UtpLink::new(
@@ -590,11 +585,7 @@ impl Driver {
                 rand::random(),
             ),
             auto_dial: config.auto_dial,
-            accepting: true,
             pings: HashMap::new(),
-            tcp_per_ip: HashMap::new(),
-            tcp_conn_ip: HashMap::new(),
-            max_incoming_per_ip: if config.max_incoming_per_ip == 0 { usize::MAX } else { config.max_incoming_per_ip },
             accept_resume: None,
             accept_backoff: ACCEPT_BACKOFF_MIN,
             next_stats: Instant::now(),
@@ -932,7 +923,7 @@ impl Driver {
             Command::Leave { topic } => self.discovery.leave(now, &topic),
             Command::Update { topic } => self.discovery.update(now, &topic),
             Command::Accepting(accepting) => {
-                self.accepting = accepting;
+                self.core.set_accepting(accepting);
                 self.utp.set_accepting(accepting);
             }
             // `accept` reads the gate; listening again needs a fresh registration.
@@ -949,17 +940,7 @@ impl Driver {
                 self.core.dial(now, DialKind::Request(request), peer, caller_punch);
             }
             Command::Punched { request, ok } => self.core.caller_punched(now, request, ok),
-            Command::Closed { conn } => {
-                self.core.connection_closed(conn);
-                if let Some(ip) = self.tcp_conn_ip.remove(&conn) {
-                    if let Some(n) = self.tcp_per_ip.get_mut(&ip) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.tcp_per_ip.remove(&ip);
-                        }
-                    }
-                }
-            }
+            Command::Closed { conn } => self.core.connection_closed(conn),
             Command::UtpWrite { conn, write, data } => {
                 let mut out = Vec::new();
                 self.utp.write(now, conn, write, data, &mut out);
@@ -1022,30 +1003,26 @@ impl Driver {
                 return;
             }
         };
-        // Over the limit: taken and closed at once, as a Node server
-        // with `maxConnections` does.
-        if !self.accepting {
-            return drop(stream);
-        }
-        let ip = match from.ip() {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-            v4 => v4,
+        // Over a limit: taken and closed at once, as a Node server with
+        // `maxConnections` does.
+        let id = match self.core.tcp_incoming(from.ip()) {
+            Ok(id) => id,
+            Err(Refusal::NotAccepting) => return drop(stream),
+            Err(Refusal::PerIp) => {
+                tracing::debug!(ip = %from.ip(), "incoming TCP over the per-IP cap: closed");
+                self.stats(|s| s.tcp_refused_per_ip += 1);
+                return drop(stream);
+            }
         };
-        let open = self.tcp_per_ip.get(&ip).copied().unwrap_or(0);
-        if open >= self.max_incoming_per_ip {
-            tracing::debug!(%ip, open, "incoming TCP over the per-IP cap: closed");
-            self.stats(|s| s.tcp_refused_per_ip += 1);
-            return drop(stream);
-        }
         match stream.set_nodelay(true).and_then(|()| stream.set_nonblocking(true)).map(|()| stream) {
             Ok(stream) => {
-                let id = self.core.conn_id();
-                *self.tcp_per_ip.entry(ip).or_default() += 1;
-                self.tcp_conn_ip.insert(id, ip);
                 self.stats(|s| s.connections_accepted += 1);
                 (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Tcp(stream), client: false, peer: None });
             }
-            Err(e) => tracing::debug!("accepted socket unusable: {e}"),
+            Err(e) => {
+                tracing::debug!("accepted socket unusable: {e}");
+                self.core.connection_closed(id);
+            }
         }
     }
 
