@@ -702,8 +702,9 @@ impl Net {
     }
 }
 
-/// Discovery's refresh: each topic's DHT round, as often as the
-/// reference's lookups run when a swarm has few peers.
+/// How often the simulated discovery names every live peer again (one
+/// DHT round of the topic). The simulation's choice: short enough that a
+/// closed connection's peer is found again, and redialled, within the run.
 const ROUND: Duration = Duration::from_secs(20);
 
 #[test]
