@@ -1,5 +1,7 @@
-//! The swarm driver: one tokio task per swarm owns its sockets, the LAN
-//! discovery state machine and the dial queue. Callers talk to it through a
+//! The swarm driver: one tokio task per swarm owns its sockets and runs the
+//! sans-IO cores on them: discovery, uTP, and the dialling core
+//! ([`super::core`], which decides the dial queue and every connect race;
+//! the driver only carries out its actions). Callers talk to it through a
 //! command channel and hear from it through an event sink; nothing here
 //! blocks the caller.
 
@@ -18,11 +20,11 @@ use tokio::task::JoinSet;
 use super::config::{SwarmConfig, DEFAULT_BOOTSTRAP};
 use super::event::{ConnStream, SwarmEvent};
 use super::error::{ConnectError, SwarmError};
-use super::race::{DialKind, Leg, Race, UDP_LEG_DELAY};
+use super::core::{Action, DialKind, RaceId, Refusal, SwarmCore, TcpError, Via};
 use super::utp_link::{LinkEvent, UtpLink};
 use crate::discovery::{Peer, Topic};
 
-use super::peer_queue::{PeerQueue, CONNECT_TIMEOUT};
+use super::peer_queue::CONNECT_TIMEOUT;
 use crate::dht::{DhtConfig, DhtStats};
 use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryEvent, JoinSpec, Transmit};
 use crate::io::{bind, mdns_hub, multicast::MulticastSocket, resolve, runtime, tcp_gate::TcpGate};
@@ -498,15 +500,8 @@ impl Drop for Bound {
 }
 
 struct DialDone {
-    race: u64,
-    result: Result<std::net::TcpStream, DialError>,
-}
-
-/// Why a TCP dial failed: the message the caller sees, and whether the
-/// peer's host answered with a refusal (it is up, its TCP is not taking).
-struct DialError {
-    error: ConnectError,
-    refused: bool,
+    race: RaceId,
+    result: Result<std::net::TcpStream, TcpError>,
 }
 
 struct Driver {
@@ -522,25 +517,17 @@ struct Driver {
     bootstrap: Option<Vec<String>>,
     /// Sends resolved bootstrap nodes back into the driver's own queue.
     tx: mpsc::UnboundedSender<Command>,
-    queue: PeerQueue,
+    /// The dial queue and the connect races: every dialling decision.
+    core: SwarmCore<std::net::TcpStream>,
     dials: JoinSet<DialDone>,
+    /// The TCP dials running, by race, to stop those the core gives up.
+    tcp_tasks: HashMap<RaceId, tokio::task::AbortHandle>,
     utp: UtpLink,
-    races: HashMap<u64, Race>,
-    race_by_punch: HashMap<u64, u64>,
-    race_by_utp: HashMap<u64, u64>,
-    next_race: u64,
-    dial_tcp: bool,
     auto_dial: bool,
-    accepting: bool,
     pings: HashMap<u64, u32>,
-    /// Incoming TCP connections open per peer IP, and each one's IP.
-    tcp_per_ip: HashMap<IpAddr, usize>,
-    tcp_conn_ip: HashMap<u64, IpAddr>,
-    max_incoming_per_ip: usize,
     /// While `accept` fails: no new attempt before this instant.
     accept_resume: Option<Instant>,
     accept_backoff: Duration,
-    next_conn: u64,
     next_stats: Instant,
     /// Our interfaces' IPv4 addresses when the socket was bound: a DHT
     /// report naming one of them (and our port) means no NAT.
@@ -577,7 +564,6 @@ impl Driver {
                 dht.set_limits(crate::dht::Limits::scaled(config.dht_limit_scale));
             }
         }
-        let queue = PeerQueue::new(config.max_dials);
         Driver {
             sink,
             rx,
@@ -588,8 +574,9 @@ impl Driver {
             discovery,
             bootstrap: config.bootstrap.clone(),
             tx,
-            queue,
+            core: SwarmCore::new(config.max_dials, config.dial_tcp).max_incoming_per_ip(config.max_incoming_per_ip),
             dials: JoinSet::new(),
+            tcp_tasks: HashMap::new(),
             utp: UtpLink::new(
                 UtpConfig {
                     max_incoming_per_ip: if config.max_incoming_per_ip == 0 { usize::MAX } else { config.max_incoming_per_ip },
@@ -597,20 +584,10 @@ impl Driver {
                 },
                 rand::random(),
             ),
-            races: HashMap::new(),
-            race_by_punch: HashMap::new(),
-            race_by_utp: HashMap::new(),
-            next_race: 1,
-            dial_tcp: config.dial_tcp,
             auto_dial: config.auto_dial,
-            accepting: true,
             pings: HashMap::new(),
-            tcp_per_ip: HashMap::new(),
-            tcp_conn_ip: HashMap::new(),
-            max_incoming_per_ip: if config.max_incoming_per_ip == 0 { usize::MAX } else { config.max_incoming_per_ip },
             accept_resume: None,
             accept_backoff: ACCEPT_BACKOFF_MIN,
-            next_conn: 1,
             next_stats: Instant::now(),
             local_ips: Vec::new(),
         }
@@ -629,8 +606,7 @@ impl Driver {
             for handled in self.mdns_handled.drain(..) {
                 let _ = handled.send(());
             }
-            let races = self.races.values().flat_map(|r| [Some(r.deadline), r.udp_at]).flatten().min();
-            let deadline = [self.discovery.poll_timeout(), self.queue.poll_timeout(), self.utp.poll_timeout(), races]
+            let deadline = [self.discovery.poll_timeout(), self.core.poll_timeout(), self.utp.poll_timeout()]
                 .into_iter()
                 .flatten()
                 .min();
@@ -691,19 +667,12 @@ impl Driver {
                     let now = Instant::now();
                     self.discovery.handle_timeout(now);
                     self.utp.handle_timeout(now);
-                    let expired: Vec<u64> = self.races.iter().filter(|(_, r)| r.deadline <= now).map(|(id, _)| *id).collect();
-                    for race in expired {
-                        self.fail(now, race, ConnectError::TimedOut);
-                    }
-                    let due: Vec<u64> = self.races.iter().filter(|(_, r)| r.udp_at.is_some_and(|at| at <= now)).map(|(id, _)| *id).collect();
-                    for race in due {
-                        self.start_udp_leg(now, race);
-                    }
+                    self.core.handle_timeout(now);
                 }
             }
         }
         // Shutting down: reset uTP peers, abort dials, close sockets, then say so.
-        let conns: Vec<u64> = (1..self.next_conn).filter(|c| self.utp.is_utp(*c)).collect();
+        let conns: Vec<u64> = (1..self.core.conn_ids_end()).filter(|c| self.utp.is_utp(*c)).collect();
         let now = Instant::now();
         for c in conns {
             self.utp.close(now, c);
@@ -735,7 +704,7 @@ impl Driver {
             match ev {
                 DiscoveryEvent::Peer(peer) => {
                     if self.auto_dial && peer.topic.is_some_and(|t| self.discovery.is_joined(&t)) {
-                        self.queue.discovered(now, peer.clone());
+                        self.core.peer_found(now, peer.clone());
                     }
                     (self.sink)(SwarmEvent::Peer(peer));
                 }
@@ -752,13 +721,11 @@ impl Driver {
                     (self.sink)(SwarmEvent::Warning(format!("DHT bootstrap failed: {e}; LAN discovery goes on")))
                 }
                 DiscoveryEvent::Ready { error: None } => {}
-                DiscoveryEvent::Punched { request, from } => self.on_punched(now, request, from),
+                DiscoveryEvent::Punched { request, from } => self.core.punch_result(now, request, from),
                 DiscoveryEvent::Dht(ev) => (self.sink)(SwarmEvent::Dht(ev)),
             }
         }
-        while let Some(peer) = self.queue.next_dial(now) {
-            self.dial(DialKind::Auto, peer);
-        }
+        self.run_actions(now);
         // Last, so that what the events above started (punches, queries)
         // goes out in this same pass.
         self.send_discovery().await;
@@ -781,7 +748,7 @@ impl Driver {
             s.utp_half_open_evicted = utp.half_open_evicted;
             s.utp_syn_collisions = utp.syn_collisions;
         });
-        let (half_open, refused) = (self.utp.half_open() as u64, self.queue.refused());
+        let (half_open, refused) = (self.utp.half_open() as u64, self.core.queue().refused());
         self.stats(|s| {
             s.utp_half_open = half_open;
             s.dial_queue_refused = refused;
@@ -843,143 +810,20 @@ impl Driver {
         }
     }
 
-    /// Starts a connect race: TCP now, and a punch then uTP when the peer
-    /// came with a referrer (spec/api-network.md §2.5).
-    fn dial(&mut self, kind: DialKind, peer: Peer) {
-        self.dial_with(kind, peer, false)
-    }
-
-    fn dial_with(&mut self, kind: DialKind, peer: Peer, caller_punch: bool) {
-        let now = Instant::now();
-        let race = self.next_race;
-        self.next_race += 1;
-        let udp_leg = match (&peer.referrer, peer.host.parse::<std::net::Ipv4Addr>(), self.bound.is_some()) {
-            // The caller punches however it likes: its referrer need not be an address.
-            (Some(_), Ok(ip), true) if caller_punch => {
-                Some((std::net::SocketAddrV4::new(ip, peer.port), std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)))
-            }
-            (Some(r), Ok(ip), true) => r.host.parse::<std::net::Ipv4Addr>().ok().map(|rip| {
-                (std::net::SocketAddrV4::new(ip, peer.port), std::net::SocketAddrV4::new(rip, r.port))
-            }),
-            _ => None,
-        };
-        let mut r = Race::new(now, kind, peer.clone(), udp_leg.is_some());
-        r.caller_punch = caller_punch;
-        if self.dial_tcp {
-            let handle = self.dials.spawn(async move {
-                let result = dial_tcp(&peer).await;
-                DialDone { race, result }
-            });
-            r.tcp_task = Some(handle);
-        } else {
-            r.tcp = Leg::Absent;
-        }
-        if let Some(leg) = udp_leg {
-            r.udp_pending = Some(leg);
-            r.udp_at = Some(if self.dial_tcp { now + UDP_LEG_DELAY } else { now });
-        }
-        if r.lost() {
-            self.races.insert(race, r);
-            self.fail(now, race, ConnectError::NoPath("no transport to try"));
-            return;
-        }
-        let start_now = r.udp_at.is_some_and(|at| at <= now);
-        self.races.insert(race, r);
-        if start_now {
-            self.start_udp_leg(now, race);
-        }
-    }
-
-    /// Punch through the referrer; uTP follows when the punch is answered.
-    fn start_udp_leg(&mut self, now: Instant, race: u64) {
-        let Some(r) = self.races.get_mut(&race) else { return };
-        r.udp_at = None;
-        let Some((target, referrer)) = r.udp_pending.take() else { return };
-        if r.caller_punch {
-            if let DialKind::Request(request) = r.kind {
-                r.awaiting_caller = true;
-                (self.sink)(SwarmEvent::Punch { request });
-                return;
-            }
-        }
-        match self.discovery.holepunch(now, target, referrer) {
-            Some(req) => {
-                r.punch = Some(req);
-                self.race_by_punch.insert(req, race);
-            }
-            None => {
-                r.utp = Leg::Failed;
-                if r.lost() {
-                    self.fail(now, race, ConnectError::NoPath("no DHT to punch through"));
-                }
-            }
-        }
-    }
-
-    fn on_punched(&mut self, now: Instant, request: u64, from: Option<std::net::SocketAddrV4>) {
-        let Some(race) = self.race_by_punch.remove(&request) else { return };
-        self.punch_result(now, race, from);
-    }
-
-    /// The UDP leg's punch ended: answered from `from`, or failed.
-    fn punch_result(&mut self, now: Instant, race: u64, from: Option<std::net::SocketAddrV4>) {
-        let Some(r) = self.races.get_mut(&race) else { return };
-        match from {
-            // Dial where the punched peer's answer came from: behind a NAT
-            // that is the mapping that is open now, which may not be the
-            // address that was announced.
-            Some(from) => {
-                let target = match r.peer.host.parse::<std::net::Ipv4Addr>() {
-                    Ok(ip) if ip == *from.ip() => from,
-                    Ok(ip) => std::net::SocketAddrV4::new(ip, r.peer.port),
-                    Err(_) => from,
-                };
-                let utp = self.utp.connect(now, target);
-                r.utp_id = Some(utp);
-                self.race_by_utp.insert(utp, race);
-            }
-            None => {
-                r.utp = Leg::Failed;
-                if r.lost() {
-                    // The reference hands back the punch's own error when
-                    // it is the last leg to fail: dht-rpc's timeout message.
-                    self.fail(now, race, ConnectError::PunchFailed);
-                }
-            }
-        }
-    }
-
     fn on_link(&mut self, now: Instant, ev: LinkEvent) {
         match ev {
             LinkEvent::Incoming { utp, from } => {
-                let id = self.conn_id();
+                let id = self.core.conn_id();
                 self.utp.adopt(id, utp);
                 self.stats(|s| s.connections_accepted += 1);
                 (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: from }, client: false, peer: None });
             }
-            LinkEvent::Connected { utp } => {
-                let Some(race) = self.race_by_utp.remove(&utp) else {
-                    self.utp.abandon(now, utp);
-                    return;
-                };
-                let remote = self.utp.peer_addr(utp);
-                match (self.races.contains_key(&race), remote) {
-                    (true, Some(remote)) => {
-                        let id = self.conn_id();
-                        self.utp.adopt(id, utp);
-                        self.win(now, race, id, ConnStream::Utp { remote });
-                    }
-                    _ => self.utp.abandon(now, utp),
-                }
-            }
-            LinkEvent::Failed { utp, error } => {
-                let Some(race) = self.race_by_utp.remove(&utp) else { return };
-                let Some(r) = self.races.get_mut(&race) else { return };
-                r.utp = Leg::Failed;
-                if r.lost() {
-                    self.fail(now, race, ConnectError::Failed { reason: error, errno: None });
-                }
-            }
+            // An attempt no race waits for is abandoned by the core.
+            LinkEvent::Connected { utp } => match self.utp.peer_addr(utp) {
+                Some(_) => self.core.utp_connected(now, utp),
+                None => self.core.utp_failed(now, utp, "uTP connection without an address".into()),
+            },
+            LinkEvent::Failed { utp, error } => self.core.utp_failed(now, utp, error),
             LinkEvent::Data { conn, data } => (self.sink)(SwarmEvent::Data { id: conn, data }),
             LinkEvent::Written { conn, write } => (self.sink)(SwarmEvent::Written { id: conn, write }),
             LinkEvent::End { conn } => (self.sink)(SwarmEvent::End { id: conn }),
@@ -987,59 +831,57 @@ impl Driver {
         }
     }
 
-    /// A leg connected first: it is the connection; the others are dropped.
-    fn win(&mut self, now: Instant, race: u64, id: u64, stream: ConnStream) {
-        let Some(r) = self.races.remove(&race) else { return };
-        if let Some(req) = r.punch {
-            self.race_by_punch.remove(&req);
-        }
-        // TCP won inside its head start: the referrer still hears the punch,
-        // as the reference's (sent at once, in parallel with TCP) would reach
-        // it. Its answer belongs to no race and is dropped.
-        if let Some((target, referrer)) = r.udp_pending {
-            let _ = self.discovery.holepunch(now, target, referrer);
-        }
-        if matches!(stream, ConnStream::Utp { .. }) {
-            if let Some(t) = &r.tcp_task {
-                t.abort();
+    /// Carries out what the core decided: dials, punches, uTP attempts,
+    /// and the answers of races.
+    fn run_actions(&mut self, now: Instant) {
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::StartTcp { race, peer } => {
+                    let handle = self.dials.spawn(async move { DialDone { race, result: dial_tcp(&peer).await } });
+                    self.tcp_tasks.insert(race, handle);
+                }
+                Action::AbortTcp { race } => {
+                    if let Some(t) = self.tcp_tasks.remove(&race) {
+                        t.abort();
+                    }
+                }
+                Action::Punch { race, target, referrer } => {
+                    let request = self.discovery.holepunch(now, target, referrer);
+                    self.core.punch_started(now, race, request);
+                }
+                Action::PunchUnanswered { target, referrer } => {
+                    let _ = self.discovery.holepunch(now, target, referrer);
+                }
+                Action::AskCallerToPunch { request, .. } => (self.sink)(SwarmEvent::Punch { request }),
+                Action::UtpConnect { race, addr } => {
+                    let utp = self.utp.connect(now, addr);
+                    self.core.utp_started(race, utp);
+                }
+                Action::AbandonUtp { utp } => self.utp.abandon(now, utp),
+                Action::Won { kind, peer, conn, via, .. } => {
+                    let stream = match via {
+                        Via::Tcp(stream) => ConnStream::Tcp(stream),
+                        Via::Utp(utp) => {
+                            // Checked before the core heard of the connection.
+                            let remote = self.utp.peer_addr(utp).unwrap_or(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
+                            self.utp.adopt(conn, utp);
+                            ConnStream::Utp { remote }
+                        }
+                    };
+                    self.stats(|s| s.connections_dialled += 1);
+                    match kind {
+                        DialKind::Auto => (self.sink)(SwarmEvent::Connection { id: conn, stream, client: true, peer: Some(peer) }),
+                        DialKind::Request(request) => (self.sink)(SwarmEvent::Connected { request, result: Ok((conn, stream)), peer }),
+                    }
+                }
+                Action::Failed { kind, peer, error, .. } => {
+                    self.stats(|s| s.dials_failed += 1);
+                    match kind {
+                        DialKind::Auto => tracing::debug!(%peer, "dial failed: {error}"),
+                        DialKind::Request(request) => (self.sink)(SwarmEvent::Connected { request, result: Err(error), peer }),
+                    }
+                }
             }
-        } else if let Some(utp) = r.utp_id {
-            self.race_by_utp.remove(&utp);
-            self.utp.abandon(now, utp);
-        }
-        self.stats(|s| s.connections_dialled += 1);
-        match r.kind {
-            DialKind::Auto => {
-                self.queue.dial_succeeded(&r.peer, id);
-                (self.sink)(SwarmEvent::Connection { id, stream, client: true, peer: Some(r.peer) });
-            }
-            DialKind::Request(request) => {
-                (self.sink)(SwarmEvent::Connected { request, result: Ok((id, stream)), peer: r.peer });
-            }
-        }
-    }
-
-    fn fail(&mut self, now: Instant, race: u64, error: ConnectError) {
-        let Some(r) = self.races.remove(&race) else { return };
-        // After a LAN peer's direct uTP dial, TCP's refusal is the answer.
-        let error = r.tcp_error.clone().unwrap_or(error);
-        if let Some(req) = r.punch {
-            self.race_by_punch.remove(&req);
-        }
-        if let Some(t) = &r.tcp_task {
-            t.abort();
-        }
-        if let Some(utp) = r.utp_id {
-            self.race_by_utp.remove(&utp);
-            self.utp.abandon(now, utp);
-        }
-        self.stats(|s| s.dials_failed += 1);
-        match r.kind {
-            DialKind::Auto => {
-                tracing::debug!(peer = %r.peer, "dial failed: {error}");
-                self.queue.dial_failed(now, &r.peer);
-            }
-            DialKind::Request(request) => (self.sink)(SwarmEvent::Connected { request, result: Err(error), peer: r.peer }),
         }
     }
 
@@ -1060,6 +902,7 @@ impl Driver {
                 let port = bound.port;
                 self.start_bootstrap();
                 self.bound = Some(bound);
+                self.core.set_udp(true);
                 self.local_ips = crate::io::multicast::ipv4_interfaces();
                 match mdns {
                     Some(Ok(m)) => self.mdns = Some(m),
@@ -1080,7 +923,7 @@ impl Driver {
             Command::Leave { topic } => self.discovery.leave(now, &topic),
             Command::Update { topic } => self.discovery.update(now, &topic),
             Command::Accepting(accepting) => {
-                self.accepting = accepting;
+                self.core.set_accepting(accepting);
                 self.utp.set_accepting(accepting);
             }
             // `accept` reads the gate; listening again needs a fresh registration.
@@ -1093,31 +936,11 @@ impl Driver {
                 let batch = self.discovery.ping_bootstrap(now);
                 self.pings.insert(batch, request);
             }
-            Command::Connect { request, peer, caller_punch } => self.dial_with(DialKind::Request(request), peer, caller_punch),
-            Command::Punched { request, ok } => {
-                let race = self
-                    .races
-                    .iter()
-                    .find(|(_, r)| r.awaiting_caller && r.kind == DialKind::Request(request))
-                    .map(|(id, r)| (*id, r.peer.host.parse::<std::net::Ipv4Addr>().ok().map(|ip| std::net::SocketAddrV4::new(ip, r.peer.port))));
-                if let Some((race, target)) = race {
-                    if let Some(r) = self.races.get_mut(&race) {
-                        r.awaiting_caller = false;
-                    }
-                    self.punch_result(now, race, target.filter(|_| ok));
-                }
+            Command::Connect { request, peer, caller_punch } => {
+                self.core.dial(now, DialKind::Request(request), peer, caller_punch);
             }
-            Command::Closed { conn } => {
-                self.queue.closed(conn);
-                if let Some(ip) = self.tcp_conn_ip.remove(&conn) {
-                    if let Some(n) = self.tcp_per_ip.get_mut(&ip) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.tcp_per_ip.remove(&ip);
-                        }
-                    }
-                }
-            }
+            Command::Punched { request, ok } => self.core.caller_punched(now, request, ok),
+            Command::Closed { conn } => self.core.connection_closed(conn),
             Command::UtpWrite { conn, write, data } => {
                 let mut out = Vec::new();
                 self.utp.write(now, conn, write, data, &mut out);
@@ -1180,65 +1003,33 @@ impl Driver {
                 return;
             }
         };
-        // Over the limit: taken and closed at once, as a Node server
-        // with `maxConnections` does.
-        if !self.accepting {
-            return drop(stream);
-        }
-        let ip = match from.ip() {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-            v4 => v4,
+        // Over a limit: taken and closed at once, as a Node server with
+        // `maxConnections` does.
+        let id = match self.core.tcp_incoming(from.ip()) {
+            Ok(id) => id,
+            Err(Refusal::NotAccepting) => return drop(stream),
+            Err(Refusal::PerIp) => {
+                tracing::debug!(ip = %from.ip(), "incoming TCP over the per-IP cap: closed");
+                self.stats(|s| s.tcp_refused_per_ip += 1);
+                return drop(stream);
+            }
         };
-        let open = self.tcp_per_ip.get(&ip).copied().unwrap_or(0);
-        if open >= self.max_incoming_per_ip {
-            tracing::debug!(%ip, open, "incoming TCP over the per-IP cap: closed");
-            self.stats(|s| s.tcp_refused_per_ip += 1);
-            return drop(stream);
-        }
         match stream.set_nodelay(true).and_then(|()| stream.set_nonblocking(true)).map(|()| stream) {
             Ok(stream) => {
-                let id = self.conn_id();
-                *self.tcp_per_ip.entry(ip).or_default() += 1;
-                self.tcp_conn_ip.insert(id, ip);
                 self.stats(|s| s.connections_accepted += 1);
                 (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Tcp(stream), client: false, peer: None });
             }
-            Err(e) => tracing::debug!("accepted socket unusable: {e}"),
+            Err(e) => {
+                tracing::debug!("accepted socket unusable: {e}");
+                self.core.connection_closed(id);
+            }
         }
     }
 
     fn on_dial(&mut self, done: DialDone) {
-        let now = Instant::now();
-        // A race already decided drops a late TCP stream here.
-        let Some(r) = self.races.get_mut(&done.race) else { return };
-        match done.result {
-            Ok(stream) => {
-                let id = self.conn_id();
-                self.win(now, done.race, id, ConnStream::Tcp(stream));
-            }
-            Err(e) => {
-                r.tcp = Leg::Failed;
-                if r.udp_pending.is_some() {
-                    // TCP is out: punch at once rather than wait.
-                    self.start_udp_leg(now, done.race);
-                } else if let Some(target) = self.bound.as_ref().and_then(|_| r.lan_fallback(now, e.refused, &e.error)) {
-                    // A LAN peer refusing TCP may still take uTP (its TCP
-                    // is full or firewalled); there is nothing to punch.
-                    tracing::debug!(peer = %r.peer, "TCP refused on the LAN: dialling uTP directly");
-                    let utp = self.utp.connect(now, target);
-                    r.utp_id = Some(utp);
-                    self.race_by_utp.insert(utp, done.race);
-                } else if r.lost() {
-                    self.fail(now, done.race, e.error);
-                }
-            }
-        }
-    }
-
-    fn conn_id(&mut self) -> u64 {
-        let id = self.next_conn;
-        self.next_conn += 1;
-        id
+        self.tcp_tasks.remove(&done.race);
+        // A race already decided drops a late TCP stream in the core.
+        self.core.tcp_result(Instant::now(), done.race, done.result);
     }
 }
 
@@ -1255,7 +1046,7 @@ fn into_std((stream, _): (TcpStream, SocketAddr)) -> std::io::Result<std::net::T
     stream.into_std()
 }
 
-async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, DialError> {
+async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, TcpError> {
     let connect = async {
         // A host name here came from the user's own `connect` (discovery
         // reports addresses only); it resolves on the bounded resolver pool.
@@ -1274,8 +1065,8 @@ async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, DialError> {
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(DialError { error: ConnectError::io(&e), refused: e.kind() == std::io::ErrorKind::ConnectionRefused }),
-        Err(_) => Err(DialError { error: ConnectError::TimedOut, refused: false }),
+        Ok(Err(e)) => Err(TcpError { error: ConnectError::io(&e), refused: e.kind() == std::io::ErrorKind::ConnectionRefused }),
+        Err(_) => Err(TcpError { error: ConnectError::TimedOut, refused: false }),
     }
 }
 

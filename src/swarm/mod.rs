@@ -1,7 +1,9 @@
 //! The engine behind `join`, `leave` and `connect`: topics, the dial queue,
 //! and the connections they produce.
 
+mod accept;
 pub(crate) mod config;
+pub mod core;
 pub(crate) mod engine;
 mod error;
 mod event;

@@ -49,7 +49,6 @@ pub struct Race {
     /// The DHT hole-punch request, then the uTP attempt, of the UDP leg.
     pub punch: Option<u64>,
     pub utp_id: Option<u64>,
-    pub tcp_task: Option<tokio::task::AbortHandle>,
     /// The UDP leg not started yet: (peer, referrer) and when to start it.
     pub udp_pending: Option<(SocketAddrV4, SocketAddrV4)>,
     pub udp_at: Option<Instant>,
@@ -73,7 +72,6 @@ impl Race {
             utp: if with_udp { Leg::Running } else { Leg::Absent },
             punch: None,
             utp_id: None,
-            tcp_task: None,
             udp_pending: None,
             udp_at: None,
             caller_punch: false,
