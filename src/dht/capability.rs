@@ -22,10 +22,12 @@
 //! Bytes after the last candidate are ignored, so a later version can add
 //! fields at the end.
 
+use std::collections::HashMap;
 use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
 
 use super::nat::NatType;
-use crate::wire::dht::{decode_peer, encode_peer, PEER_RECORD_LEN};
+use crate::wire::dht::{decode_peer, encode_peer, MAX_RELAYED_TARGET, PEER_RECORD_LEN};
 
 /// The record's first bytes: tell ours from a 32-byte key someone put in a
 /// `_holepunch` target.
@@ -38,6 +40,9 @@ pub const CAPABILITY_VERSION: u8 = 1;
 pub const MAX_CANDIDATES: usize = 4;
 
 const HEADER: usize = 6;
+
+// A relay of ours carries a target of at most this many bytes.
+const _: () = assert!(HEADER + MAX_CANDIDATES * PEER_RECORD_LEN <= MAX_RELAYED_TARGET);
 
 /// What a peer tells about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +87,57 @@ impl Capability {
     }
 }
 
+/// Peers whose records we keep at once: a bound, since anyone who can get
+/// a punch relayed to us can make us learn a record.
+pub const CACHE_CAP: usize = 256;
+
+/// How long a learned record holds: NAT mappings and classes change.
+pub const CACHE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Records learned from punches, by the peer's address (the `from` of a
+/// relayed `_holepunch`, or the source of a punch answer). Bounded to
+/// [`CACHE_CAP`]; past it the oldest record goes. A record is only a label
+/// on an address: nothing we send depends on it, so a forged one costs a
+/// wrong label at worst, and flushing the map only loses labels.
+#[derive(Debug, Default)]
+pub struct CapabilityCache {
+    map: HashMap<SocketAddrV4, (Capability, Instant)>,
+    evicted: u64,
+}
+
+impl CapabilityCache {
+    pub fn insert(&mut self, now: Instant, addr: SocketAddrV4, cap: Capability) {
+        if !self.map.contains_key(&addr) && self.map.len() >= CACHE_CAP {
+            self.map.retain(|_, (_, at)| now.saturating_duration_since(*at) < CACHE_TTL);
+            if self.map.len() >= CACHE_CAP {
+                if let Some(oldest) = self.map.iter().min_by_key(|(_, (_, at))| *at).map(|(a, _)| *a) {
+                    self.map.remove(&oldest);
+                    self.evicted += 1;
+                }
+            }
+        }
+        self.map.insert(addr, (cap, now));
+    }
+
+    /// The record `addr` sent us within [`CACHE_TTL`].
+    pub fn get(&self, now: Instant, addr: SocketAddrV4) -> Option<&Capability> {
+        self.map.get(&addr).filter(|(_, at)| now.saturating_duration_since(*at) < CACHE_TTL).map(|(c, _)| c)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Records dropped to stay within [`CACHE_CAP`].
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,7 +156,7 @@ mod tests {
         assert_eq!(Capability::decode(&bytes), Some(c));
         let full = Capability { nat: NatType::Open, candidates: (0..9).map(|i| a(i, 1)).collect() };
         let bytes = full.encode();
-        assert!(bytes.len() <= 32);
+        assert!(bytes.len() <= MAX_RELAYED_TARGET, "a relay of ours carries it whole");
         assert_eq!(Capability::decode(&bytes).unwrap().candidates.len(), MAX_CANDIDATES);
     }
 
@@ -115,5 +171,34 @@ mod tests {
         let mut b = Capability { nat: NatType::Consistent, candidates: vec![] }.encode();
         b.extend_from_slice(&[9, 9, 9]);
         assert_eq!(Capability::decode(&b).map(|c| c.nat), Some(NatType::Consistent));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_forgets() {
+        let t0 = Instant::now();
+        let mut c = CapabilityCache::default();
+        let cap = |n| Capability { nat: NatType::from_code(n), candidates: vec![] };
+        for i in 0..(CACHE_CAP as u32 + 100) {
+            let addr = SocketAddrV4::new(std::net::Ipv4Addr::from(0x0a00_0000 + i), 1);
+            c.insert(t0 + Duration::from_millis(i as u64), addr, cap(2));
+        }
+        assert_eq!(c.len(), CACHE_CAP);
+        assert_eq!(c.evicted(), 100);
+        // The oldest went first.
+        let first = SocketAddrV4::new(std::net::Ipv4Addr::from(0x0a00_0000), 1);
+        let last = SocketAddrV4::new(std::net::Ipv4Addr::from(0x0a00_0000 + CACHE_CAP as u32 + 99), 1);
+        let now = t0 + Duration::from_secs(1);
+        assert!(c.get(now, first).is_none());
+        assert_eq!(c.get(now, last).map(|c| c.nat), Some(NatType::Consistent));
+        // A newer record for a known address replaces it without evicting.
+        c.insert(now, last, cap(3));
+        assert_eq!((c.len(), c.evicted()), (CACHE_CAP, 100));
+        assert_eq!(c.get(now, last).map(|c| c.nat), Some(NatType::Random));
+        assert!(c.get(now + CACHE_TTL, last).is_none(), "past the TTL");
+        // Expired records make room before anything fresh is evicted.
+        let later = now + CACHE_TTL + Duration::from_secs(1);
+        c.insert(later, a(1, 1), cap(1));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.evicted(), 100);
     }
 }
