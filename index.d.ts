@@ -96,8 +96,9 @@ declare namespace network {
     /** The peer dialled; null for incoming connections. */
     peer: Peer | null
     /**
-     * uTP only: the peer's NAT class, when the hole punch told us the peer
-     * runs hyperswarm-native (not in the reference; absent otherwise).
+     * uTP connections we dialled only: the peer's NAT class, when the hole
+     * punch told us the peer runs hyperswarm-native (not in the reference;
+     * absent otherwise).
      */
     peerNatType?: NatType
   }
