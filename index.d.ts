@@ -95,6 +95,12 @@ declare namespace network {
     client: boolean
     /** The peer dialled; null for incoming connections. */
     peer: Peer | null
+    /**
+     * uTP connections we dialled only: the peer's NAT class, when the hole
+     * punch told us the peer runs hyperswarm-native (not in the reference;
+     * absent otherwise).
+     */
+    peerNatType?: NatType
   }
 
   interface AddressInfo {
@@ -178,6 +184,12 @@ declare namespace network {
     peersDropped: number
     /** Discovered peers the dial queue refused (their IP, /24 or referrer at its cap). */
     dialQueueRefused: number
+    /** Hole punches answered by a peer running hyperswarm-native (its answer carried a capability record). */
+    peersOursSeen: number
+    /** Capability records learned from hole punches. */
+    dhtCapabilitiesLearned: number
+    /** `_holepunch` targets that were not a capability record (ignored). */
+    dhtCapabilitiesMalformed: number
   }
 
   class Network extends EventEmitter {

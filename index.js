@@ -19,7 +19,7 @@ function Network (opts) {
   this._engine = new Engine(options, {
     listening: () => this.emit('listening'),
     peer: peer => this.emit('peer', peer),
-    connection: (socket, ev, peer) => this.emit('connection', socket, { type: ev.transport || 'tcp', client: ev.client, peer }),
+    connection: (socket, ev, peer) => this.emit('connection', socket, details(ev, ev.client, peer)),
     update: () => this.emit('update'),
     warning: err => { if (this.listenerCount('warning')) this.emit('warning', err) },
     error: err => {
@@ -54,8 +54,18 @@ Network.prototype.connect = function connect (peer, cb) {
   this._live('connect')
   this._engine.connect(peer, (err, socket, ev) => {
     if (err) return cb(seedError(err))
-    cb(null, socket, { type: ev.transport || 'tcp', client: true, peer })
+    cb(null, socket, details(ev, true, peer))
   })
+}
+
+// What 'connection' and connect() hand over with the socket. peerNatType
+// (not in the reference) only when a hole punch told us the uTP peer runs
+// this package: the key is absent otherwise, so the object is the
+// reference's for every other connection.
+function details (ev, client, peer) {
+  const d = { type: ev.transport || 'tcp', client, peer }
+  if (ev.peerNatType) d.peerNatType = ev.peerNatType
+  return d
 }
 
 Network.prototype.address = function address () {

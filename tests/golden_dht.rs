@@ -635,3 +635,82 @@ proptest! {
         decode_everything(&mutate(&v, &ops));
     }
 }
+
+/// `scripts/capture-dht-capability.js`: a dht-rpc 4.9.6 relay handed a
+/// `_holepunch` whose target is our capability record forwards it byte for
+/// byte; our relay forwards the same datagram; a dht-rpc asker answered
+/// with a record in the response's target completes its punch as usual.
+#[test]
+fn capability_record_survives_a_reference_relay() {
+    use hyperswarm_native::dht::capability::Capability;
+    use hyperswarm_native::dht::{Dht, DhtConfig};
+    use hyperswarm_native::NatType;
+    use std::time::Instant;
+
+    let path = fixtures::dir("dht").join("capability/holepunch_capability.json");
+    let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("{} missing; run scripts/capture-dht-capability.js", path.display())
+    }))
+    .unwrap();
+    let want = Capability {
+        nat: NatType::Consistent,
+        candidates: vec!["203.0.113.7:4000".parse().unwrap(), "192.168.1.20:4000".parse().unwrap()],
+    };
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    for c in cases {
+        let ctx = c["name"].as_str().unwrap();
+        let record = unhex(c["record"].as_str().unwrap());
+        assert_eq!(Capability::decode(&record).as_ref(), Some(&want), "{ctx}: our decoder reads the record");
+        assert_eq!(want.encode(), record, "{ctx}: and writes it");
+        let sent_bytes = unhex(c["sent"].as_str().unwrap());
+        let relayed_bytes = unhex(c["relayed"].as_str().unwrap());
+        let relayed = Message::decode(&relayed_bytes).unwrap();
+        assert_eq!(relayed.target.as_deref(), Some(&record[..]), "{ctx}: the reference carries target whole");
+        assert_eq!(Capability::decode(relayed.target.as_deref().unwrap()).as_ref(), Some(&want), "{ctx}");
+
+        // The codec's relay helper, then a whole node acting as the relay.
+        let relay_id = c["relay_id"].as_str().map(|h| <[u8; 32]>::try_from(unhex(h)).unwrap());
+        let (asker, punched) = (addr_of(&c["asker"]), addr_of(&c["punched"]));
+        let sent = Message::decode(&sent_bytes).unwrap();
+        assert_eq!(hex(&sent.relay_holepunch(relay_id, asker, punched).encode()), hex(&relayed_bytes), "{ctx}: helper");
+
+        let now = Instant::now();
+        let mut relay = Dht::new(
+            now,
+            DhtConfig { id: Some(relay_id.unwrap_or([0x5a; 32])), ephemeral: relay_id.is_none(), adaptive: false, bootstrap: vec![], seed: 3 },
+        );
+        // Ours relays only to a peer announced through it (a reference
+        // relay does not check): the punched peer announces first.
+        let mut ping = Message::new(MessageType::Query, 1);
+        ping.command = Some(CMD_PING.into());
+        relay.handle_datagram(now, punched, &ping.encode());
+        let token = Message::decode(&relay.poll_transmit().unwrap().1).unwrap().roundtrip_token;
+        let mut update = Message::new(MessageType::Update, 2);
+        update.command = Some(CMD_PEERS.into());
+        update.target = Some(vec![3; 32]);
+        update.value = Some(PeersInput::default().encode());
+        update.roundtrip_token = token;
+        relay.handle_datagram(now, punched, &update.encode());
+        while relay.poll_transmit().is_some() {}
+        relay.handle_datagram(now, asker, &sent_bytes);
+        let out: Vec<_> = std::iter::from_fn(|| relay.poll_transmit()).collect();
+        assert_eq!(out.len(), 1, "{ctx}: one relayed datagram");
+        assert_eq!(out[0].0, punched, "{ctx}");
+        assert_eq!(hex(&out[0].1), hex(&relayed_bytes), "{ctx}: our relay sends the reference's bytes");
+    }
+
+    // A dht-rpc asker: its punches carry no target, and an answer with a
+    // record in target completes the punch (no error) and breaks nothing.
+    let js = &v["js_asker"];
+    let received = js["received_by_peer"].as_array().unwrap();
+    assert_eq!(received.len(), 2, "direct and relayed");
+    for d in received {
+        assert_eq!(Message::decode(&unhex(d["hex"].as_str().unwrap())).unwrap().target, None);
+    }
+    assert_eq!(js["holepunch_callback"]["error"], Value::Null);
+    assert_eq!(js["ping_after_error"], Value::Null);
+    let answer = Message::decode(&unhex(js["answer"].as_str().unwrap())).unwrap();
+    let theirs = Capability::decode(answer.target.as_deref().unwrap()).unwrap();
+    assert_eq!((theirs.nat, theirs.candidates.len()), (NatType::Random, 1));
+}

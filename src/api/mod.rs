@@ -346,7 +346,7 @@ impl Router {
                     Err(ConnectError::Failed { reason: format!("cannot register the TCP connection: {e}"), errno: e.raw_os_error() })
                 }
             },
-            ConnStream::Utp { remote } => {
+            ConnStream::Utp { remote, .. } => {
                 let state = Arc::new(Mutex::new(UtpState::default()));
                 self.utp.lock().unwrap_or_else(|p| p.into_inner()).insert(id, state.clone());
                 Ok(Connection::utp(id, client, peer, control, SocketAddr::V4(remote), state))

@@ -85,6 +85,9 @@ pub struct NativeEvent {
     pub pongs: Option<Vec<NativePong>>,
     /// kind `dht`: an event of `discovery.dht`'s operations.
     pub dht: Option<DhtNativeEvent>,
+    /// A uTP connection's peer NAT class (`open`, `consistent`, `random`,
+    /// `unknown`), when a punch told us it runs our code.
+    pub peer_nat_type: Option<String>,
 }
 
 #[napi(object)]
@@ -141,6 +144,12 @@ pub struct NativeStats {
     /// `peer` events dropped because the queue to JS was full.
     pub peers_dropped: f64,
     pub dial_queue_refused: f64,
+    /// Punches answered by a peer that runs our code.
+    pub peers_ours_seen: f64,
+    /// Capability records learned from punches, and `_holepunch` targets
+    /// that were not one (ignored).
+    pub dht_capabilities_learned: f64,
+    pub dht_capabilities_malformed: f64,
 }
 
 fn peer_to_js(p: Peer) -> NativePeer {
@@ -195,6 +204,7 @@ fn event(kind: &str) -> NativeEvent {
         topic: None,
         pongs: None,
         dht: None,
+        peer_nat_type: None,
     }
 }
 
@@ -216,8 +226,9 @@ fn with_stream(ev: NativeEvent, stream: ConnStream) -> NativeEvent {
         // Not reached: `NativeSwarm::new` refuses off Unix.
         #[cfg(not(unix))]
         ConnStream::Tcp(_) => NativeEvent { message: Some(FD_HANDOFF_UNIX_ONLY.into()), ..event("error") },
-        ConnStream::Utp { remote } => NativeEvent {
+        ConnStream::Utp { remote, peer_nat } => NativeEvent {
             transport: Some("utp".into()),
+            peer_nat_type: peer_nat.map(|n| n.as_str().into()),
             remote_host: Some(remote.ip().to_string()),
             remote_port: Some(remote.port() as u32),
             ..ev
@@ -575,6 +586,9 @@ impl NativeSwarm {
             peers_merged: gate.peers_merged as f64,
             peers_dropped: gate.peers_dropped as f64,
             dial_queue_refused: s.dial_queue_refused as f64,
+            peers_ours_seen: s.peers_ours_seen as f64,
+            dht_capabilities_learned: s.dht.capabilities_learned as f64,
+            dht_capabilities_malformed: s.dht.capabilities_malformed as f64,
         })
     }
 

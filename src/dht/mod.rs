@@ -1,6 +1,7 @@
 //! The DHT: a dht-rpc 4 / @hyperswarm/dht 4 node, sans-IO (spec/wire-dht.md).
 
 pub mod budget;
+pub mod capability;
 pub mod hypersign;
 pub mod immutable;
 pub mod mutable;

@@ -15,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::budget::{Admit, Budget, Limits};
+use super::capability::{Capability, CapabilityCache, MAX_CANDIDATES};
 use super::peer_store::PeerStore;
 use super::query::{Query, QueryKind, Step};
 use super::remote_address::{tally, TALLY_SAMPLES};
@@ -112,7 +113,10 @@ pub enum DhtEvent {
     QueryDone { query: QueryId, error: Option<String>, closest: Vec<(NodeId, SocketAddrV4)> },
     Pong { request: RequestId, from: SocketAddrV4, to: Option<SocketAddrV4> },
     PingFailed { request: RequestId },
-    Holepunched { request: RequestId, from: SocketAddrV4 },
+    /// The punched peer answered from `from`; `capability` is the record
+    /// it sent back when it is one of ours (`capability`), `None` for a JS
+    /// peer.
+    Holepunched { request: RequestId, from: SocketAddrV4, capability: Option<Capability> },
     HolepunchFailed { request: RequestId },
     /// We relayed a hole punch from `from` to `to`.
     Relayed { from: SocketAddrV4, to: SocketAddrV4 },
@@ -170,6 +174,12 @@ pub struct DhtStats {
     pub values_dropped: u64,
     /// Stored values evicted to stay within the store's bounds.
     pub values_evicted: u64,
+    /// Capability records learned from punches (relayed asks and answers).
+    pub capabilities_learned: u64,
+    /// `_holepunch` targets that were not a capability record (ignored).
+    pub capabilities_malformed: u64,
+    /// Learned records dropped to keep within `capability::CACHE_CAP`.
+    pub capabilities_evicted: u64,
 }
 
 struct QueryState {
@@ -215,6 +225,11 @@ pub struct Dht {
     verify_pings: usize,
     /// The address our socket is bound to, when the driver tells us.
     local_addr: Option<SocketAddrV4>,
+    /// Set by [`Dht::advertise_capability`]: our bound port and interface
+    /// addresses, and that our punches carry a capability record.
+    advertise: Option<(u16, Vec<std::net::Ipv4Addr>)>,
+    /// Records other peers of ours sent us, by their address.
+    capabilities: CapabilityCache,
 }
 
 impl Dht {
@@ -252,12 +267,46 @@ impl Dht {
             budget: Budget::new(Limits::default()),
             verify_pings: 0,
             local_addr: None,
+            advertise: None,
+            capabilities: CapabilityCache::default(),
         }
     }
 
     /// The address our socket is bound to: never a relay target.
     pub fn set_local_addr(&mut self, addr: SocketAddrV4) {
         self.local_addr = Some(addr);
+    }
+
+    /// Our punches (`holepunch`) carry a capability record from now on,
+    /// and our answers to punches that carry one carry ours: `port` is the
+    /// bound UDP port and `ips` our interfaces' addresses (the record's
+    /// LAN candidates, and what tells an open host from a NAT). Off by
+    /// default: a plain DHT node sends exactly what dht-rpc sends.
+    pub fn advertise_capability(&mut self, port: u16, ips: Vec<std::net::Ipv4Addr>) {
+        self.advertise = Some((port, ips));
+    }
+
+    /// The record we send, when [`Self::advertise_capability`] is on: our
+    /// NAT class, the public address DHT nodes agree on (exactly, port
+    /// included), then our unicast interface addresses with the bound
+    /// port; at most `capability::MAX_CANDIDATES`.
+    pub fn own_capability(&self) -> Option<Capability> {
+        let (port, ips) = self.advertise.as_ref()?;
+        let nat = self.nat_type(Some(super::nat::Local { port: *port, ips }));
+        let mut candidates: Vec<SocketAddrV4> = tally(&self.table.recent_to_diverse(TALLY_SAMPLES)).exact.into_iter().collect();
+        for ip in ips {
+            let a = SocketAddrV4::new(*ip, *port);
+            if candidates.len() < MAX_CANDIDATES && is_unicast(*ip) && !ip.is_loopback() && !candidates.contains(&a) {
+                candidates.push(a);
+            }
+        }
+        Some(Capability { nat, candidates })
+    }
+
+    /// The record `peer` sent us in a punch within the last
+    /// `capability::CACHE_TTL`: it runs our code, with that NAT class.
+    pub fn peer_capability(&self, now: Instant, peer: SocketAddrV4) -> Option<&Capability> {
+        self.capabilities.get(now, peer)
     }
 
     /// Per-source budgets (see `budget`); a testnet with many nodes on one
@@ -283,7 +332,7 @@ impl Dht {
     }
 
     pub fn stats(&self) -> DhtStats {
-        DhtStats { values_evicted: self.values.evicted(), ..self.stats }
+        DhtStats { values_evicted: self.values.evicted(), capabilities_evicted: self.capabilities.evicted(), ..self.stats }
     }
 
     /// Values held for `immutable-store` and `mutable-store`.
@@ -490,9 +539,16 @@ impl Dht {
     }
 
     fn send_punch(&mut self, referrer: SocketAddrV4, target: SocketAddrV4, rid: Option<u16>) {
+        let punched = rid.is_some();
         let rid = rid.unwrap_or_else(|| self.rpc.next_rid());
         let mut m = self.request_message(MessageType::Query, rid, referrer, CMD_HOLEPUNCH);
         m.value = Some(Holepunch { from: None, to: Some(wire::encode_peer(target).to_vec()) }.encode());
+        // Only a punch of our own (`holepunch`, whose rid the target answers)
+        // carries our record; the automatic punches of DHT requests get
+        // answers nobody waits for.
+        if punched {
+            m.target = self.own_capability().map(|c| c.encode());
+        }
         self.transmit(referrer, m.encode());
     }
 
@@ -669,7 +725,10 @@ impl Dht {
         match req.owner {
             Owner::Query(qid) => self.on_query_response(now, qid, from, sender, &msg, &req.bytes),
             Owner::Ping(request) => self.push_event(DhtEvent::Pong { request, from, to: msg.value.as_deref().and_then(|v| wire::decode_peer(v).ok()).or(to) }),
-            Owner::Holepunch(request) => self.push_event(DhtEvent::Holepunched { request, from }),
+            Owner::Holepunch(request) => {
+                let capability = self.learn_capability(now, from, msg.target.as_deref());
+                self.push_event(DhtEvent::Holepunched { request, from, capability });
+            }
             Owner::Evict { .. } => self.evictions = self.evictions.saturating_sub(1),
             Owner::Verify => self.verify_pings = self.verify_pings.saturating_sub(1),
             Owner::Check => {}
@@ -792,8 +851,50 @@ impl Dht {
             if origin == from || !allowed_from(origin, *from.ip()) {
                 return;
             }
-            let r = self.response(&msg, origin);
+            let theirs = self.learn_capability(now, origin, msg.target.as_deref());
+            let mut r = self.response(&msg, origin);
+            if theirs.is_some() {
+                self.attach_capability(&mut r, msg.encoded_len());
+            }
             self.reply_for(now, *from.ip(), origin, r.encode());
+        }
+    }
+
+    /// A punch's `target` from `peer`: a record of ours is remembered and
+    /// returned; anything else is counted and ignored.
+    fn learn_capability(&mut self, now: Instant, peer: SocketAddrV4, target: Option<&[u8]>) -> Option<Capability> {
+        let target = target?;
+        match Capability::decode(target) {
+            Some(c) => {
+                self.stats.capabilities_learned += 1;
+                self.capabilities.insert(now, peer, c.clone());
+                Some(c)
+            }
+            None => {
+                self.stats.capabilities_malformed += 1;
+                None
+            }
+        }
+    }
+
+    /// Our record in the answer to a punch that carried one, with as many
+    /// candidates as keep the answer no larger than the relayed punch that
+    /// caused it (or than today's answer, when that is larger already): a
+    /// forged record never makes us send more than what it cost to send.
+    fn attach_capability(&self, r: &mut Message, request_len: usize) {
+        let Some(mut mine) = self.own_capability() else { return };
+        let base = r.encoded_len();
+        let limit = request_len.max(base);
+        loop {
+            let bytes = mine.encode();
+            // Field tag and length byte, then the record.
+            if base + 2 + bytes.len() <= limit {
+                r.target = Some(bytes);
+                return;
+            }
+            if mine.candidates.pop().is_none() {
+                return;
+            }
         }
     }
 
@@ -1472,7 +1573,7 @@ mod tests {
         // NAT's mapping towards us).
         let mapped = addr(5, 5999);
         d.handle_datagram(now, mapped, &answer.encode());
-        assert_eq!(d.poll_event(), Some(DhtEvent::Holepunched { request: req, from: mapped }));
+        assert_eq!(d.poll_event(), Some(DhtEvent::Holepunched { request: req, from: mapped, capability: None }));
     }
 
     /// Answers the first request `d` sent to `to` with `reply`.
@@ -1590,3 +1691,6 @@ mod tests {
         assert!(d.stats().malformed > 1900);
     }
 }
+
+#[cfg(test)]
+mod capability_tests;

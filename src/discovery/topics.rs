@@ -70,8 +70,9 @@ pub enum DiscoveryEvent {
     /// The first DHT bootstrap ended.
     Ready { error: Option<String> },
     /// A hole punch we asked for ended: `Some(from)` is where the punched
-    /// peer answered from (its address as our NAT sees it).
-    Punched { request: RequestId, from: Option<SocketAddrV4> },
+    /// peer answered from (its address as our NAT sees it), `capability`
+    /// its record when it runs our code (`dht::capability`).
+    Punched { request: RequestId, from: Option<SocketAddrV4>, capability: Option<crate::dht::capability::Capability> },
     /// A reply to an operation of the caller's on the DHT node itself
     /// ([`Discovery::dht_command`]: the network entry's `discovery.dht`).
     Dht(NodeEvent),
@@ -511,10 +512,12 @@ impl Discovery {
             match ev {
                 DhtEvent::Peers(found) => self.on_found(found),
                 DhtEvent::QueryDone { query, error, closest } => self.on_query_done(now, query, error, closest),
-                DhtEvent::Holepunched { request, from } => {
-                    self.events.push_back(DiscoveryEvent::Punched { request, from: Some(from) })
+                DhtEvent::Holepunched { request, from, capability } => {
+                    self.events.push_back(DiscoveryEvent::Punched { request, from: Some(from), capability })
                 }
-                DhtEvent::HolepunchFailed { request } => self.events.push_back(DiscoveryEvent::Punched { request, from: None }),
+                DhtEvent::HolepunchFailed { request } => {
+                    self.events.push_back(DiscoveryEvent::Punched { request, from: None, capability: None })
+                }
                 DhtEvent::Pong { request, to, .. } => self.on_ping(now, request, Some(to)),
                 DhtEvent::PingFailed { request } => self.on_ping(now, request, None),
                 _ => {}

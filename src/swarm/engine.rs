@@ -90,6 +90,9 @@ pub struct SwarmStats {
     /// at its cap).
     pub dial_queue_refused: u64,
     pub multicast_sent: u64,
+    /// Punches answered by a peer that runs our code (its answer carried
+    /// a capability record).
+    pub peers_ours_seen: u64,
 }
 
 #[derive(Default)]
@@ -721,7 +724,15 @@ impl Driver {
                     (self.sink)(SwarmEvent::Warning(format!("DHT bootstrap failed: {e}; LAN discovery goes on")))
                 }
                 DiscoveryEvent::Ready { error: None } => {}
-                DiscoveryEvent::Punched { request, from } => self.core.punch_result(now, request, from),
+                DiscoveryEvent::Punched { request, from, capability } => {
+                    // The punched peer runs our code: its answer carried a
+                    // record (`dht::capability`), which the DHT keeps by
+                    // `from`, where the uTP leg dials.
+                    if capability.is_some() {
+                        self.stats(|s| s.peers_ours_seen += 1);
+                    }
+                    self.core.punch_result(now, request, from)
+                }
                 DiscoveryEvent::Dht(ev) => (self.sink)(SwarmEvent::Dht(ev)),
             }
         }
@@ -816,7 +827,11 @@ impl Driver {
                 let id = self.core.conn_id();
                 self.utp.adopt(id, utp);
                 self.stats(|s| s.connections_accepted += 1);
-                (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: from }, client: false, peer: None });
+                // No peer_nat here, though the punch may have told us (the
+                // DHT's `peer_capability`): the seed's details for an
+                // accepted connection are exactly `{ type, client, peer }`,
+                // and conformance tests compare them whole.
+                (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: from, peer_nat: None }, client: false, peer: None });
             }
             // An attempt no race waits for is abandoned by the core.
             LinkEvent::Connected { utp } => match self.utp.peer_addr(utp) {
@@ -865,7 +880,11 @@ impl Driver {
                             // Checked before the core heard of the connection.
                             let remote = self.utp.peer_addr(utp).unwrap_or(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
                             self.utp.adopt(conn, utp);
-                            ConnStream::Utp { remote }
+                            // The record the punched peer's answer carried,
+                            // kept by the address that answered, which is
+                            // where the core dials after a punch.
+                            let peer_nat = self.discovery.dht().and_then(|d| d.peer_capability(now, remote)).map(|c| c.nat);
+                            ConnStream::Utp { remote, peer_nat }
                         }
                     };
                     self.stats(|s| s.connections_dialled += 1);
@@ -904,6 +923,11 @@ impl Driver {
                 self.bound = Some(bound);
                 self.core.set_udp(true);
                 self.local_ips = crate::io::multicast::ipv4_interfaces();
+                // Our punches tell a peer of ours our NAT class and where to
+                // reach us; JS peers never look (`dht::capability`).
+                if let Some(d) = self.discovery.dht_mut() {
+                    d.advertise_capability(port, self.local_ips.clone());
+                }
                 match mdns {
                     Some(Ok(m)) => self.mdns = Some(m),
                     Some(Err(e)) => {

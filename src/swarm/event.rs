@@ -14,7 +14,9 @@ pub enum ConnStream {
     Tcp(TcpStream),
     /// A uTP connection on the swarm's UDP socket, driven by the engine:
     /// data comes as [`SwarmEvent::Data`], and goes in with `Swarm::utp_write`.
-    Utp { remote: SocketAddrV4 },
+    /// `peer_nat`: the peer's NAT class, when a punch told us it runs our
+    /// code (`dht::capability`).
+    Utp { remote: SocketAddrV4, peer_nat: Option<crate::dht::nat::NatType> },
 }
 
 #[derive(Debug)]
@@ -146,7 +148,7 @@ mod tests {
     }
 
     fn connection(id: u64) -> SwarmEvent {
-        SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: "10.0.0.1:1".parse().unwrap() }, client: false, peer: None }
+        SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: "10.0.0.1:1".parse().unwrap(), peer_nat: None }, client: false, peer: None }
     }
 
     #[test]

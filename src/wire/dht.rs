@@ -30,6 +30,10 @@ pub const ID_LEN: usize = 32;
 
 /// IPv4 address record: 4 octets + big-endian port (wire-dht.md §4.1).
 pub const PEER_RECORD_LEN: usize = 6;
+/// The longest `_holepunch` target a relay of ours carries over (see
+/// [`Message::relay_holepunch`]): the size of a usual target, and room for
+/// a capability record (`dht::capability`).
+pub const MAX_RELAYED_TARGET: usize = 32;
 
 /// Node record in `closerNodes`: 32-byte id + address record (wire-dht.md §4.2).
 pub const NODE_RECORD_LEN: usize = ID_LEN + PEER_RECORD_LEN;
@@ -550,10 +554,14 @@ impl Message {
     /// byte what the reference relays for an honest request: type and rid
     /// carry over, `version` becomes 1, and `command`/`error` are written
     /// even when empty because the reference's decoder filled them with
-    /// `""` (hence the `42 00` in captured relays). Unlike the reference,
+    /// `""` (hence the `42 00` in captured relays). `target` carries over
+    /// as the reference carries it, when it is at most
+    /// [`MAX_RELAYED_TARGET`] bytes: that is where our peers put their
+    /// capability record (`dht::capability`), and a JS target never gets
+    /// here (dht-rpc sends `_holepunch` without one). Unlike the reference,
     /// which re-encodes everything it decoded, nothing else the asker put
-    /// in (target, closer nodes, token, another command's text) is carried:
-    /// a relay must not forward attacker-chosen bytes.
+    /// in (a longer target, closer nodes, token, another command's text) is
+    /// carried: a relay forwards no more attacker-chosen bytes than that.
     pub fn relay_holepunch(
         &self,
         relay_id: Option<[u8; ID_LEN]>,
@@ -563,6 +571,7 @@ impl Message {
         let mut m = Message::new(self.kind, self.rid);
         m.id = relay_id;
         m.to = Some(encode_peer(to).to_vec());
+        m.target = self.target.clone().filter(|t| t.len() <= MAX_RELAYED_TARGET);
         m.command = Some(CMD_HOLEPUNCH.to_string());
         m.error = Some(String::new());
         m.value = Some(
@@ -1008,6 +1017,27 @@ mod tests {
         ));
         assert_eq!(relayed.encode(), want);
         assert_eq!(relayed.error_text(), None);
+    }
+
+    #[test]
+    fn relay_carries_a_short_target_as_the_reference_does() {
+        // dht-rpc 4.9.6 `_onholepunch` re-encodes the whole message, so
+        // `target` reaches the punched peer; ours carries it up to 32 bytes.
+        let mut m = Message::new(MessageType::Query, 39294);
+        m.command = Some(CMD_HOLEPUNCH.into());
+        m.value = Some(Holepunch { from: None, to: Some(encode_peer("127.0.0.1:10002".parse().unwrap()).to_vec()) }.encode());
+        m.target = Some(b"HSN\x01\x02\x01\x7f\x00\x00\x01\x27\x11".to_vec());
+        let from = "127.0.0.1:10003".parse().unwrap();
+        let relayed = m.relay_holepunch(None, from, "127.0.0.1:10002".parse().unwrap());
+        assert_eq!(relayed.target, m.target);
+        let mut want = unhex("58 01 08 01 10 fe b2 02 52 06 7f 00 00 01 27 12 22 0c");
+        want.extend_from_slice(m.target.as_deref().unwrap());
+        want.extend_from_slice(&unhex("3a 0a 5f 68 6f 6c 65 70 75 6e 63 68 42 00 4a 08 12 06 7f 00 00 01 27 13"));
+        assert_eq!(relayed.encode(), want);
+        m.target = Some(vec![0; MAX_RELAYED_TARGET]);
+        assert_eq!(m.relay_holepunch(None, from, from).target.map(|t| t.len()), Some(MAX_RELAYED_TARGET));
+        m.target = Some(vec![0; MAX_RELAYED_TARGET + 1]);
+        assert_eq!(m.relay_holepunch(None, from, from).target, None, "longer: not carried");
     }
 
     #[test]

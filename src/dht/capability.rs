@@ -1,0 +1,204 @@
+//! The capability record: how two of our peers learn, through a referrer,
+//! that the other is ours, its NAT class and its candidate addresses (not in
+//! the 2019 stack; JS nodes never look at it).
+//!
+//! It rides in the `target` field of `_holepunch` messages. A dht-rpc 4
+//! relay decodes the whole message, replaces `version`, `id`, `to` and
+//! `value`, and encodes it again (dht-rpc 4.9.6 `index.js` `_onholepunch`):
+//! unknown protobuf fields are lost on the way, `target` is carried byte for
+//! byte and is never checked for `_holepunch`. A JS peer that receives the
+//! relayed punch answers it as always and ignores `target`.
+//!
+//! Layout (at most 32 bytes, the size of a usual target):
+//!
+//! | bytes | meaning |
+//! |---|---|
+//! | 3 | magic `"HSN"` |
+//! | 1 | version, [`CAPABILITY_VERSION`] |
+//! | 1 | NAT class code (`NatType::code`) |
+//! | 1 | candidate count n, at most [`MAX_CANDIDATES`] |
+//! | 6 × n | candidate addresses, 6-byte peer records (wire-dht.md §4.1) |
+//!
+//! Bytes after the last candidate are ignored, so a later version can add
+//! fields at the end.
+
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use super::nat::NatType;
+use crate::wire::dht::{decode_peer, encode_peer, MAX_RELAYED_TARGET, PEER_RECORD_LEN};
+
+/// The record's first bytes: tell ours from a 32-byte key someone put in a
+/// `_holepunch` target.
+pub const CAPABILITY_MAGIC: [u8; 3] = *b"HSN";
+
+/// The layout above.
+pub const CAPABILITY_VERSION: u8 = 1;
+
+/// Candidates carried: 4 keep the record within 32 bytes (6 + 4 × 6 = 30).
+pub const MAX_CANDIDATES: usize = 4;
+
+const HEADER: usize = 6;
+
+// A relay of ours carries a target of at most this many bytes.
+const _: () = assert!(HEADER + MAX_CANDIDATES * PEER_RECORD_LEN <= MAX_RELAYED_TARGET);
+
+/// What a peer tells about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capability {
+    pub nat: NatType,
+    /// Addresses worth punching: the public address DHT nodes agree on,
+    /// then LAN addresses. At most [`MAX_CANDIDATES`].
+    pub candidates: Vec<SocketAddrV4>,
+}
+
+impl Capability {
+    /// The record; candidates past [`MAX_CANDIDATES`] are left out.
+    pub fn encode(&self) -> Vec<u8> {
+        let n = self.candidates.len().min(MAX_CANDIDATES);
+        let mut out = Vec::with_capacity(HEADER + n * PEER_RECORD_LEN);
+        out.extend_from_slice(&CAPABILITY_MAGIC);
+        out.push(CAPABILITY_VERSION);
+        out.push(self.nat.code());
+        out.push(n as u8);
+        for c in &self.candidates[..n] {
+            out.extend_from_slice(&encode_peer(*c));
+        }
+        out
+    }
+
+    /// A record from a `target`, or None when it is not one of ours (a JS
+    /// peer's target, an older or newer magic, a short or lying count).
+    pub fn decode(buf: &[u8]) -> Option<Capability> {
+        if buf.len() < HEADER || buf[..3] != CAPABILITY_MAGIC || buf[3] != CAPABILITY_VERSION {
+            return None;
+        }
+        let n = buf[5] as usize;
+        if n > MAX_CANDIDATES || buf.len() < HEADER + n * PEER_RECORD_LEN {
+            return None;
+        }
+        let candidates = buf[HEADER..HEADER + n * PEER_RECORD_LEN]
+            .chunks_exact(PEER_RECORD_LEN)
+            .map(decode_peer)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        Some(Capability { nat: NatType::from_code(buf[4]), candidates })
+    }
+}
+
+/// Peers whose records we keep at once: a bound, since anyone who can get
+/// a punch relayed to us can make us learn a record.
+pub const CACHE_CAP: usize = 256;
+
+/// How long a learned record holds: NAT mappings and classes change.
+pub const CACHE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Records learned from punches, by the peer's address (the `from` of a
+/// relayed `_holepunch`, or the source of a punch answer). Bounded to
+/// [`CACHE_CAP`]; past it the oldest record goes. A record is only a label
+/// on an address: nothing we send depends on it, so a forged one costs a
+/// wrong label at worst, and flushing the map only loses labels.
+#[derive(Debug, Default)]
+pub struct CapabilityCache {
+    map: HashMap<SocketAddrV4, (Capability, Instant)>,
+    evicted: u64,
+}
+
+impl CapabilityCache {
+    pub fn insert(&mut self, now: Instant, addr: SocketAddrV4, cap: Capability) {
+        if !self.map.contains_key(&addr) && self.map.len() >= CACHE_CAP {
+            self.map.retain(|_, (_, at)| now.saturating_duration_since(*at) < CACHE_TTL);
+            if self.map.len() >= CACHE_CAP {
+                if let Some(oldest) = self.map.iter().min_by_key(|(_, (_, at))| *at).map(|(a, _)| *a) {
+                    self.map.remove(&oldest);
+                    self.evicted += 1;
+                }
+            }
+        }
+        self.map.insert(addr, (cap, now));
+    }
+
+    /// The record `addr` sent us within [`CACHE_TTL`].
+    pub fn get(&self, now: Instant, addr: SocketAddrV4) -> Option<&Capability> {
+        self.map.get(&addr).filter(|(_, at)| now.saturating_duration_since(*at) < CACHE_TTL).map(|(c, _)| c)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Records dropped to stay within [`CACHE_CAP`].
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn a(h: u8, p: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, h), p)
+    }
+
+    #[test]
+    fn round_trips_and_fits_a_target() {
+        let c = Capability { nat: NatType::Random, candidates: vec![a(1, 4000), a(2, 5000)] };
+        let bytes = c.encode();
+        assert_eq!(&bytes[..6], &[b'H', b'S', b'N', 1, 3, 2]);
+        assert_eq!(&bytes[6..12], &[203, 0, 113, 1, 0x0f, 0xa0]);
+        assert_eq!(Capability::decode(&bytes), Some(c));
+        let full = Capability { nat: NatType::Open, candidates: (0..9).map(|i| a(i, 1)).collect() };
+        let bytes = full.encode();
+        assert!(bytes.len() <= MAX_RELAYED_TARGET, "a relay of ours carries it whole");
+        assert_eq!(Capability::decode(&bytes).unwrap().candidates.len(), MAX_CANDIDATES);
+    }
+
+    #[test]
+    fn anything_else_is_not_a_record() {
+        assert_eq!(Capability::decode(&[]), None);
+        assert_eq!(Capability::decode(&[0x5a; 32]), None, "a JS peer's 32-byte target");
+        assert_eq!(Capability::decode(b"HSN\x02\x02\x00"), None, "another version");
+        assert_eq!(Capability::decode(b"HSN\x01\x02\x01\x01\x02"), None, "count past the end");
+        assert_eq!(Capability::decode(b"HSN\x01\x02\x05"), None, "more candidates than allowed");
+        // Trailing bytes are a later version's additions.
+        let mut b = Capability { nat: NatType::Consistent, candidates: vec![] }.encode();
+        b.extend_from_slice(&[9, 9, 9]);
+        assert_eq!(Capability::decode(&b).map(|c| c.nat), Some(NatType::Consistent));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_forgets() {
+        let t0 = Instant::now();
+        let mut c = CapabilityCache::default();
+        let cap = |n| Capability { nat: NatType::from_code(n), candidates: vec![] };
+        for i in 0..(CACHE_CAP as u32 + 100) {
+            let addr = SocketAddrV4::new(std::net::Ipv4Addr::from(0x0a00_0000 + i), 1);
+            c.insert(t0 + Duration::from_millis(i as u64), addr, cap(2));
+        }
+        assert_eq!(c.len(), CACHE_CAP);
+        assert_eq!(c.evicted(), 100);
+        // The oldest went first.
+        let first = SocketAddrV4::new(std::net::Ipv4Addr::from(0x0a00_0000), 1);
+        let last = SocketAddrV4::new(std::net::Ipv4Addr::from(0x0a00_0000 + CACHE_CAP as u32 + 99), 1);
+        let now = t0 + Duration::from_secs(1);
+        assert!(c.get(now, first).is_none());
+        assert_eq!(c.get(now, last).map(|c| c.nat), Some(NatType::Consistent));
+        // A newer record for a known address replaces it without evicting.
+        c.insert(now, last, cap(3));
+        assert_eq!((c.len(), c.evicted()), (CACHE_CAP, 100));
+        assert_eq!(c.get(now, last).map(|c| c.nat), Some(NatType::Random));
+        assert!(c.get(now + CACHE_TTL, last).is_none(), "past the TTL");
+        // Expired records make room before anything fresh is evicted.
+        let later = now + CACHE_TTL + Duration::from_secs(1);
+        c.insert(later, a(1, 1), cap(1));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.evicted(), 100);
+    }
+}
