@@ -48,7 +48,7 @@ const ipv4peers = require('ipv4-peers')
 
 const HOST = '127.0.0.1'
 const OUT_DIR = path.join(__dirname, '..', 'tests', 'fixtures', 'dht', 'capability')
-const hex = (b) => (b == null ? null : Buffer.from(b).toString('hex'))
+const { hex, jsonMessage } = require('./capture-json')
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // Our record, written out by hand from its layout (README, "Capability
@@ -66,22 +66,6 @@ dgram.Socket.prototype.send = function (buf, ...args) {
   const host = typeof args[0] === 'number' && typeof args[1] === 'number' && typeof args[2] === 'number' ? args[3] : args[1]
   if (host !== HOST) throw new Error('capture-dht-capability: refusing to send to ' + host)
   return origSend.call(this, buf, ...args)
-}
-
-function jsonMessage (m) {
-  return {
-    version: m.version,
-    type: m.type,
-    rid: m.rid,
-    to: hex(m.to),
-    id: hex(m.id),
-    target: hex(m.target),
-    closerNodes: hex(m.closerNodes),
-    roundtripToken: hex(m.roundtripToken),
-    command: m.command,
-    error: m.error,
-    value: hex(m.value)
-  }
 }
 
 async function bound (port) {

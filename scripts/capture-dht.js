@@ -139,23 +139,7 @@ function ready (node) {
 
 // --- 4. Turning captured bytes into fixture entries ---------------------------
 
-const hex = (b) => (b == null ? null : Buffer.from(b).toString('hex'))
-
-function jsonMessage (m) {
-  return {
-    version: m.version,
-    type: m.type,
-    rid: m.rid,
-    to: hex(m.to),
-    id: hex(m.id),
-    target: hex(m.target),
-    closerNodes: hex(m.closerNodes),
-    roundtripToken: hex(m.roundtripToken),
-    command: m.command,
-    error: m.error,
-    value: hex(m.value)
-  }
-}
+const { hex, jsonMessage } = require('./capture-json')
 
 function tryOr (fn) {
   try { return fn() } catch (err) { return { decode_error: err.message } }
