@@ -1482,7 +1482,9 @@ mod tests {
     }
 
     /// `peer` announces `topic` through `d` (ping for a token, then UPDATE).
-    fn announce_through(d: &mut Dht, now: Instant, peer: SocketAddrV4) {
+    /// Makes `peer` announced through `d`, so `d` relays punches to it
+    /// (also used by capability_tests).
+    pub(super) fn announce_through(d: &mut Dht, now: Instant, peer: SocketAddrV4) {
         d.handle_datagram(now, peer, &query(1, CMD_PING, None).encode());
         let token = drain(d)[0].1.roundtrip_token.clone();
         let mut u = Message::new(MessageType::Update, 2);

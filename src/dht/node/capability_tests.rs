@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use super::tests::announce_through;
 use super::*;
 use crate::dht::capability::{CACHE_CAP, CAPABILITY_MAGIC};
 use crate::dht::nat::NatType;
@@ -23,23 +24,6 @@ fn drain(d: &mut Dht) -> Vec<(SocketAddrV4, Vec<u8>)> {
 
 fn events(d: &mut Dht) -> Vec<DhtEvent> {
     std::iter::from_fn(|| d.poll_event()).collect()
-}
-
-/// `peer` announces through `relay` (ping for a token, then a `peers`
-/// UPDATE), so that the relay forwards punches to it.
-fn announce_through(relay: &mut Dht, now: Instant, peer: SocketAddrV4) {
-    let mut q = Message::new(MessageType::Query, 1);
-    q.command = Some(CMD_PING.into());
-    relay.handle_datagram(now, peer, &q.encode());
-    let token = Message::decode(&drain(relay)[0].1).unwrap().roundtrip_token;
-    let mut u = Message::new(MessageType::Update, 2);
-    u.command = Some(CMD_PEERS.into());
-    u.target = Some(vec![3; 32]);
-    u.value = Some(PeersInput::default().encode());
-    u.roundtrip_token = token;
-    relay.handle_datagram(now, peer, &u.encode());
-    drain(relay);
-    events(relay);
 }
 
 /// Delivers every datagram between the nodes until none is left; returns
