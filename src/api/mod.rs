@@ -168,7 +168,7 @@ impl Swarm {
     /// `multicast` on; its task runs on the runtime of the first of them
     /// that is alive.
     pub fn with_runtime(config: SwarmConfig, rt: &tokio::runtime::Handle) -> Swarm {
-        let (tx, events) = mpsc::unbounded_channel();
+        let (tx, events) = mpsc::unbounded_channel(); // bounded: Peer events stop at EVENT_QUEUE_BOUND waiting (Router::on_event); Connection events at the accept limits and the fd limit; the rest come one per caller action or per DHT round of a joined topic
         let router = Arc::new(Router {
             control: OnceLock::new(),
             utp: Mutex::new(HashMap::new()),
