@@ -3,7 +3,7 @@
 // Not an EventEmitter: a resource that binds and closes once, with the
 // option callbacks bind(), close() and socket(socket, isTCP).
 const os = require('os')
-const { Engine } = require('./lib/engine')
+const { Engine, coded } = require('./lib/engine')
 const { Discovery } = require('./lib/discovery')
 const { Listener } = require('./lib/listener')
 const args = require('./lib/args')
@@ -210,7 +210,7 @@ class NetworkResource {
     args.fn(cb, 'connect callback')
     // The reference still dials, then drops the socket: the caller hears
     // that every path failed.
-    if (this.closed || this.closing) return process.nextTick(cb, connectError(Object.assign(new Error('Resource is closed'), { code: 'EDESTROYED' })))
+    if (this.closed || this.closing) return process.nextTick(cb, connectError(coded('Resource is closed', 'EDESTROYED')))
     const dial = (peer) => {
       const engine = this._ensureEngine()
       this._dialling++
@@ -226,7 +226,7 @@ class NetworkResource {
         if (err) return cb(connectError(err))
         if (this.closed || this.closing) {
           socket.destroy()
-          return cb(connectError(Object.assign(new Error('Resource is closed'), { code: 'EDESTROYED' })))
+          return cb(connectError(coded('Resource is closed', 'EDESTROYED')))
         }
         cb(null, socket, ev.transport !== 'utp')
       }

@@ -361,4 +361,4 @@ function unmap (host) {
   return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host) ? host.slice(7) : host
 }
 
-module.exports = { Engine, unmap }
+module.exports = { Engine, coded, unmap }
