@@ -706,6 +706,7 @@ impl Driver {
             discovered = true;
             match ev {
                 DiscoveryEvent::Peer(peer) => {
+                    tracing::debug!(%peer, "peer found");
                     if self.auto_dial && peer.topic.is_some_and(|t| self.discovery.is_joined(&t)) {
                         self.core.peer_found(now, peer.clone());
                     }
@@ -852,6 +853,7 @@ impl Driver {
         while let Some(action) = self.core.poll_action() {
             match action {
                 Action::StartTcp { race, peer } => {
+                    tracing::debug!(%peer, "TCP dial started");
                     let handle = self.dials.spawn(async move { DialDone { race, result: dial_tcp(&peer).await } });
                     self.tcp_tasks.insert(race, handle);
                 }
@@ -888,6 +890,7 @@ impl Driver {
                         }
                     };
                     self.stats(|s| s.connections_dialled += 1);
+                    tracing::debug!(%peer, "dial won");
                     match kind {
                         DialKind::Auto => (self.sink)(SwarmEvent::Connection { id: conn, stream, client: true, peer: Some(peer) }),
                         DialKind::Request(request) => (self.sink)(SwarmEvent::Connected { request, result: Ok((conn, stream)), peer }),
@@ -961,6 +964,7 @@ impl Driver {
                 self.pings.insert(batch, request);
             }
             Command::Connect { request, peer, caller_punch } => {
+                tracing::debug!(%peer, "connect asked");
                 self.core.dial(now, DialKind::Request(request), peer, caller_punch);
             }
             Command::Punched { request, ok } => self.core.caller_punched(now, request, ok),
@@ -1041,6 +1045,7 @@ impl Driver {
         match stream.set_nodelay(true).and_then(|()| stream.set_nonblocking(true)).map(|()| stream) {
             Ok(stream) => {
                 self.stats(|s| s.connections_accepted += 1);
+                tracing::debug!(%from, "TCP accepted");
                 (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Tcp(stream), client: false, peer: None });
             }
             Err(e) => {
