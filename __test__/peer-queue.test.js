@@ -1,7 +1,9 @@
 'use strict'
-// The dial queue's timing and order on a mocked clock: backoff steps of
-// hyperswarm 2.x (1 s, 5 s, 15 s, each released 0.66–1.32× later by the
-// batch timer), giving up after three retries and forgetting 7.5 s later,
+// The ./hyperswarm entry's dial queue (the engine's queue with hyperswarm
+// 2.x's policy, driven through lib/hyperswarm/peer-queue.js) on a mocked
+// clock: backoff steps of hyperswarm 2.x (1 s, 5 s, 15 s; the reference's
+// batch timer releases each 0.66–1.32× later, ours on time, within the same
+// window), giving up after three retries and forgetting 7.5 s later,
 // priorities, and the bound on remembered peers. No sockets.
 const test = require('node:test')
 const assert = require('node:assert')
@@ -19,7 +21,7 @@ function advanceUntil (mock, check, limit) {
 }
 
 test('a failing peer is retried after ~1 s, ~5 s, ~15 s, then dropped and forgotten', (t) => {
-  t.mock.timers.enable({ apis: ['setInterval', 'setTimeout'] })
+  t.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'] })
   const q = new PeerQueue()
   q.add(peer('10.0.0.1'))
   let info = q.shift()

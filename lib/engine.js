@@ -5,7 +5,7 @@
 // then on); uTP connections are UtpStreams driven by the engine.
 const net = require('net')
 const os = require('os')
-const { NativeSwarm } = require('../binding')
+const { NativeSwarm, NativePeerQueue } = require('../binding')
 const UtpStream = require('./utp-stream')
 
 class Engine {
@@ -339,6 +339,7 @@ function toNativePeer (peer) {
   // The engine unmaps `::ffff:` hosts itself.
   const out = { host: peer.host, port: peer.port, local: !!peer.local }
   if (Buffer.isBuffer(peer.topic) && peer.topic.length === 32) out.topic = peer.topic
+  if (peer.to && typeof peer.to.host === 'string' && Number.isInteger(peer.to.port)) out.to = peer.to.host + ':' + peer.to.port
   const r = peer.referrer
   if (r && typeof r.host === 'string' && Number.isInteger(r.port)) {
     out.referrer = { host: r.host, port: r.port }
@@ -361,4 +362,4 @@ function unmap (host) {
   return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host) ? host.slice(7) : host
 }
 
-module.exports = { Engine, coded, unmap }
+module.exports = { Engine, NativePeerQueue, coded, unmap, toNativePeer }

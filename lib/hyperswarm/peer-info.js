@@ -1,41 +1,47 @@
 'use strict'
-// What the swarm knows about one peer (or one incoming connection): its
-// state bits, dial priority and retry count (spec/api-network.md §4.3).
+// What the ./hyperswarm swarm tells users about one peer (or one incoming
+// connection): a view of its entry in the engine's dial queue (status
+// bits, priority, retries: src/swarm/peer_queue.rs), plus the stream and
+// topics (spec/api-network.md §4.3).
 const { EventEmitter } = require('events')
 
-/** Status bits, as hyperswarm 2.x numbers them (users read `info.status`). */
-const PROVEN = 1 // connected at least once
-const RECONNECT = 2 // may be dialled again after a drop
+/** Status bits, as hyperswarm 2.x numbers them (the engine keeps them; these name them). */
+const PROVEN = 1
+const RECONNECT = 2
 const BANNED = 4
-const ACTIVE = 8 // being dialled or connected now
-const TRIED = 16 // dialled at least once
-const FIREWALLED = 32 // not yet reached over TCP
+const FIREWALLED = 32
 
-/** Most retries before a peer is given up. */
-const MAX_RETRIES = 3
 /** The id used when deduplicate() is given no local id. */
 const NO_ID = Buffer.alloc(32)
 
 class PeerInfo extends EventEmitter {
-  /** `peer`: the discovery peer we may dial, or null for an incoming connection. */
-  constructor (peer, queue) {
+  /**
+   * `peer`: the discovery peer we may dial, with `queue` and its entry
+   * `id`; or null (with no queue entry) for an incoming connection.
+   */
+  constructor (peer, queue, id = null) {
     super()
     this.peer = peer
     this.client = peer !== null
     this.stream = null
-    this.status = RECONNECT | FIREWALLED
     this.duplicate = false
     this.topics = []
-    this.priority = initialPriority(peer)
-    // A peer behind our own public address is most likely us, or behind
-    // the same NAT as us: one attempt only.
-    this.retries = this.priority === 1 ? MAX_RETRIES : 0
-    this._seen = new Set()
     this._queue = queue
+    this._id = id
     this._dedupKey = null
-    this._parties = null // what the queue counts this peer against until it connects
+    // An incoming connection has no queue entry: its own bits. A queued
+    // peer's last view, kept once the queue forgot it.
+    this._last = { status: RECONNECT | FIREWALLED, priority: 2, retries: 0 }
   }
 
+  _view () {
+    if (this._id == null || !this._queue || this._queue.destroyed) return this._last
+    return (this._last = this._queue._native.view(this._id) || this._last)
+  }
+
+  get status () { return this._view().status }
+  get priority () { return this._view().priority }
+  get retries () { return this._view().retries }
   get prioritised () { return this.priority >= 2 }
   get type () { return this.status & FIREWALLED ? 'utp' : 'tcp' }
   get firewalled () { return (this.status & FIREWALLED) !== 0 }
@@ -53,94 +59,64 @@ class PeerInfo extends EventEmitter {
   /** Counts a failed attempt (clients only); false once the peer is given up. */
   backoff () {
     if (!this.client) return
-    this.requeue()
-    if (this.banned || this.retries > MAX_RETRIES) return false
-    this.priority = retryPriority(this)
-    return true
+    return this._live() ? this._queue._native.backoff(this._queue._now(), this._id) : false
   }
 
   reconnect (allowed) {
-    if (allowed) this.status |= RECONNECT
-    else this.status &= ~RECONNECT
-  }
-
-  active (on) {
-    if (on) this.status |= ACTIVE | TRIED
-    else this.status &= ~ACTIVE
+    if (this._live()) this._queue._native.reconnect(this._id, !!allowed)
+    else this._last = { ...this._last, status: allowed ? this._last.status | RECONNECT : this._last.status & ~RECONNECT }
   }
 
   connected (stream, isTCP) {
-    if (isTCP) this.status &= ~FIREWALLED
-    this.status |= PROVEN
     this.stream = stream
-    this.retries = 0
-    if (this._queue) this._queue._proven(this)
+    if (this._live()) this._queue._native.connected(this._id, !!isTCP)
+    else this._last = { ...this._last, status: (this._last.status | PROVEN) & ~(isTCP ? FIREWALLED : 0), retries: 0 }
     if (this.banned) this.ban()
   }
 
   disconnected () {
     this.stream = null
     this.topics = []
-    this._seen.clear()
     this.removeAllListeners('topic')
+    if (this._live()) this._queue._native.disconnected(this._id)
     if (this._queue) this._queue._disconnected(this)
-  }
-
-  /** Records that the peer was also found under `topic` ('topic' event when new). */
-  topic (topic) {
-    const hex = topic.toString('hex')
-    if (this._seen.has(hex)) return
-    this._seen.add(hex)
-    this.topics.push(topic)
-    this.emit('topic', topic)
-  }
-
-  /** Recomputes the priority; false if the peer must not be dialled now. */
-  update () {
-    if (this.status & (BANNED | ACTIVE)) return false
-    if (this.retries > MAX_RETRIES) return false
-    this.priority = retryPriority(this)
-    return true
   }
 
   /** Stops reconnects; soft: end the stream politely, else destroy it. */
   ban (soft) {
     if (!soft) return this.destroy(new Error('Peer was banned'))
-    this.status |= BANNED
+    this._setBanned()
     if (this.stream && !this.stream.destroyed) this.stream.end()
     this.disconnected()
   }
 
   destroy (err) {
-    this.status |= BANNED
+    this._setBanned()
     if (this.stream && !this.stream.destroyed) this.stream.destroy(err)
     this.disconnected()
   }
 
-  /** Counts a retry; returns which backoff step to wait, or -1 to give up. */
-  requeue () {
-    if (this.banned || !(this.status & RECONNECT)) return -1
-    const step = this.retries++
-    return step >= MAX_RETRIES ? -1 : step
+  _setBanned () {
+    if (this._live()) this._queue._native.ban(this._queue._now(), this._id)
+    else this._last = { ...this._last, status: this._last.status | BANNED }
   }
-}
 
-function initialPriority (peer) {
-  if (!peer) return 2
-  if (peer.local) return 3
-  if (peer.to && peer.to.host === peer.host) return 1
-  return 2
-}
-
-// Recent failures are retried first, a peer that never answered last.
-function retryPriority (info) {
-  if ((info.status & TRIED) && !(info.status & PROVEN)) return 0
-  switch (info.retries) {
-    case 3: return 1
-    case 2: return 4
-    case 1: return 5
-    default: return info.peer && info.peer.local ? 3 : 2
+  // The peer was also found under `topic` ('topic' event).
+  _addTopic (topic) {
+    this.topics.push(topic)
+    this.emit('topic', topic)
   }
+
+  // The queue forgot this entry (given up, or removed): banned from now on.
+  _forgotten () {
+    this._view()
+    this._id = null
+    this._last = { ...this._last, status: this._last.status | BANNED }
+    if (this.stream && !this.stream.destroyed) this.stream.destroy()
+    this.stream = null
+  }
+
+  _live () { return this._id != null && !!this._queue && !this._queue.destroyed }
 }
 
-module.exports = { PeerInfo, MAX_RETRIES, status: { PROVEN, RECONNECT, BANNED, ACTIVE, TRIED, FIREWALLED } }
+module.exports = { PeerInfo, status: { PROVEN, RECONNECT, BANNED, ACTIVE: 8, TRIED: 16, FIREWALLED } }

@@ -6,4 +6,5 @@ mod constants;
 mod dht;
 mod dht_node;
 mod guard;
+mod peer_queue;
 mod swarm;

@@ -163,7 +163,7 @@ fn peer_to_js(p: Peer) -> NativePeer {
     }
 }
 
-fn peer_from_js(p: NativePeer) -> Result<Peer> {
+pub(super) fn peer_from_js(p: NativePeer) -> Result<Peer> {
     let port = u16::try_from(p.port).map_err(|_| Error::new(Status::InvalidArg, "peer.port must be 0-65535"))?;
     let topic = match p.topic {
         Some(t) => Some(topic_from_js(&t, "peer.topic")?),
