@@ -37,6 +37,9 @@ class Swarm extends EventEmitter {
     this.maxServerSockets = limit('maxServerSockets', MAX_SERVER_SOCKETS)
     this.maxClientSockets = limit('maxClientSockets', MAX_CLIENT_SOCKETS)
     this.validatePeer = opts.validatePeer == null ? () => true : args.fn(opts.validatePeer, 'options.validatePeer')
+    // Without a validatePeer every peer found is queued, so the engine may
+    // dial the next one ahead of us (see _updateSpeculation).
+    this._validates = opts.validatePeer != null
     const queue = args.object(opts.queue, 'options.queue')
     if (queue.requeue != null && !(Array.isArray(queue.requeue) && queue.requeue.every(n => typeof n === 'number'))) {
       throw new TypeError('options.queue.requeue must be an array of milliseconds')
@@ -65,6 +68,7 @@ class Swarm extends EventEmitter {
     this._queue = new PeerQueue(queue)
     this._queue.on('readable', () => this._drain())
     this._updateAccepting()
+    this._updateSpeculation()
   }
 
   address () {
@@ -173,6 +177,7 @@ class Swarm extends EventEmitter {
   destroy (cb) {
     args.optionalFn(cb, 'destroy callback')
     this.destroyed = true
+    this.network.setSpeculation(false)
     this._queue.destroy()
     this.network.close(cb)
     this._status.clear()
@@ -194,6 +199,17 @@ class Swarm extends EventEmitter {
     if (!this.validatePeer(peer)) return this.emit('peer-rejected', peer)
     this.emit('peer', peer)
     this._queue.add(peer)
+    this._updateSpeculation()
+  }
+
+  // When a new peer would be dialled the moment we hear of it (our queue
+  // is empty, there is room, no validatePeer to ask), the engine starts
+  // that dial as it finds the peer, and network.connect() takes it: the
+  // round trip through this thread is saved. Same peer, same decision.
+  _updateSpeculation () {
+    const on = !this.destroyed && !this._validates && this.open &&
+      this.clientSockets < this.maxClientSockets && this._queue.length === 0
+    this.network.setSpeculation(on)
   }
 
   _onincoming (socket, isTCP) {
@@ -263,6 +279,7 @@ class Swarm extends EventEmitter {
     })
     this._drain()
     this._attempted()
+    this._updateSpeculation()
   }
 
   // flush() waits until the prioritised peers it counted have been tried.
@@ -279,12 +296,14 @@ class Swarm extends EventEmitter {
     this.peers++
     this.open = this.peers < this.maxPeers
     this._updateAccepting()
+    this._updateSpeculation()
   }
 
   _removePeer () {
     this.peers--
     this.open = this.peers < this.maxPeers
     this._updateAccepting()
+    this._updateSpeculation()
   }
 
   _serverLimit () {

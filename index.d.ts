@@ -184,6 +184,8 @@ declare namespace network {
     peersDropped: number
     /** Discovered peers the dial queue refused (their IP, /24 or referrer at its cap). */
     dialQueueRefused: number
+    /** Dials the engine started ahead of the `./hyperswarm` entry (always 0 for this entry). */
+    dialsAhead: number
     /** Hole punches answered by a peer running hyperswarm-native (its answer carried a capability record). */
     peersOursSeen: number
     /** Capability records learned from hole punches. */

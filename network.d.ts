@@ -280,6 +280,14 @@ declare namespace network {
      * Default true; a failure to listen again is a process warning.
      */
     setTcpListening (on: boolean): void
+    /**
+     * hyperswarm-native only: whether the caller would `connect()` to the
+     * next new peer of a looked-up topic at once. On, the engine starts that
+     * dial as it finds the peer, and `connect()` with that peer object takes
+     * it (a dial nobody takes is closed after the connect timeout). The
+     * `./hyperswarm` entry sets it. Default false.
+     */
+    setSpeculation (on: boolean): void
   }
 }
 

@@ -40,10 +40,16 @@ class NetworkResource {
     this.tcp = new Listener('tcp', () => this._ensureEngine(), () => this._syncTcp())
     this.utp = new Listener('utp', () => this._ensureEngine())
     this._accepting = true
+    this._speculate = false
     this._tcpWanted = true
     this._dialling = 0
     this._opens = []
     this._closes = []
+    // The engine (its thread and runtime) starts now, as the reference
+    // makes its two servers in its constructor: binding, the first join
+    // and the first dial then start without that cost. Unbound, it keeps
+    // no process alive (_updateRef).
+    this._ensureEngine()
   }
 
   get discovery () { return this._shared.discovery }
@@ -125,6 +131,7 @@ class NetworkResource {
       close: () => this._onenginegone()
     }, this.sockets)
     this._engine.setAccepting(this._accepting)
+    this._engine.setSpeculation(this._speculate)
     this._updateRef()
     return this._engine
   }
@@ -170,6 +177,17 @@ class NetworkResource {
     if (typeof accepting !== 'boolean') throw new TypeError('setAccepting takes a boolean')
     this._accepting = accepting
     if (this._engine && !this._engine.destroyed) this._engine.setAccepting(accepting)
+  }
+
+  // Not in the reference: whether the caller would connect() to the next
+  // new peer of a looked-up topic at once. The engine then starts that dial
+  // as it hears of the peer, and connect() with it takes that dial (the
+  // ./hyperswarm entry turns it on while its queue is empty and it has
+  // room: its connections then start as soon as the seed entry's do).
+  setSpeculation (on) {
+    if (typeof on !== 'boolean') throw new TypeError('setSpeculation takes a boolean')
+    this._speculate = on
+    if (this._engine && !this._engine.destroyed) this._engine.setSpeculation(on)
   }
 
   // Not in the reference: whether the TCP listener should take dialers

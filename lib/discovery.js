@@ -9,6 +9,7 @@ const { HyperDHT } = require('./dht/node')
 
 /** The bootstrap nodes when none are given (@hyperswarm/dht 4.0.1, as src/swarm/config.rs). */
 const { DEFAULT_BOOTSTRAP } = require('./constants')
+const { copyPeer } = require('./engine')
 
 class Discovery {
   /**
@@ -187,7 +188,7 @@ class Discovery {
   // Each topic hands out its own key Buffer as peer.topic, as the
   // reference does (code compares `peer.topic === topic`).
   _onpeer (peer) {
-    if (peer.topic) this._each(peer.topic, t => t.emit('peer', { ...peer, topic: t.key }))
+    if (peer.topic) this._each(peer.topic, t => t.emit('peer', copyPeer(peer, { topic: t.key })))
   }
 
   _onupdating (key) {

@@ -7,6 +7,13 @@ const net = require('net')
 const os = require('os')
 const { NativeSwarm, NativePeerQueue } = require('../binding')
 const UtpStream = require('./utp-stream')
+const { CONNECT_TIMEOUT } = require('./constants')
+
+// Where a peer the engine dialled ahead carries that dial's request id
+// (not enumerable: the peer object is the user's).
+const kAhead = Symbol('dialled ahead')
+/** Requests the JS side numbers stay below the engine's own (src/swarm/core.rs SPECULATIVE_REQUESTS). */
+const MAX_REQUEST = 0x7fffffff
 
 class Engine {
   /**
@@ -24,6 +31,14 @@ class Engine {
     this._utp = new Map()
     this._requests = new Map()
     this._nextRequest = 1
+    // Dials the engine started ahead of the caller (setSpeculation): by
+    // address until their peer event comes, and their results until the
+    // caller claims them with connect() or they expire.
+    this._ahead = new Map()
+    this._unclaimed = new Map()
+    this._speculating = false
+    this._aheadClaimed = 0
+    this._aheadDropped = 0
     this._closeCallbacks = []
     /** The DHT node id the caller gave, or null (the node made its own). */
     this.id = options.id || null
@@ -32,7 +47,7 @@ class Engine {
 
   _request (entry) {
     const id = this._nextRequest++
-    if (this._nextRequest > 0xffffffff) this._nextRequest = 1
+    if (this._nextRequest > MAX_REQUEST) this._nextRequest = 1
     this._requests.set(id, entry)
     return id
   }
@@ -98,6 +113,13 @@ class Engine {
    * `punch(peer, cb)`, if given, punches the hole instead of the engine.
    */
   connect (peer, cb, punch) {
+    // The engine dialled this peer ahead: take that dial. Not when the
+    // caller punches itself (its seam would be skipped).
+    const ahead = peer && peer[kAhead]
+    if (ahead != null && !punch) {
+      peer[kAhead] = null
+      if (this._claim(ahead, cb)) return
+    }
     const id = this._request({ kind: 'connect', peer, cb, punch })
     try {
       this.native.connect(id, toNativePeer(peer), !!punch)
@@ -128,6 +150,46 @@ class Engine {
     }
   }
 
+  /**
+   * Whether the caller would dial the next new peer of a looked-up topic
+   * at once (the ./hyperswarm entry: empty queue, room, no validatePeer).
+   * The engine then dials it ahead, and connect() with that peer takes the
+   * dial; one dial ahead per call.
+   */
+  setSpeculation (on) {
+    if (this.closed || this.destroyed || on === this._speculating) return
+    this._speculating = on
+    this.native.setSpeculation(on)
+  }
+
+  _claim (id, cb) {
+    const req = this._requests.get(id)
+    if (req && req.ahead && !req.cb) {
+      req.cb = cb
+      this._aheadClaimed++
+      return true
+    }
+    const done = this._unclaimed.get(id)
+    if (!done) return false
+    this._aheadClaimed++
+    this._unclaimed.delete(id)
+    clearTimeout(done.timer)
+    process.nextTick(cb, ...done.result)
+    return true
+  }
+
+  // A dial ahead ended before anyone claimed it: kept for the caller for
+  // as long as a dial may take, then dropped (its socket closed).
+  _park (id, result) {
+    const timer = setTimeout(() => {
+      this._unclaimed.delete(id)
+      this._aheadDropped++
+      if (result[1]) result[1].destroy()
+    }, CONNECT_TIMEOUT)
+    timer.unref()
+    this._unclaimed.set(id, { result, timer })
+  }
+
   /** Pings every bootstrap node: cb(null, [{ bootstrap, rtt, pong }]). */
   pingBootstrap (cb) {
     const id = this._request({ kind: 'ping', cb })
@@ -148,7 +210,11 @@ class Engine {
   }
 
   stats () {
-    return this.native.stats()
+    const s = this.native.stats()
+    // Of the dials the engine made ahead (dialsAhead): taken by connect(),
+    // or closed unclaimed.
+    if (s) Object.assign(s, { dialsAheadClaimed: this._aheadClaimed, dialsAheadDropped: this._aheadDropped })
+    return s
   }
 
   /** The swarm's DHT node as lib/dht/node.js drives one (discovery.dht). */
@@ -188,7 +254,22 @@ class Engine {
     switch (ev.kind) {
       case 'listening': return this._emit('listening', ev.port)
       case 'punch': return this._onpunch(ev.request)
-      case 'peer': return this._emit('peer', fromNativePeer(ev.peer))
+      case 'dialing': {
+        this._speculating = false
+        this._requests.set(ev.request, { kind: 'connect', peer: null, cb: null, ahead: true })
+        this._ahead.set(ev.peer.host + ':' + ev.peer.port, ev.request)
+        return
+      }
+      case 'peer': {
+        const peer = fromNativePeer(ev.peer)
+        const key = ev.peer.host + ':' + ev.peer.port
+        const ahead = this._ahead.get(key)
+        if (ahead != null) {
+          this._ahead.delete(key)
+          Object.defineProperty(peer, kAhead, { value: ahead, writable: true })
+        }
+        return this._emit('peer', peer)
+      }
       case 'updating': return this._emit('updating', ev.topic)
       case 'flushed': return this._emit('flushed', ev.topic)
       case 'update': return this._emit('update', ev.topic, ev.message ? new Error(ev.message) : null)
@@ -210,10 +291,11 @@ class Engine {
         const req = this._requests.get(ev.request)
         if (!req) return
         this._requests.delete(ev.request)
-        if (ev.fd == null && ev.transport !== 'utp') return req.cb(coded(ev.message || 'Could not connect to peer', ev.code || 'ECONNFAILED'))
+        const cb = req.cb || ((...result) => this._park(ev.request, result))
+        if (ev.fd == null && ev.transport !== 'utp') return cb(coded(ev.message || 'Could not connect to peer', ev.code || 'ECONNFAILED'))
         const socket = this._socket(ev)
-        if (!socket) return req.cb(coded('cannot connect: network is destroyed', 'EDESTROYED'))
-        req.cb(null, socket, ev)
+        if (!socket) return cb(coded('cannot connect: network is destroyed', 'EDESTROYED'))
+        cb(null, socket, ev)
         return
       }
       case 'pinged': {
@@ -286,7 +368,10 @@ class Engine {
     const err = new Error('cannot connect: network is destroyed')
     const requests = [...this._requests.values()]
     this._requests.clear()
-    for (const req of requests) req.cb(err)
+    this._ahead.clear()
+    for (const { timer } of this._unclaimed.values()) clearTimeout(timer)
+    this._unclaimed.clear()
+    for (const req of requests) if (req.cb) req.cb(err)
     // As the reference's servers do: every socket is destroyed, and 'close'
     // follows their own 'close' events, before a peer's end can be heard.
     let missing = 1
@@ -362,4 +447,11 @@ function unmap (host) {
   return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host) ? host.slice(7) : host
 }
 
-module.exports = { Engine, NativePeerQueue, coded, unmap, toNativePeer }
+/** Copies of a peer (one per topic object) keep the dial the engine made ahead for it. */
+function copyPeer (peer, fields) {
+  const copy = { ...peer, ...fields }
+  if (peer[kAhead] != null) Object.defineProperty(copy, kAhead, { value: peer[kAhead], writable: true })
+  return copy
+}
+
+module.exports = { Engine, NativePeerQueue, coded, unmap, toNativePeer, copyPeer }

@@ -847,3 +847,47 @@ fn accept_limits_share_the_connection_numbering_and_free_on_close() {
     core.set_accepting(false);
     assert_eq!(core.tcp_incoming("10.9.9.9".parse().unwrap()), Err(Refusal::NotAccepting));
 }
+
+// ---------------------------------------------------------------------
+// Dials ahead of the `./hyperswarm` entry.
+// ---------------------------------------------------------------------
+
+#[test]
+fn dials_ahead_one_per_permission_never_twice_and_bounded() {
+    use hyperswarm_native::swarm::core::{MAX_AHEAD, SPECULATIVE_REQUESTS};
+    let now = Instant::now();
+    let mut core: SwarmCore<u32> = SwarmCore::new(8, true);
+    let peer = |i: u16| Peer { host: format!("198.51.100.{i}"), port: 4000, local: false, referrer: None, topic: Some([1; 32]), to: None };
+    // Not asked: nothing.
+    assert_eq!(core.speculate(now, &peer(1)), None);
+    core.set_speculation(true);
+    let first = core.speculate(now, &peer(1)).expect("asked: dialled ahead");
+    assert!(first >= SPECULATIVE_REQUESTS, "the engine's ids stay out of the caller's range");
+    assert!(matches!(core.poll_action(), Some(Action::StartTcp { .. })));
+    // One per permission.
+    assert_eq!(core.speculate(now, &peer(2)), None);
+    // Never the same address twice, even when asked again.
+    core.set_speculation(true);
+    assert_eq!(core.speculate(now, &peer(1)), None);
+    // At most MAX_AHEAD in flight, whatever the caller asks.
+    let mut ahead = 1;
+    for i in 2..20 {
+        core.set_speculation(true);
+        if core.speculate(now, &peer(i)).is_some() {
+            ahead += 1;
+        }
+    }
+    assert_eq!(ahead, MAX_AHEAD);
+    // Each is an ordinary race: it ends in Connected for its request.
+    let mut ended = 0;
+    core.handle_timeout(now + CONNECT_TIMEOUT + MS);
+    while let Some(a) = core.poll_action() {
+        if let Action::Failed { kind: DialKind::Request(q), .. } = a {
+            assert!(q >= SPECULATIVE_REQUESTS);
+            ended += 1;
+        }
+    }
+    assert_eq!(ended, MAX_AHEAD);
+    core.set_speculation(true);
+    assert!(core.speculate(now + CONNECT_TIMEOUT, &peer(30)).is_some(), "room again once they ended");
+}

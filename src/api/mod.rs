@@ -357,6 +357,8 @@ impl Router {
     fn on_event(&self, ev: SwarmEvent) {
         match ev {
             SwarmEvent::Listening { port } => self.emit(Event::Listening { port }),
+            // The crate's API never asks for dials ahead (set_speculation).
+            SwarmEvent::Dialing { .. } => {}
             SwarmEvent::Peer(p) => {
                 if self.peers_waiting.load(Ordering::Relaxed) >= EVENT_QUEUE_BOUND {
                     return;

@@ -144,6 +144,8 @@ pub struct NativeStats {
     /// `peer` events dropped because the queue to JS was full.
     pub peers_dropped: f64,
     pub dial_queue_refused: f64,
+    /// Dials the engine started ahead of the `./hyperswarm` entry.
+    pub dials_ahead: f64,
     /// Punches answered by a peer that runs our code.
     pub peers_ours_seen: f64,
     /// Capability records learned from punches, and `_holepunch` targets
@@ -243,6 +245,7 @@ fn to_js(ev: SwarmEvent) -> NativeEvent {
         SwarmEvent::Listening { port } => NativeEvent { port: Some(port as u32), ..event("listening") },
         SwarmEvent::Punch { request } => NativeEvent { request: Some(request), ..event("punch") },
         SwarmEvent::Peer(p) => NativeEvent { peer: Some(peer_to_js(p)), ..event("peer") },
+        SwarmEvent::Dialing { request, peer } => NativeEvent { request: Some(request), peer: Some(peer_to_js(peer)), ..event("dialing") },
         SwarmEvent::Connection { id, stream, client, peer } => with_stream(
             NativeEvent { id: Some(id as f64), client: Some(client), peer: peer.map(peer_to_js), ..event("connection") },
             stream,
@@ -466,6 +469,15 @@ impl NativeSwarm {
         }
     }
 
+    /// Whether the `./hyperswarm` entry would dial the next new peer at
+    /// once: the engine then dials it ahead and reports `dialing` first.
+    #[napi(catch_unwind)]
+    pub fn set_speculation(&self, on: bool) {
+        if let Some(s) = &self.swarm {
+            s.set_speculation(on);
+        }
+    }
+
     /// Stops the TCP listener at once (`false`: new dialers are refused from
     /// now on) or starts it again on the same port; whether anything changed.
     #[napi(catch_unwind)]
@@ -586,6 +598,7 @@ impl NativeSwarm {
             peers_merged: gate.peers_merged as f64,
             peers_dropped: gate.peers_dropped as f64,
             dial_queue_refused: s.dial_queue_refused as f64,
+            dials_ahead: s.dials_ahead as f64,
             peers_ours_seen: s.peers_ours_seen as f64,
             dht_capabilities_learned: s.dht.capabilities_learned as f64,
             dht_capabilities_malformed: s.dht.capabilities_malformed as f64,

@@ -419,6 +419,11 @@ impl Discovery {
         self.topics.contains_key(topic)
     }
 
+    /// Joined with lookup: its peers are wanted for dialling.
+    pub fn looks_up(&self, topic: &Topic) -> bool {
+        self.topics.get(topic).is_some_and(|t| t.lookup)
+    }
+
     fn cancel_round(&mut self, state: &TopicState) {
         if let (Some(q), Some(dht)) = (state.round, self.dht.as_mut()) {
             dht.cancel(q);

@@ -43,7 +43,7 @@
 //! after `accept` errors (an OS matter), stats, and turning [`Action::Won`] and [`Action::Failed`] into
 //! [`super::SwarmEvent`]s.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
@@ -125,7 +125,21 @@ pub struct SwarmCore<S> {
     udp: bool,
     next_race: RaceId,
     next_conn: u64,
+    /// The caller would dial the next new peer at once (see [`SwarmCore::speculate`]).
+    speculate: bool,
+    /// Addresses dialled ahead of the caller, never twice (bounded).
+    speculated: HashSet<String>,
+    next_speculation: u32,
 }
+
+/// Request ids of dials started ahead of the caller: the upper half of the
+/// id space, so they never meet the caller's own (which stay below it).
+pub const SPECULATIVE_REQUESTS: u32 = 0x8000_0000;
+/// Addresses remembered as dialled ahead (then the memory starts over).
+const MAX_SPECULATED: usize = 4096;
+/// Dials ahead in flight at once (ours: the caller asks for one at a time;
+/// this bounds what a caller that never claims them can cause).
+pub const MAX_AHEAD: usize = 4;
 
 impl<S> SwarmCore<S> {
     /// At most `max_dials` automatic dials at once; `dial_tcp: false`
@@ -142,7 +156,42 @@ impl<S> SwarmCore<S> {
             udp: false,
             next_race: 1,
             next_conn: 1,
+            speculate: false,
+            speculated: HashSet::new(),
+            next_speculation: SPECULATIVE_REQUESTS,
         }
+    }
+
+    /// The caller (the `./hyperswarm` entry, which dials from its own
+    /// queue) says whether it would dial a peer found now at once: its
+    /// queue is empty, it has room and no `validatePeer`.
+    pub fn set_speculation(&mut self, on: bool) {
+        self.speculate = on;
+    }
+
+    /// A peer found for a looked-up topic while the caller dials: when the
+    /// caller said it would dial it at once and the address is new, the
+    /// dial starts now, as request id returned, and the caller claims it
+    /// instead of dialling (saving the round trip through its thread).
+    /// One per [`SwarmCore::set_speculation`]: the caller says again once
+    /// it has seen the peer.
+    pub fn speculate(&mut self, now: Instant, peer: &Peer) -> Option<u32> {
+        if !self.speculate || self.speculated.contains(&peer.address_key()) {
+            return None;
+        }
+        let ahead = self.races.values().filter(|r| matches!(r.kind, DialKind::Request(q) if q >= SPECULATIVE_REQUESTS)).count();
+        if ahead >= MAX_AHEAD {
+            return None;
+        }
+        self.speculate = false;
+        if self.speculated.len() >= MAX_SPECULATED {
+            self.speculated.clear();
+        }
+        self.speculated.insert(peer.address_key());
+        let request = self.next_speculation;
+        self.next_speculation = self.next_speculation.checked_add(1).unwrap_or(SPECULATIVE_REQUESTS);
+        self.start(now, DialKind::Request(request), peer.clone(), false);
+        Some(request)
     }
 
     /// At most `n` incoming TCP connections open per IP (0: no cap); the

@@ -89,6 +89,9 @@ pub struct SwarmStats {
     /// Discovered peers the dial queue refused (their IP, /24 or referrer
     /// at its cap).
     pub dial_queue_refused: u64,
+    /// Dials started ahead of the `./hyperswarm` entry's own
+    /// ([`Swarm::set_speculation`]).
+    pub dials_ahead: u64,
     pub multicast_sent: u64,
     /// Punches answered by a peer that runs our code (its answer carried
     /// a capability record).
@@ -128,6 +131,7 @@ enum Command {
     Leave { topic: Topic },
     Update { topic: Topic },
     Accepting(bool),
+    Speculate(bool),
     /// The TCP listener was stopped or restarted through the gate: the
     /// accept loop waits, or reads again.
     TcpListening,
@@ -366,6 +370,13 @@ impl Swarm {
 
     pub fn set_accepting(&self, accepting: bool) {
         let _ = self.send(Command::Accepting(accepting));
+    }
+
+    /// Whether the caller would dial the next new peer it hears of at once
+    /// (with automatic dials off): the engine then starts that dial itself
+    /// and reports it as [`SwarmEvent::Dialing`], before the peer.
+    pub fn set_speculation(&self, on: bool) {
+        let _ = self.send(Command::Speculate(on));
     }
 
     /// Stops the TCP listener now, from the caller's thread (dialers are
@@ -709,6 +720,11 @@ impl Driver {
                     tracing::debug!(%peer, "peer found");
                     if self.auto_dial && peer.topic.is_some_and(|t| self.discovery.is_joined(&t)) {
                         self.core.peer_found(now, peer.clone());
+                    } else if peer.topic.is_some_and(|t| self.discovery.looks_up(&t)) {
+                        if let Some(request) = self.core.speculate(now, &peer) {
+                            self.stats(|s| s.dials_ahead += 1);
+                            (self.sink)(SwarmEvent::Dialing { request, peer: peer.clone() });
+                        }
                     }
                     (self.sink)(SwarmEvent::Peer(peer));
                 }
@@ -941,6 +957,7 @@ impl Driver {
                 (self.sink)(SwarmEvent::Listening { port });
             }
             Command::Join { topic, announce, lookup, dht_port, lan_port, local_address, lan_id, defer_round } => {
+                tracing::debug!(announce, lookup, "join asked");
                 let lan_port = lan_port.or(self.bound.as_ref().map(|b| b.port)).unwrap_or(0);
                 // The seed looks up whenever it does not announce.
                 let lookup = lookup || !announce;
@@ -949,6 +966,7 @@ impl Driver {
             Command::StartRound { topic } => self.discovery.start_deferred_round(now, &topic),
             Command::Leave { topic } => self.discovery.leave(now, &topic),
             Command::Update { topic } => self.discovery.update(now, &topic),
+            Command::Speculate(on) => self.core.set_speculation(on),
             Command::Accepting(accepting) => {
                 self.core.set_accepting(accepting);
                 self.utp.set_accepting(accepting);

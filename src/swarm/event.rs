@@ -25,6 +25,11 @@ pub enum SwarmEvent {
     Listening { port: u16 },
     /// Discovery found a peer (repeats are reported, as the reference does).
     Peer(Peer),
+    /// A dial of `peer` started ahead of the caller (see
+    /// [`super::Swarm::set_speculation`]), reported just before its
+    /// [`SwarmEvent::Peer`]; its outcome comes as [`SwarmEvent::Connected`]
+    /// for `request`.
+    Dialing { request: u32, peer: Peer },
     /// A connection the swarm made or accepted. `id` is passed back to
     /// [`super::Swarm::connection_closed`] when the owner is done with it.
     Connection { id: u64, stream: ConnStream, client: bool, peer: Option<Peer> },
