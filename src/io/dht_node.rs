@@ -61,8 +61,7 @@ impl DhtNode {
     pub fn spawn_with(addr: SocketAddrV4, config: DhtConfig, limits: Limits, sink: Option<EventSink>) -> io::Result<DhtNode> {
         let std_socket = std::net::UdpSocket::bind(addr)?;
         std_socket.set_nonblocking(true)?;
-        let socket = UdpSocket::from_std(std_socket)?;
-        let addr = match socket.local_addr()? {
+        let addr = match std_socket.local_addr()? {
             SocketAddr::V4(a) => a,
             SocketAddr::V6(_) => return Err(io::Error::other("IPv4 only")),
         };
@@ -74,7 +73,17 @@ impl DhtNode {
         dht.set_limits(limits);
         if !dht.bootstrap_nodes().is_empty() {
             dht.bootstrap(Instant::now());
+            // The walk's first requests leave here, on the caller's thread,
+            // not whenever the runtime first polls the task. dht-rpc has
+            // sent them before the JS that opened the node can start
+            // anything else, so a node opened in one turn is known to its
+            // bootstrap nodes before another node's later query reaches
+            // them (upstream 'announce event' relies on it).
+            while let Some((to, bytes)) = dht.poll_transmit() {
+                let _ = std_socket.send_to(&bytes, to);
+            }
         }
+        let socket = UdpSocket::from_std(std_socket)?;
         let panic = Arc::new(Notify::new());
         // bounded: COMMAND_QUEUE, and `command` refuses past it.
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
