@@ -1,12 +1,14 @@
 'use strict'
 // The ./dht entry's own bounds and misuse handling (what the conformance
 // suite cannot compare with the reference): events caused by remote
-// requests are bounded while JS is busy, bad arguments throw errors that
-// name the problem, and nothing works after destroy. Loopback only, inside
-// the namespace `npm test` makes.
+// requests are bounded while JS is busy, a node's first requests leave
+// while it opens, bad arguments throw errors that name the problem, and
+// nothing works after destroy. Loopback only, inside the namespace `npm
+// test` makes.
 const test = require('node:test')
 const assert = require('node:assert')
 const path = require('path')
+const dgram = require('dgram')
 const { spawnSync } = require('child_process')
 const { assertIsolated } = require('./helpers/netns')
 
@@ -94,6 +96,54 @@ test('events caused by remote requests are bounded while JS is busy: the rest ar
   control.addNodes([{ id: node.id, host: '127.0.0.1', port }])
   await new Promise((resolve) => control.lookup(Buffer.alloc(32, 2), () => resolve()))
   await until(() => lookups > after, 3000, 'a lookup event after the flood')
+})
+
+// dht-rpc has sent a node's first bootstrap request before the JS that
+// opened the node can run anything else; upstream 'announce event' depends
+// on it (a node made beside the announcer must be known to the bootstrap
+// node before the announce reaches it). A stand-in bootstrap socket sees
+// what comes first: the requests of nodes opened together, or a datagram
+// JS sends once they have opened (on the next tick or the next immediate).
+// Before the fix each node's task sent its request whenever a runtime
+// thread got to it, and JS often came first.
+test('nodes have sent their first bootstrap requests before any JS after their opening runs', async (t) => {
+  const ROUNDS = 40
+  const NODES = 8
+  const bind = () => new Promise((resolve) => {
+    const s = dgram.createSocket('udp4')
+    s.bind(0, '127.0.0.1', () => resolve(s))
+  })
+  const stand = await bind()
+  const js = await bind()
+  t.after(() => { stand.close(); js.close() })
+  const port = stand.address().port
+  // Connected, so that send() leaves at once (no address lookup tick).
+  await new Promise((resolve) => js.connect(port, '127.0.0.1', resolve))
+  const late = []
+  for (let i = 0; i < ROUNDS; i++) {
+    let nodes = []
+    const before = new Promise((resolve) => {
+      const heard = new Set()
+      const on = (msg, from) => {
+        if (from.port === js.address().port) {
+          stand.off('message', on)
+          resolve(heard.size)
+        } else if (nodes.some((n) => n.address().port === from.port)) {
+          heard.add(from.port)
+        }
+      }
+      stand.on('message', on)
+    })
+    nodes = Array.from({ length: NODES }, () => dht({ bootstrap: [`127.0.0.1:${port}`], ephemeral: false }))
+    // They open on the next tick, as dht-rpc's do; this runs after that.
+    const send = () => js.send(Buffer.from('js'))
+    if (i % 2) process.nextTick(send)
+    else setImmediate(send)
+    const n = await before
+    if (n !== NODES) late.push(`${i} (${n} of ${NODES})`)
+    for (const node of nodes) node.destroy()
+  }
+  assert.deepStrictEqual(late, [], `JS's datagram came before some nodes' first requests in rounds ${late.join(', ')} of ${ROUNDS}`)
 })
 
 test('bad arguments throw errors that name the problem, and nothing runs after destroy', async (t) => {

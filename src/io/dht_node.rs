@@ -18,6 +18,25 @@ use crate::wire::dht::MAX_MESSAGE_LEN;
 /// refuses (a caller that outruns the node hears so at once).
 pub const COMMAND_QUEUE: usize = 4096;
 
+/// Held while one node sends what one step produced (see [`send_batch`]).
+static SENDING: Mutex<()> = Mutex::new(());
+
+/// Sends everything `dht` has queued, as one batch: no other node of this
+/// process sends meanwhile. dht-rpc's nodes share one thread, so the
+/// datagrams of one step (an announce's updates to each close node) are
+/// all out before another node in the process can act on the first of
+/// them. Ours run on several threads: a node preempted halfway let the
+/// updated peer's lookup reach the bootstrap node before the update did
+/// (upstream 'announce event' and 'unannounce event' then saw the record
+/// missing, or still there). Any reaction of another node is a send of its
+/// own, so it waits here until the whole batch is out.
+fn send_batch(dht: &mut Dht, mut send: impl FnMut(SocketAddrV4, &[u8])) {
+    let _batch = SENDING.lock().unwrap_or_else(|p| p.into_inner());
+    while let Some((to, bytes)) = dht.poll_transmit() {
+        send(to, &bytes);
+    }
+}
+
 /// Counters and state readable while the node runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NodeInfo {
@@ -61,8 +80,7 @@ impl DhtNode {
     pub fn spawn_with(addr: SocketAddrV4, config: DhtConfig, limits: Limits, sink: Option<EventSink>) -> io::Result<DhtNode> {
         let std_socket = std::net::UdpSocket::bind(addr)?;
         std_socket.set_nonblocking(true)?;
-        let socket = UdpSocket::from_std(std_socket)?;
-        let addr = match socket.local_addr()? {
+        let addr = match std_socket.local_addr()? {
             SocketAddr::V4(a) => a,
             SocketAddr::V6(_) => return Err(io::Error::other("IPv4 only")),
         };
@@ -74,7 +92,17 @@ impl DhtNode {
         dht.set_limits(limits);
         if !dht.bootstrap_nodes().is_empty() {
             dht.bootstrap(Instant::now());
+            // The walk's first requests leave here, on the caller's thread,
+            // not whenever the runtime first polls the task. dht-rpc has
+            // sent them before the JS that opened the node can start
+            // anything else, so a node opened in one turn is known to its
+            // bootstrap nodes before another node's later query reaches
+            // them (upstream 'announce event' relies on it).
+            send_batch(&mut dht, |to, bytes| {
+                let _ = std_socket.send_to(bytes, to);
+            });
         }
+        let socket = UdpSocket::from_std(std_socket)?;
         let panic = Arc::new(Notify::new());
         // bounded: COMMAND_QUEUE, and `command` refuses past it.
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -219,9 +247,9 @@ async fn run(
     let mut commands_open = true;
     let mut listening = false;
     loop {
-        while let Some((to, bytes)) = task.dht.poll_transmit() {
-            let _ = super::send_now(&socket, &bytes, SocketAddr::V4(to));
-        }
+        send_batch(&mut task.dht, |to, bytes| {
+            let _ = super::send_now(&socket, bytes, SocketAddr::V4(to));
+        });
         // After the bootstrap walk's first datagrams, as dht-rpc's
         // 'listening' comes after its first send has bound the socket.
         if !listening {
@@ -274,4 +302,47 @@ async fn run(
     // Closed goes out once the socket is closed.
     drop(task);
     let _ = done.send(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+    use std::time::Duration;
+
+    /// A node whose bootstrap walk has queued one request per bootstrap node.
+    fn queued(n: u16) -> Dht {
+        let bootstrap = (1..=n).map(|p| SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, p)).collect();
+        let mut d = Dht::new(Instant::now(), DhtConfig { bootstrap, ..Default::default() });
+        d.bootstrap(Instant::now());
+        d
+    }
+
+    #[test]
+    fn a_nodes_batch_goes_out_whole_before_another_node_sends() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let start = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = [1u8, 2]
+            .into_iter()
+            .map(|who| {
+                let (log, start) = (log.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let mut d = queued(4);
+                    start.wait();
+                    send_batch(&mut d, |_, _| {
+                        log.lock().unwrap().push(who);
+                        // A sender preempted between two datagrams: the
+                        // other node has every chance to cut in.
+                        std::thread::sleep(Duration::from_millis(5));
+                    });
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 8, "{log:?}");
+        assert_eq!(log.windows(2).filter(|w| w[0] != w[1]).count(), 1, "interleaved: {log:?}");
+    }
 }
