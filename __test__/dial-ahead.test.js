@@ -8,27 +8,24 @@
 // `npm test` makes; peers meet on a private reference DHT.
 const test = require('node:test')
 const assert = require('node:assert')
-const crypto = require('crypto')
 const { testnet } = require('./conformance/testnet')
+const { within, nextEvent, sleep, randomTopic } = require('./conformance/wait')
 const hyperswarm = require('../hyperswarm')
 const { CONNECT_TIMEOUT } = require('../lib/constants')
 
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+const engineStats = swarm => swarm.network._engine.stats()
+const destroy = swarm => new Promise(resolve => swarm.destroy(resolve))
+const until = (check, what, ms) => within((async () => { while (!check()) await sleep(20) })(), what, ms)
 
-function within (ms, what, promise) {
-  let timer
-  return Promise.race([
-    promise,
-    new Promise((resolve, reject) => { timer = setTimeout(() => reject(new Error('timed out: ' + what)), ms) })
-  ]).finally(() => clearTimeout(timer))
-}
-
-const next = (emitter, name) => new Promise(resolve => emitter.once(name, (...args) => resolve(args)))
-
-// An announcer that echoes, and counts the connections it is given and
-// how many closed.
-function announcer (bootstrap, topic) {
-  const a = hyperswarm({ bootstrap, multicast: false })
+// A testnet, an announcer that echoes and counts the connections it is
+// given and how many closed, and a looking-up swarm B (made with `opts`,
+// changed by `before(b)` before it joins).
+async function setup (t, opts = {}, before = () => {}) {
+  const net = await testnet(3)
+  t.after(() => net.destroy())
+  const topic = randomTopic()
+  const a = hyperswarm({ bootstrap: net.bootstrap, multicast: false })
+  t.after(() => destroy(a))
   a.incoming = 0
   a.closed = 0
   a.on('connection', socket => {
@@ -38,27 +35,21 @@ function announcer (bootstrap, topic) {
     socket.once('close', () => a.closed++)
   })
   a.join(topic, { announce: true, lookup: false })
-  return a
+  await nextEvent(a, 'updated')
+  const b = hyperswarm({ bootstrap: net.bootstrap, multicast: false, ...opts })
+  t.after(() => destroy(b))
+  before(b)
+  b.join(topic, { announce: false, lookup: true })
+  return { a, b }
 }
 
-const engineStats = swarm => swarm.network._engine.stats()
-const destroy = swarm => new Promise(resolve => swarm.destroy(resolve))
-
 test('a newly found peer is dialled by the engine and the swarm takes that dial: one connection, no waste', async (t) => {
-  const net = await testnet(3)
-  t.after(() => net.destroy())
-  const topic = crypto.randomBytes(32)
-  const a = announcer(net.bootstrap, topic)
-  t.after(() => destroy(a))
-  await next(a, 'updated')
-  const b = hyperswarm({ bootstrap: net.bootstrap, multicast: false })
-  t.after(() => destroy(b))
-  b.join(topic, { announce: false, lookup: true })
-  const [socket, info] = await within(10000, 'connection', next(b, 'connection'))
+  const { a, b } = await setup(t)
+  const [socket, info] = await nextEvent(b, 'connection')
   socket.on('error', () => {})
   assert.strictEqual(info.client, true)
   // Data flows over the dial the engine made.
-  const echoed = within(5000, 'echo', next(socket, 'data'))
+  const echoed = nextEvent(socket, 'data', 'echo')
   socket.write('hello')
   assert.strictEqual((await echoed)[0].toString(), 'hello')
   await sleep(500)
@@ -71,17 +62,9 @@ test('a newly found peer is dialled by the engine and the swarm takes that dial:
 })
 
 test('with validatePeer nothing is dialled ahead (the application decides first)', async (t) => {
-  const net = await testnet(3)
-  t.after(() => net.destroy())
-  const topic = crypto.randomBytes(32)
-  const a = announcer(net.bootstrap, topic)
-  t.after(() => destroy(a))
-  await next(a, 'updated')
   const asked = []
-  const b = hyperswarm({ bootstrap: net.bootstrap, multicast: false, validatePeer: peer => { asked.push(peer); return true } })
-  t.after(() => destroy(b))
-  b.join(topic, { announce: false, lookup: true })
-  const [socket] = await within(10000, 'connection', next(b, 'connection'))
+  const { a, b } = await setup(t, { validatePeer: peer => { asked.push(peer); return true } })
+  const [socket] = await nextEvent(b, 'connection')
   socket.on('error', () => {})
   assert.ok(asked.length >= 1)
   await sleep(500)
@@ -90,24 +73,15 @@ test('with validatePeer nothing is dialled ahead (the application decides first)
 })
 
 test('a dial ahead that the swarm does not take is closed after the connect timeout', async (t) => {
-  const net = await testnet(3)
-  t.after(() => net.destroy())
-  const topic = crypto.randomBytes(32)
-  const a = announcer(net.bootstrap, topic)
-  t.after(() => destroy(a))
-  await next(a, 'updated')
-  const b = hyperswarm({ bootstrap: net.bootstrap, multicast: false })
-  t.after(() => destroy(b))
   // As the reference's own tests do: the swarm's dials go elsewhere.
   const asked = []
-  b.network.connect = peer => asked.push(peer)
-  b.join(topic, { announce: false, lookup: true })
-  await within(10000, 'connect() asked', (async () => { while (!asked.length) await sleep(20) })())
+  const { a, b } = await setup(t, {}, b => { b.network.connect = peer => asked.push(peer) })
+  await until(() => asked.length, 'connect() asked')
   // The engine's dial reached the announcer, and nobody on our side took it.
-  await within(5000, 'incoming connection', (async () => { while (!a.incoming) await sleep(20) })())
+  await until(() => a.incoming, 'the incoming connection')
   assert.strictEqual(engineStats(b).dialsAhead, 1)
   assert.strictEqual(b.connections.size, 1, 'the unclaimed socket is ours to close')
-  await within(CONNECT_TIMEOUT + 3000, 'unclaimed dial closed', (async () => { while (!a.closed) await sleep(50) })())
+  await until(() => a.closed, 'the unclaimed dial closed', CONNECT_TIMEOUT + 3000)
   const s = engineStats(b)
   assert.strictEqual(s.dialsAheadDropped, 1)
   assert.strictEqual(s.dialsAheadClaimed, 0)
