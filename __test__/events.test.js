@@ -130,3 +130,28 @@ test('dht: a ping ends with pong, a ping of nobody with failed', async () => {
     await destroyed(nb, b)
   }
 })
+
+test('swarm: a host from JS is read once at the edge: ::ffff: unmapped, a blank one refused by name', async () => {
+  const a = recorder()
+  const b = recorder()
+  const sa = new NativeSwarm({ multicast: false, bootstrap: [] }, a.push)
+  const sb = new NativeSwarm({ multicast: false, bootstrap: [] }, b.push)
+  try {
+    const port = sb.bind()
+    assert.throws(() => sa.connect(1, { host: 'two words', port, local: false }), /peer\.host must be an IP address or a host name/)
+    assert.throws(() => sa.connect(2, { host: '127.0.0.1', port, local: false, referrer: { host: '', port: 49737 } }), /peer\.referrer\.host must be/)
+    sa.connect(3, { host: '::ffff:127.0.0.1', port, local: false })
+    const connected = await a.next(ev => ev.request === 3, 'connect 3')
+    assert.strictEqual(connected.kind, 'connected')
+    // The peer comes back as the engine holds it: plain IPv4.
+    assert.strictEqual(connected.peer.host, '127.0.0.1')
+    fs.closeSync(connected.stream.fd)
+    sa.connectionClosed(connected.id)
+    const incoming = await b.next(ev => ev.kind === 'connection', 'connection')
+    fs.closeSync(incoming.stream.fd)
+    sb.connectionClosed(incoming.id)
+  } finally {
+    await destroyed(sa, a)
+    await destroyed(sb, b)
+  }
+})

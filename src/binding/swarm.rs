@@ -10,9 +10,8 @@ use napi_derive::napi;
 
 use super::dht::{DhtCommandArgs, DhtContact, DhtNativeEvent};
 use super::code::{coded, Code};
-use crate::discovery::peer::unmap;
 use super::guard::guarded;
-use crate::swarm::{ConnStream, EventGate, Peer, Referrer, Swarm, SwarmConfig, SwarmError, SwarmEvent};
+use crate::swarm::{ConnStream, EventGate, Host, Peer, Referrer, Swarm, SwarmConfig, SwarmError, SwarmEvent};
 
 #[napi(object)]
 pub struct NativeOptions {
@@ -231,10 +230,10 @@ pub struct NativeStats {
 
 fn peer_to_js(p: Peer) -> NativePeer {
     NativePeer {
-        host: p.host,
+        host: p.host.to_string(),
         port: p.port as u32,
         local: p.local,
-        referrer: p.referrer.map(|r| NativeReferrer { host: r.host, port: r.port as u32, id: r.id.map(Buffer::from) }),
+        referrer: p.referrer.map(|r| NativeReferrer { host: r.host.to_string(), port: r.port as u32, id: r.id.map(Buffer::from) }),
         topic: p.topic.map(|t| Buffer::from(t.to_vec())),
         to: p.to.map(|a| a.to_string()),
     }
@@ -248,15 +247,23 @@ fn peer_from_js(p: NativePeer) -> Result<Peer> {
     };
     let referrer = match p.referrer {
         Some(r) => Some(Referrer {
-            host: unmap(&r.host).to_string(),
+            host: host_from_js(&r.host, "peer.referrer.host")?,
             port: u16::try_from(r.port).map_err(|_| Error::new(Status::InvalidArg, "peer.referrer.port must be 0-65535"))?,
             id: r.id.map(|b| b.to_vec()),
         }),
         None => None,
     };
     let to = p.to.and_then(|a| a.parse().ok());
-    // `::ffff:a.b.c.d` is `a.b.c.d` from here on (discovery::peer::unmap).
-    Ok(Peer { host: unmap(&p.host).to_string(), port, local: p.local, referrer, topic, to })
+    Ok(Peer { host: host_from_js(&p.host, "peer.host")?, port, local: p.local, referrer, topic, to })
+}
+
+/// The one place a host from JS is read: an address (`::ffff:a.b.c.d`
+/// unmapped) or a name to resolve when dialled, as `net.connect` takes.
+fn host_from_js(host: &str, name: &str) -> Result<Host> {
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::new(Status::InvalidArg, format!("{name} must be an IP address or a host name, got {host:?}")));
+    }
+    Ok(Host::parse(host))
 }
 
 fn topic_from_js(b: &Buffer, name: &str) -> Result<[u8; 32]> {

@@ -15,5 +15,5 @@ pub use config::SwarmConfig;
 pub use engine::{Swarm, SwarmStats};
 pub use error::{errno_name, ConnectError, SwarmError};
 pub use event::{ConnStream, EventGate, GateStats, SwarmEvent, EVENT_QUEUE_BOUND};
-pub use crate::discovery::{Peer, Referrer, Topic};
+pub use crate::discovery::{Host, Peer, Referrer, Topic};
 pub use peer_queue::{PeerQueue, CONNECT_TIMEOUT};
