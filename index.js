@@ -63,8 +63,8 @@ Network.prototype.connect = function connect (peer, cb) {
 // this package: the key is absent otherwise, so the object is the
 // reference's for every other connection.
 function details (ev, client, peer) {
-  const d = { type: ev.transport || 'tcp', client, peer }
-  if (ev.peerNatType) d.peerNatType = ev.peerNatType
+  const d = { type: ev.stream.transport, client, peer }
+  if (ev.stream.peerNatType) d.peerNatType = ev.stream.peerNatType
   return d
 }
 

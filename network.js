@@ -120,7 +120,7 @@ class NetworkResource {
     const options = { ...this._engineOptions }
     if (this.port) options.port = this.port
     this._engine = new Engine(options, {
-      connection: (socket, ev) => this._onincoming(socket, ev.transport !== 'utp'),
+      connection: (socket, ev) => this._onincoming(socket, ev.stream.transport === 'tcp'),
       peer: peer => this.discovery && this.discovery._onpeer(peer),
       updating: key => this.discovery && this.discovery._onupdating(key),
       flushed: key => this.discovery && this.discovery._onflushed(key),
@@ -246,7 +246,7 @@ class NetworkResource {
           socket.destroy()
           return cb(connectError(coded('Resource is closed', 'EDESTROYED')))
         }
-        cb(null, socket, ev.transport !== 'utp')
+        cb(null, socket, ev.stream.transport === 'tcp')
       }
       // On the next tick, as net.connect sends its SYN: a peer closed in
       // this same tick refuses it, as the reference's would.

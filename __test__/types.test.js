@@ -1,6 +1,7 @@
 'use strict'
 // index.d.ts is complete enough to type the seed's documented usage and to
-// reject misuse (the usage file carries @ts-expect-error lines).
+// reject misuse (the usage files carry @ts-expect-error lines); the generated
+// binding.d.ts types the addon's events as tagged unions (usage-binding.ts).
 const test = require('node:test')
 const assert = require('node:assert')
 const path = require('path')

@@ -287,12 +287,13 @@ class Engine {
         if (stream) stream._onnative(ev)
         return
       }
+      case 'connect-failed':
       case 'connected': {
         const req = this._requests.get(ev.request)
         if (!req) return
         this._requests.delete(ev.request)
         const cb = req.cb || ((...result) => this._park(ev.request, result))
-        if (ev.fd == null && ev.transport !== 'utp') return cb(coded(ev.message || 'Could not connect to peer', ev.code || 'ECONNFAILED'))
+        if (ev.kind === 'connect-failed') return cb(coded(ev.message, ev.code))
         const socket = this._socket(ev)
         if (!socket) return cb(coded('cannot connect: network is destroyed', 'EDESTROYED'))
         cb(null, socket, ev)
@@ -319,12 +320,12 @@ class Engine {
 
   _socket (ev) {
     let socket
-    if (ev.transport === 'utp') {
-      socket = new UtpStream(this.native, ev)
+    if (ev.stream.transport === 'utp') {
+      socket = new UtpStream(this.native, ev.id, ev.stream)
       this._utp.set(ev.id, socket)
       socket.once('close', () => this._utp.delete(ev.id))
     } else {
-      socket = new net.Socket({ fd: ev.fd, readable: true, writable: true })
+      socket = new net.Socket({ fd: ev.stream.fd, readable: true, writable: true })
       socket.setNoDelay(true)
       // The engine listens dual-stack, so Node would report an IPv4 peer as
       // `::ffff:a.b.c.d` and code comparing it with the plain address that

@@ -5,17 +5,18 @@
 const { Duplex } = require('stream')
 
 class UtpStream extends Duplex {
-  constructor (native, ev) {
+  /** `stream`: the engine's `{ transport: 'utp', remoteHost, remotePort }`. */
+  constructor (native, id, stream) {
     // Like the net.Socket users get for TCP (and the reference's uTP
     // sockets): the end of the peer's data ends ours too.
     super({ allowHalfOpen: false })
     this._native = native
-    this._id = ev.id
+    this._id = id
     this._writes = new Map()
     this._nextWrite = 1
     this._closed = false
-    this.remoteAddress = ev.remoteHost
-    this.remotePort = ev.remotePort
+    this.remoteAddress = stream.remoteHost
+    this.remotePort = stream.remotePort
     this.remoteFamily = 'IPv4'
     this.bytesRead = 0
     this.bytesWritten = 0

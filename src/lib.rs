@@ -69,5 +69,5 @@ mod binding;
 
 pub use api::{topic, Connection, Event, JoinOptions, Swarm, Transport};
 pub use dht::nat::NatType;
-pub use discovery::{Peer, Referrer, Topic};
+pub use discovery::{Host, Peer, Referrer, Topic};
 pub use swarm::{ConnectError, SwarmConfig, SwarmError};

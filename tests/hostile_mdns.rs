@@ -45,7 +45,7 @@ fn answer_with_target(target: &str, port: u16) -> Vec<u8> {
 }
 
 fn peers(l: &mut Lan) -> Vec<(String, u16)> {
-    std::iter::from_fn(|| l.poll_event()).map(|LanEvent::Peer { host, port, .. }| (host, port)).collect()
+    std::iter::from_fn(|| l.poll_event()).map(|LanEvent::Peer { host, port, .. }| (host.to_string(), port)).collect()
 }
 
 fn drain(l: &mut Lan) -> Vec<Vec<u8>> {

@@ -729,8 +729,8 @@ fn twelve_hundred_peers_with_churn() {
         // under the dial queue's per-referrer cap).
         let host = if local { format!("192.168.{}.{}", i / 250, 1 + i % 250) } else { format!("10.{}.{}.1", i / 250, i % 250) };
         let referrer = (!local && kind != Kind::Refusing && (i % 3 != 0 || kind != Kind::Open))
-            .then(|| Referrer { host: format!("203.0.113.{}", 1 + i % 24), port: 49737, id: None });
-        let peer = Peer { host, port: 4000 + (i % 7) as u16, local, referrer, topic: Some([1; 32]), to: None };
+            .then(|| Referrer { host: format!("203.0.113.{}", 1 + i % 24).into(), port: 49737, id: None });
+        let peer = Peer { host: host.into(), port: 4000 + (i % 7) as u16, local, referrer, topic: Some([1; 32]), to: None };
         by_addr.insert(peer.address_key(), i);
         // One open or punchable peer in twenty leaves during the run; its
         // records outlive it by two rounds.
@@ -857,7 +857,7 @@ fn dials_ahead_one_per_permission_never_twice_and_bounded() {
     use hyperswarm_native::swarm::core::{MAX_AHEAD, SPECULATIVE_REQUESTS};
     let now = Instant::now();
     let mut core: SwarmCore<u32> = SwarmCore::new(8, true);
-    let peer = |i: u16| Peer { host: format!("198.51.100.{i}"), port: 4000, local: false, referrer: None, topic: Some([1; 32]), to: None };
+    let peer = |i: u16| Peer { host: format!("198.51.100.{i}").into(), port: 4000, local: false, referrer: None, topic: Some([1; 32]), to: None };
     // Not asked: nothing.
     assert_eq!(core.speculate(now, &peer(1)), None);
     core.set_speculation(true);

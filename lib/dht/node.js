@@ -161,7 +161,12 @@ class HyperDHT extends EventEmitter {
     switch (ev.kind) {
       case 'data':
       case 'warning':
-      case 'done': return this._onreply(ev)
+      case 'done':
+      case 'failed':
+      case 'got':
+      case 'put':
+      case 'pong':
+      case 'holepunched': return this._onreply(ev)
       case 'ready':
         if (this.bootstrapped) return
         this.bootstrapped = true

@@ -77,29 +77,90 @@ pub struct DhtPutOptions {
     pub salt: Option<Buffer>,
 }
 
-/// One event for dht.js; `kind` says which fields are set.
-#[napi(object)]
-pub struct DhtNativeEvent {
-    /// `ready`, `initial-nodes`, `persistent`, `announce`, `unannounce`,
-    /// `lookup`, `holepunch`, `data`, `warning`, `done`, `close`.
-    pub kind: String,
-    pub request: Option<u32>,
-    pub error: Option<String>,
-    /// The node that answered, or the remote of `announce`/`lookup`, or
-    /// the puncher of `holepunch`.
-    pub from: Option<DhtAddr>,
-    /// Our address as `from` saw it; the target of `holepunch`.
-    pub to: Option<DhtAddr>,
-    pub node_id: Option<Buffer>,
-    pub topic: Option<Buffer>,
-    pub peers: Option<Vec<DhtAddr>>,
-    pub local_peers: Option<Vec<DhtAddr>>,
-    /// A put's key (immutable hash or public key).
-    pub key: Option<Buffer>,
-    /// A get's record (`value` null: not found), or a put's signed record.
-    pub record: Option<DhtRecord>,
-    /// A seq error's proof.
-    pub proof: Option<DhtRecord>,
+/// One event for lib/dht: a tagged union on `kind` (the variant's name in
+/// kebab-case). Replies to an operation carry its `request`; which reply
+/// kind ends an operation depends on the operation (see `to_js`).
+#[napi(discriminant = "kind", discriminant_case = "kebab-case")]
+pub enum DhtNativeEvent {
+    Listening,
+    Ready,
+    InitialNodes,
+    Persistent,
+    Close,
+    /// A remote node announced `topic` to us.
+    Announce {
+        topic: Buffer,
+        from: DhtAddr,
+    },
+    Unannounce {
+        topic: Buffer,
+        from: DhtAddr,
+    },
+    Lookup {
+        topic: Buffer,
+        from: DhtAddr,
+    },
+    /// `from` asked us to punch towards `to`.
+    Holepunch {
+        from: DhtAddr,
+        to: DhtAddr,
+    },
+    /// A query's reply from node `from` (`to`: our address as it saw it).
+    Data {
+        request: u32,
+        from: DhtAddr,
+        node_id: Option<Buffer>,
+        to: Option<DhtAddr>,
+        peers: Vec<DhtAddr>,
+        local_peers: Vec<DhtAddr>,
+    },
+    /// A store's node refused or failed (`proof`: a seq error's record).
+    Warning {
+        request: u32,
+        from: DhtAddr,
+        error: String,
+        proof: Option<DhtRecord>,
+    },
+    /// A query (lookup, announce, bootstrap, …) ended.
+    Done {
+        request: u32,
+        error: Option<String>,
+    },
+    /// An operation failed: refused at once, a store's error (with its
+    /// node and seq proof when there is one), or a ping or punch timed out.
+    Failed {
+        request: u32,
+        error: String,
+        from: Option<DhtAddr>,
+        proof: Option<DhtRecord>,
+    },
+    /// A get's answer (`record.value` missing: no node had it).
+    Got {
+        request: u32,
+        from: Option<DhtAddr>,
+        node_id: Option<Buffer>,
+        record: DhtRecord,
+    },
+    /// A put stored its value under `key`; a mutable put's `record` is the
+    /// signed record.
+    Put {
+        request: u32,
+        key: Buffer,
+        record: Option<DhtRecord>,
+    },
+    /// A ping's answer (`to`: our address as `from` saw it).
+    Pong {
+        request: u32,
+        from: DhtAddr,
+        to: Option<DhtAddr>,
+    },
+    /// A punch through `from` worked.
+    Holepunched {
+        request: u32,
+        from: DhtAddr,
+    },
+    /// An engine event lib/dht has no use for.
+    Ignored,
 }
 
 #[napi(object)]
@@ -494,89 +555,60 @@ fn record(m: wire::dht::Mutable) -> DhtRecord {
     }
 }
 
-fn event(kind: &str) -> DhtNativeEvent {
-    DhtNativeEvent {
-        kind: kind.into(),
-        request: None,
-        error: None,
-        from: None,
-        to: None,
-        node_id: None,
-        topic: None,
-        peers: None,
-        local_peers: None,
-        key: None,
-        record: None,
-        proof: None,
-    }
-}
-
 pub(crate) fn to_js(ev: NodeEvent) -> DhtNativeEvent {
+    use DhtNativeEvent as E;
     match ev {
-        NodeEvent::Closed => event("close"),
-        NodeEvent::Listening => event("listening"),
-        NodeEvent::Refused { request, error } => DhtNativeEvent { request: Some(request), error: Some(error), ..event("done") },
+        NodeEvent::Closed => E::Close,
+        NodeEvent::Listening => E::Listening,
+        NodeEvent::Refused { request, error } => E::Failed { request, error, from: None, proof: None },
         NodeEvent::Dht(ev) => match ev {
-            DhtEvent::Ready => event("ready"),
-            DhtEvent::InitialNodes => event("initial-nodes"),
-            DhtEvent::Persistent => event("persistent"),
-            DhtEvent::Announced { topic, peer } => remote("announce", topic, peer),
-            DhtEvent::Unannounced { topic, peer } => remote("unannounce", topic, peer),
-            DhtEvent::LookedUp { topic, peer } => remote("lookup", topic, peer),
-            DhtEvent::Relayed { from, to } => DhtNativeEvent { from: Some(addr_js(from)), to: Some(addr_js(to)), ..event("holepunch") },
-            _ => event("ignored"),
+            DhtEvent::Ready => E::Ready,
+            DhtEvent::InitialNodes => E::InitialNodes,
+            DhtEvent::Persistent => E::Persistent,
+            DhtEvent::Announced { topic, peer } => E::Announce { topic: topic.to_vec().into(), from: addr_js(peer) },
+            DhtEvent::Unannounced { topic, peer } => E::Unannounce { topic: topic.to_vec().into(), from: addr_js(peer) },
+            DhtEvent::LookedUp { topic, peer } => E::Lookup { topic: topic.to_vec().into(), from: addr_js(peer) },
+            DhtEvent::Relayed { from, to } => E::Holepunch { from: addr_js(from), to: addr_js(to) },
+            _ => E::Ignored,
         },
-        NodeEvent::Reply { request, event: ev } => {
-            let e = match ev {
-                DhtEvent::Peers(f) => DhtNativeEvent {
-                    from: Some(addr_js(f.node)),
-                    node_id: f.node_id.map(|id| id.to_vec().into()),
-                    to: f.to.map(addr_js),
-                    peers: Some(f.peers.into_iter().map(addr_js).collect()),
-                    local_peers: Some(f.local_peers.into_iter().map(addr_js).collect()),
-                    ..event("data")
-                },
-                DhtEvent::StoreWarning { from, error, proof, .. } => {
-                    DhtNativeEvent { from: Some(addr_js(from)), error: Some(error), proof: proof.map(record), ..event("warning") }
-                }
-                DhtEvent::QueryDone { error, .. } => DhtNativeEvent { error, ..event("done") },
-                DhtEvent::StoreDone { result: Err(f), .. } => DhtNativeEvent {
-                    error: Some(f.error),
-                    proof: f.proof.map(record),
-                    from: f.from.map(addr_js),
-                    ..event("done")
-                },
-                DhtEvent::StoreDone { result: Ok(outcome), .. } => match outcome {
-                    StoreOutcome::Got(None) => DhtNativeEvent { record: Some(record(Default::default())), ..event("done") },
-                    StoreOutcome::Got(Some(g)) => DhtNativeEvent {
-                        from: g.from.map(addr_js),
-                        node_id: g.node_id.map(|id| id.to_vec().into()),
-                        record: Some(DhtRecord {
-                            value: Some(g.value.into()),
-                            signature: g.signature.map(Into::into),
-                            seq: g.seq.map(|s| s as f64),
-                            salt: g.salt.map(Into::into),
-                        }),
-                        ..event("done")
-                    },
-                    StoreOutcome::ImmutablePut { key } => DhtNativeEvent { key: Some(key.to_vec().into()), ..event("done") },
-                    StoreOutcome::MutablePut { public_key, signature, seq, salt } => DhtNativeEvent {
-                        key: Some(public_key.to_vec().into()),
-                        record: Some(DhtRecord { value: None, signature: Some(signature.into()), seq: Some(seq as f64), salt: salt.map(Into::into) }),
-                        ..event("done")
+        NodeEvent::Reply { request, event: ev } => match ev {
+            DhtEvent::Peers(f) => E::Data {
+                request,
+                from: addr_js(f.node),
+                node_id: f.node_id.map(|id| id.to_vec().into()),
+                to: f.to.map(addr_js),
+                peers: f.peers.into_iter().map(addr_js).collect(),
+                local_peers: f.local_peers.into_iter().map(addr_js).collect(),
+            },
+            DhtEvent::StoreWarning { from, error, proof, .. } => E::Warning { request, from: addr_js(from), error, proof: proof.map(record) },
+            DhtEvent::QueryDone { error, .. } => E::Done { request, error },
+            DhtEvent::StoreDone { result: Err(f), .. } => E::Failed { request, error: f.error, from: f.from.map(addr_js), proof: f.proof.map(record) },
+            DhtEvent::StoreDone { result: Ok(outcome), .. } => match outcome {
+                StoreOutcome::Got(None) => E::Got { request, from: None, node_id: None, record: record(Default::default()) },
+                StoreOutcome::Got(Some(g)) => E::Got {
+                    request,
+                    from: g.from.map(addr_js),
+                    node_id: g.node_id.map(|id| id.to_vec().into()),
+                    record: DhtRecord {
+                        value: Some(g.value.into()),
+                        signature: g.signature.map(Into::into),
+                        seq: g.seq.map(|s| s as f64),
+                        salt: g.salt.map(Into::into),
                     },
                 },
-                DhtEvent::Pong { from, to, .. } => DhtNativeEvent { from: Some(addr_js(from)), to: to.map(addr_js), ..event("done") },
-                DhtEvent::PingFailed { .. } => DhtNativeEvent { error: Some("Request timed out".into()), ..event("done") },
-                DhtEvent::Holepunched { from, .. } => DhtNativeEvent { from: Some(addr_js(from)), ..event("done") },
-                DhtEvent::HolepunchFailed { .. } => DhtNativeEvent { error: Some("Request timed out".into()), ..event("done") },
-                _ => event("ignored"),
-            };
-            DhtNativeEvent { request: Some(request), ..e }
-        }
+                StoreOutcome::ImmutablePut { key } => E::Put { request, key: key.to_vec().into(), record: None },
+                StoreOutcome::MutablePut { public_key, signature, seq, salt } => E::Put {
+                    request,
+                    key: public_key.to_vec().into(),
+                    record: Some(DhtRecord { value: None, signature: Some(signature.into()), seq: Some(seq as f64), salt: salt.map(Into::into) }),
+                },
+            },
+            DhtEvent::Pong { from, to, .. } => E::Pong { request, from: addr_js(from), to: to.map(addr_js) },
+            DhtEvent::PingFailed { .. } | DhtEvent::HolepunchFailed { .. } => {
+                E::Failed { request, error: "Request timed out".into(), from: None, proof: None }
+            }
+            DhtEvent::Holepunched { from, .. } => E::Holepunched { request, from: addr_js(from) },
+            _ => E::Ignored,
+        },
     }
-}
-
-fn remote(kind: &str, topic: [u8; 32], peer: SocketAddrV4) -> DhtNativeEvent {
-    DhtNativeEvent { topic: Some(topic.to_vec().into()), from: Some(addr_js(peer)), ..event(kind) }
 }

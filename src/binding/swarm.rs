@@ -10,9 +10,8 @@ use napi_derive::napi;
 
 use super::dht::{DhtCommandArgs, DhtContact, DhtNativeEvent};
 use super::code::{coded, Code};
-use crate::discovery::peer::unmap;
 use super::guard::guarded;
-use crate::swarm::{ConnStream, EventGate, Peer, Referrer, Swarm, SwarmConfig, SwarmError, SwarmEvent};
+use crate::swarm::{ConnStream, EventGate, Host, Peer, Referrer, Swarm, SwarmConfig, SwarmError, SwarmEvent};
 
 #[napi(object)]
 pub struct NativeOptions {
@@ -61,33 +60,117 @@ pub struct NativePong {
     pub to: Option<String>,
 }
 
-/// One event for index.js. `kind` says which fields are set.
-#[napi(object)]
-pub struct NativeEvent {
-    pub kind: String,
-    pub id: Option<f64>,
-    pub request: Option<u32>,
-    pub fd: Option<i32>,
-    pub client: Option<bool>,
-    pub port: Option<u32>,
-    pub peer: Option<NativePeer>,
-    pub message: Option<String>,
-    /// The stable code of an error (`connected`: `ETIMEDOUT`, `EHOLEPUNCH`,
-    /// `ENOPATH`, `ECONNFAILED`).
-    pub code: Option<String>,
-    /// `"tcp"` (with `fd`) or `"utp"` (with `remote_host`/`remote_port`).
-    pub transport: Option<String>,
-    pub remote_host: Option<String>,
-    pub remote_port: Option<u32>,
-    pub data: Option<Buffer>,
-    /// The topic of `updating`, `update` and `left`.
-    pub topic: Option<Buffer>,
-    pub pongs: Option<Vec<NativePong>>,
-    /// kind `dht`: an event of `discovery.dht`'s operations.
-    pub dht: Option<DhtNativeEvent>,
-    /// A uTP connection's peer NAT class (`open`, `consistent`, `random`,
-    /// `unknown`), when a punch told us it runs our code.
-    pub peer_nat_type: Option<String>,
+/// One event for lib/engine.js: a tagged union on `kind` (the variant's
+/// name in kebab-case), each variant carrying only its own fields, so the
+/// typings tell JS exactly what each kind holds.
+#[napi(discriminant = "kind", discriminant_case = "kebab-case")]
+pub enum NativeEvent {
+    Listening {
+        port: u32,
+    },
+    /// Dial `request` wants the caller to punch its hole.
+    Punch {
+        request: u32,
+    },
+    Peer {
+        peer: NativePeer,
+    },
+    /// The engine started dialling `peer` ahead of the caller
+    /// (`setSpeculation`); comes just before its `peer`, and ends as
+    /// `connected` or `connect-failed` for `request`.
+    Dialing {
+        request: u32,
+        peer: NativePeer,
+    },
+    /// An incoming connection, or one the swarm dialled itself (`peer`:
+    /// whom it dialled; none for incoming).
+    Connection {
+        id: f64,
+        client: bool,
+        peer: Option<NativePeer>,
+        stream: NativeStream,
+    },
+    /// The answer to `connect(request, …)` when it worked.
+    Connected {
+        id: f64,
+        request: u32,
+        peer: NativePeer,
+        stream: NativeStream,
+    },
+    /// The answer to `connect(request, …)` when it failed (`code`:
+    /// `ETIMEDOUT`, `EHOLEPUNCH`, `ENOPATH`, `ECONNFAILED`, …). A kind of
+    /// its own: a napi tag names one shape, and failure has another.
+    ConnectFailed {
+        request: u32,
+        message: String,
+        code: String,
+    },
+    Updating {
+        topic: Buffer,
+    },
+    Flushed {
+        topic: Buffer,
+    },
+    /// A DHT round of `topic` ended (`message`: why it failed).
+    Update {
+        topic: Buffer,
+        message: Option<String>,
+    },
+    Left {
+        topic: Buffer,
+    },
+    Pinged {
+        request: u32,
+        pongs: Vec<NativePong>,
+    },
+    /// Bytes of uTP connection `id`.
+    Data {
+        id: f64,
+        data: Buffer,
+    },
+    /// uTP write `request` of connection `id` is buffered.
+    Written {
+        id: f64,
+        request: u32,
+    },
+    End {
+        id: f64,
+    },
+    /// uTP connection `id` is gone (`message`: the error that ended it).
+    Closed {
+        id: f64,
+        message: Option<String>,
+    },
+    Warning {
+        message: String,
+    },
+    Error {
+        message: String,
+    },
+    /// The engine died; `close` follows.
+    Fatal {
+        message: String,
+    },
+    Close,
+    /// An event of `discovery.dht`'s operations.
+    Dht {
+        dht: DhtNativeEvent,
+    },
+}
+
+/// How a connection's bytes move, tagged by `transport`.
+#[napi(discriminant = "transport", discriminant_case = "lowercase")]
+pub enum NativeStream {
+    /// A connected TCP socket's descriptor; Node owns it from here.
+    Tcp { fd: i32 },
+    /// A uTP connection the engine keeps (data comes as `data` events);
+    /// `peer_nat_type`: the peer's NAT class (`open`, `consistent`,
+    /// `random`, `unknown`), when a punch told us it runs our code.
+    Utp {
+        remote_host: String,
+        remote_port: u32,
+        peer_nat_type: Option<String>,
+    },
 }
 
 #[napi(object)]
@@ -156,10 +239,10 @@ pub struct NativeStats {
 
 fn peer_to_js(p: Peer) -> NativePeer {
     NativePeer {
-        host: p.host,
+        host: p.host.to_string(),
         port: p.port as u32,
         local: p.local,
-        referrer: p.referrer.map(|r| NativeReferrer { host: r.host, port: r.port as u32, id: r.id.map(Buffer::from) }),
+        referrer: p.referrer.map(|r| NativeReferrer { host: r.host.to_string(), port: r.port as u32, id: r.id.map(Buffer::from) }),
         topic: p.topic.map(|t| Buffer::from(t.to_vec())),
         to: p.to.map(|a| a.to_string()),
     }
@@ -173,45 +256,27 @@ pub(super) fn peer_from_js(p: NativePeer) -> Result<Peer> {
     };
     let referrer = match p.referrer {
         Some(r) => Some(Referrer {
-            host: unmap(&r.host).to_string(),
+            host: host_from_js(&r.host, "peer.referrer.host")?,
             port: u16::try_from(r.port).map_err(|_| Error::new(Status::InvalidArg, "peer.referrer.port must be 0-65535"))?,
             id: r.id.map(|b| b.to_vec()),
         }),
         None => None,
     };
     let to = p.to.and_then(|a| a.parse().ok());
-    // `::ffff:a.b.c.d` is `a.b.c.d` from here on (discovery::peer::unmap).
-    Ok(Peer { host: unmap(&p.host).to_string(), port, local: p.local, referrer, topic, to })
+    Ok(Peer { host: host_from_js(&p.host, "peer.host")?, port, local: p.local, referrer, topic, to })
+}
+
+/// The one place a host from JS is read: an address (`::ffff:a.b.c.d`
+/// unmapped) or a name to resolve when dialled, as `net.connect` takes.
+fn host_from_js(host: &str, name: &str) -> Result<Host> {
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::new(Status::InvalidArg, format!("{name} must be an IP address or a host name, got {host:?}")));
+    }
+    Ok(Host::parse(host))
 }
 
 fn topic_from_js(b: &Buffer, name: &str) -> Result<[u8; 32]> {
     <[u8; 32]>::try_from(&b[..]).map_err(|_| Error::new(Status::InvalidArg, format!("{name} must be a 32-byte Buffer")))
-}
-
-fn event(kind: &str) -> NativeEvent {
-    NativeEvent {
-        kind: kind.into(),
-        id: None,
-        request: None,
-        fd: None,
-        client: None,
-        port: None,
-        peer: None,
-        message: None,
-        code: None,
-        transport: None,
-        remote_host: None,
-        remote_port: None,
-        data: None,
-        topic: None,
-        pongs: None,
-        dht: None,
-        peer_nat_type: None,
-    }
-}
-
-fn topic_event(kind: &str, topic: [u8; 32]) -> NativeEvent {
-    NativeEvent { topic: Some(Buffer::from(topic.to_vec())), ..event(kind) }
 }
 
 /// Why a swarm cannot be made off Unix: TCP connections reach Node as
@@ -219,78 +284,72 @@ fn topic_event(kind: &str, topic: [u8; 32]) -> NativeEvent {
 const FD_HANDOFF_UNIX_ONLY: &str =
     "hyperswarm-native: this version hands TCP sockets to Node by file descriptor, which only works on Unix";
 
-/// Fills in how a connection's bytes move: a descriptor for TCP (Node owns
-/// it from here), an address for uTP (the engine keeps the connection).
-fn with_stream(ev: NativeEvent, stream: ConnStream) -> NativeEvent {
+/// How a connection's bytes move: a descriptor for TCP (Node owns it from
+/// here), an address for uTP (the engine keeps the connection). `Err`: the
+/// event to send instead.
+fn stream_to_js(stream: ConnStream) -> std::result::Result<NativeStream, NativeEvent> {
     match stream {
         #[cfg(unix)]
-        ConnStream::Tcp(s) => NativeEvent { fd: Some(s.into_raw_fd()), transport: Some("tcp".into()), ..ev },
+        ConnStream::Tcp(s) => Ok(NativeStream::Tcp { fd: s.into_raw_fd() }),
         // Not reached: `NativeSwarm::new` refuses off Unix.
         #[cfg(not(unix))]
-        ConnStream::Tcp(_) => NativeEvent { message: Some(FD_HANDOFF_UNIX_ONLY.into()), ..event("error") },
-        ConnStream::Utp { remote, peer_nat } => NativeEvent {
-            transport: Some("utp".into()),
+        ConnStream::Tcp(_) => Err(NativeEvent::Error { message: FD_HANDOFF_UNIX_ONLY.into() }),
+        ConnStream::Utp { remote, peer_nat } => Ok(NativeStream::Utp {
+            remote_host: remote.ip().to_string(),
+            remote_port: remote.port() as u32,
             peer_nat_type: peer_nat.map(|n| n.as_str().into()),
-            remote_host: Some(remote.ip().to_string()),
-            remote_port: Some(remote.port() as u32),
-            ..ev
-        },
+        }),
     }
+}
+
+fn topic_js(topic: [u8; 32]) -> Buffer {
+    Buffer::from(topic.to_vec())
 }
 
 /// Runs on the JS thread. Streams become plain descriptors here, and only
 /// here, so a stream whose event never reaches JS is closed by its drop.
 fn to_js(ev: SwarmEvent) -> NativeEvent {
     match ev {
-        SwarmEvent::Listening { port } => NativeEvent { port: Some(port as u32), ..event("listening") },
-        SwarmEvent::Punch { request } => NativeEvent { request: Some(request), ..event("punch") },
-        SwarmEvent::Peer(p) => NativeEvent { peer: Some(peer_to_js(p)), ..event("peer") },
-        SwarmEvent::Dialing { request, peer } => NativeEvent { request: Some(request), peer: Some(peer_to_js(peer)), ..event("dialing") },
-        SwarmEvent::Connection { id, stream, client, peer } => with_stream(
-            NativeEvent { id: Some(id as f64), client: Some(client), peer: peer.map(peer_to_js), ..event("connection") },
-            stream,
-        ),
+        SwarmEvent::Listening { port } => NativeEvent::Listening { port: port as u32 },
+        SwarmEvent::Punch { request } => NativeEvent::Punch { request },
+        SwarmEvent::Peer(p) => NativeEvent::Peer { peer: peer_to_js(p) },
+        SwarmEvent::Dialing { request, peer } => NativeEvent::Dialing { request, peer: peer_to_js(peer) },
+        SwarmEvent::Connection { id, stream, client, peer } => match stream_to_js(stream) {
+            Ok(stream) => NativeEvent::Connection { id: id as f64, client, peer: peer.map(peer_to_js), stream },
+            Err(ev) => ev,
+        },
         SwarmEvent::Connected { request, result, peer } => match result {
-            Ok((id, stream)) => with_stream(
-                NativeEvent {
-                    request: Some(request),
-                    id: Some(id as f64),
-                    client: Some(true),
-                    peer: Some(peer_to_js(peer)),
-                    ..event("connected")
-                },
-                stream,
-            ),
-            Err(e) => NativeEvent { request: Some(request), message: Some(e.to_string()), code: Some(e.code().into()), ..event("connected") },
+            Ok((id, stream)) => match stream_to_js(stream) {
+                Ok(stream) => NativeEvent::Connected { request, id: id as f64, peer: peer_to_js(peer), stream },
+                Err(ev) => ev,
+            },
+            Err(e) => NativeEvent::ConnectFailed { request, message: e.to_string(), code: e.code().into() },
         },
-        SwarmEvent::Updating { topic } => topic_event("updating", topic),
-        SwarmEvent::Flushed { topic } => topic_event("flushed", topic),
-        SwarmEvent::Update { topic, error } => NativeEvent { message: error, ..topic_event("update", topic) },
-        SwarmEvent::Left { topic } => topic_event("left", topic),
-        SwarmEvent::Pinged { request, pongs } => NativeEvent {
-            request: Some(request),
-            pongs: Some(
-                pongs
-                    .into_iter()
-                    .map(|p| NativePong {
-                        host: p.bootstrap.ip().to_string(),
-                        port: p.bootstrap.port() as u32,
-                        rtt: p.rtt.as_secs_f64() * 1000.0,
-                        to: p.to.map(|a| a.to_string()),
-                    })
-                    .collect(),
-            ),
-            ..event("pinged")
+        SwarmEvent::Updating { topic } => NativeEvent::Updating { topic: topic_js(topic) },
+        SwarmEvent::Flushed { topic } => NativeEvent::Flushed { topic: topic_js(topic) },
+        SwarmEvent::Update { topic, error } => NativeEvent::Update { topic: topic_js(topic), message: error },
+        SwarmEvent::Left { topic } => NativeEvent::Left { topic: topic_js(topic) },
+        SwarmEvent::Pinged { request, pongs } => NativeEvent::Pinged {
+            request,
+            pongs: pongs
+                .into_iter()
+                .map(|p| NativePong {
+                    host: p.bootstrap.ip().to_string(),
+                    port: p.bootstrap.port() as u32,
+                    rtt: p.rtt.as_secs_f64() * 1000.0,
+                    to: p.to.map(|a| a.to_string()),
+                })
+                .collect(),
         },
-        SwarmEvent::Data { id, data } => NativeEvent { id: Some(id as f64), data: Some(Buffer::from(data)), ..event("data") },
-        SwarmEvent::Written { id, write } => NativeEvent { id: Some(id as f64), request: Some(write), ..event("written") },
-        SwarmEvent::End { id } => NativeEvent { id: Some(id as f64), ..event("end") },
-        SwarmEvent::StreamClosed { id, error } => NativeEvent { id: Some(id as f64), message: error, ..event("closed") },
-        SwarmEvent::Warning(m) => NativeEvent { message: Some(m), ..event("warning") },
-        SwarmEvent::Error(m) => NativeEvent { message: Some(m), ..event("error") },
-        SwarmEvent::Failed(m) => NativeEvent { message: Some(m), ..event("fatal") },
-        SwarmEvent::Closed => event("close"),
-        SwarmEvent::Dht(ev) => NativeEvent { dht: Some(super::dht::to_js(ev)), ..event("dht") },
+        SwarmEvent::Data { id, data } => NativeEvent::Data { id: id as f64, data: Buffer::from(data) },
+        SwarmEvent::Written { id, write } => NativeEvent::Written { id: id as f64, request: write },
+        SwarmEvent::End { id } => NativeEvent::End { id: id as f64 },
+        SwarmEvent::StreamClosed { id, error } => NativeEvent::Closed { id: id as f64, message: error },
+        SwarmEvent::Warning(message) => NativeEvent::Warning { message },
+        SwarmEvent::Error(message) => NativeEvent::Error { message },
+        SwarmEvent::Failed(message) => NativeEvent::Fatal { message },
+        SwarmEvent::Closed => NativeEvent::Close,
+        SwarmEvent::Dht(ev) => NativeEvent::Dht { dht: super::dht::to_js(ev) },
     }
 }
 

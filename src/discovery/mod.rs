@@ -4,6 +4,6 @@
 pub(crate) mod peer;
 mod topics;
 
-pub use peer::{Peer, Referrer, Topic};
+pub use peer::{Host, Peer, Referrer, Topic};
 
 pub use topics::{Discovery, DiscoveryConfig, DiscoveryEvent, JoinSpec, Pong, Transmit, ROUND_MAX, ROUND_MIN};

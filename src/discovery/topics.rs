@@ -172,7 +172,7 @@ struct TopicState {
     /// How far the running round is from its early flush.
     tally: FlushTally,
     /// LAN peers reported lately, oldest first (see [`LAN_REPEAT_WINDOW`]).
-    lan_heard: VecDeque<(String, u16, Instant)>,
+    lan_heard: VecDeque<(Ipv4Addr, u16, Instant)>,
     /// The first round waits for the caller (see [`JoinSpec::defer_round`]).
     round_deferred: bool,
 }
@@ -180,17 +180,17 @@ struct TopicState {
 impl TopicState {
     /// Whether the LAN peer `host:port` is news: not reported within
     /// [`LAN_REPEAT_WINDOW`]. Remembers it if so.
-    fn lan_news(&mut self, now: Instant, host: &str, port: u16) -> bool {
+    fn lan_news(&mut self, now: Instant, host: Ipv4Addr, port: u16) -> bool {
         while self.lan_heard.front().is_some_and(|(_, _, at)| now.duration_since(*at) >= LAN_REPEAT_WINDOW) {
             self.lan_heard.pop_front();
         }
-        if self.lan_heard.iter().any(|(h, p, _)| h == host && *p == port) {
+        if self.lan_heard.iter().any(|(h, p, _)| *h == host && *p == port) {
             return false;
         }
         if self.lan_heard.len() >= LAN_REPEAT_MAX {
             self.lan_heard.pop_front();
         }
-        self.lan_heard.push_back((host.to_string(), port, now));
+        self.lan_heard.push_back((host, port, now));
         true
     }
 }
@@ -503,8 +503,8 @@ impl Discovery {
     /// Turns what the cores produced into discovery events.
     fn collect(&mut self, now: Instant) {
         while let Some(LanEvent::Peer { topic, host, port }) = self.lan.as_mut().and_then(Lan::poll_event) {
-            if self.topics.get_mut(&topic).is_some_and(|t| t.lan_news(now, &host, port)) {
-                self.events.push_back(DiscoveryEvent::Peer(Peer { host, port, local: true, referrer: None, topic: Some(topic), to: None }));
+            if self.topics.get_mut(&topic).is_some_and(|t| t.lan_news(now, host, port)) {
+                self.events.push_back(DiscoveryEvent::Peer(Peer { host: host.into(), port, local: true, referrer: None, topic: Some(topic), to: None }));
             }
         }
         while let Some(ev) = self.dht.as_mut().and_then(Dht::poll_event) {
@@ -534,12 +534,12 @@ impl Discovery {
         let Some(&(topic, role)) = self.queries.get(&found.query) else { return };
         let Some(state) = self.topics.get_mut(&topic) else { return };
         let flushed_now = role == QueryRole::Round && state.tally.response(found.peers.len(), found.local_peers.len());
-        let referrer = Referrer { host: found.node.ip().to_string(), port: found.node.port(), id: found.node_id.map(|i| i.to_vec()) };
+        let referrer = Referrer { host: (*found.node.ip()).into(), port: found.node.port(), id: found.node_id.map(|i| i.to_vec()) };
         // LAN records first, then the public ones, in the reference's order
         // (discovery's `_ondhtdata`): a peer in both is first reported local.
         for p in &found.local_peers {
             self.events.push_back(DiscoveryEvent::Peer(Peer {
-                host: p.ip().to_string(),
+                host: (*p.ip()).into(),
                 port: p.port(),
                 local: true,
                 referrer: None,
@@ -553,7 +553,7 @@ impl Discovery {
                 continue;
             }
             self.events.push_back(DiscoveryEvent::Peer(Peer {
-                host: p.ip().to_string(),
+                host: (*p.ip()).into(),
                 port: p.port(),
                 local: false,
                 referrer: Some(referrer.clone()),
@@ -640,6 +640,10 @@ mod tests {
         Discovery::new(now, DiscoveryConfig { lan_domain: None, dht: Some(dht), seed: 7 })
     }
 
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
     fn state() -> TopicState {
         TopicState {
             dht_port: 0,
@@ -658,11 +662,11 @@ mod tests {
     fn a_lan_peer_heard_again_within_the_window_is_reported_once() {
         let t0 = Instant::now();
         let mut t = state();
-        assert!(t.lan_news(t0, "10.0.0.1", 1000));
-        assert!(t.lan_news(t0, "10.0.0.2", 1000), "another peer is news");
-        assert!(t.lan_news(t0, "10.0.0.1", 1001), "another port is news");
-        assert!(!t.lan_news(t0 + LAN_REPEAT_WINDOW / 2, "10.0.0.1", 1000));
-        assert!(t.lan_news(t0 + LAN_REPEAT_WINDOW, "10.0.0.1", 1000), "after the window it is news again");
+        assert!(t.lan_news(t0, ip("10.0.0.1"), 1000));
+        assert!(t.lan_news(t0, ip("10.0.0.2"), 1000), "another peer is news");
+        assert!(t.lan_news(t0, ip("10.0.0.1"), 1001), "another port is news");
+        assert!(!t.lan_news(t0 + LAN_REPEAT_WINDOW / 2, ip("10.0.0.1"), 1000));
+        assert!(t.lan_news(t0 + LAN_REPEAT_WINDOW, ip("10.0.0.1"), 1000), "after the window it is news again");
     }
 
     #[test]
@@ -670,12 +674,12 @@ mod tests {
         let t0 = Instant::now();
         let mut t = state();
         for i in 0..LAN_REPEAT_MAX + 10 {
-            assert!(t.lan_news(t0, "10.0.0.1", i as u16 + 1));
+            assert!(t.lan_news(t0, ip("10.0.0.1"), i as u16 + 1));
         }
         assert_eq!(t.lan_heard.len(), LAN_REPEAT_MAX);
         // The oldest were forgotten: reported again; the newest were not.
-        assert!(t.lan_news(t0, "10.0.0.1", 1));
-        assert!(!t.lan_news(t0, "10.0.0.1", (LAN_REPEAT_MAX + 10) as u16));
+        assert!(t.lan_news(t0, ip("10.0.0.1"), 1));
+        assert!(!t.lan_news(t0, ip("10.0.0.1"), (LAN_REPEAT_MAX + 10) as u16));
     }
 
     fn lefts(d: &mut Discovery) -> usize {

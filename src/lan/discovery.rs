@@ -117,7 +117,7 @@ pub struct Transmit {
 pub enum LanEvent {
     /// A peer announced `topic` on the LAN. `host` is the answer's source
     /// address, or the SRV target when it is an address other than `0.0.0.0`.
-    Peer { topic: [u8; 32], host: String, port: u16 },
+    Peer { topic: [u8; 32], host: Ipv4Addr, port: u16 },
 }
 
 /// Counters for what came in and what was thrown away.
@@ -300,7 +300,7 @@ impl Lan {
                             self.stats.own_answers += 1;
                             continue;
                         }
-                        let ev = LanEvent::Peer { topic: t.key, host: host.to_string(), port: a.port };
+                        let ev = LanEvent::Peer { topic: t.key, host, port: a.port };
                         if self.events.len() >= MAX_QUEUE {
                             self.events.pop_front();
                             self.stats.dropped_output += 1;
@@ -453,7 +453,7 @@ mod tests {
         let answers = drain(&mut a);
         assert_eq!(answers.len(), 1);
         b.handle_datagram(now, A, &link(), &answers[0]);
-        assert_eq!(b.poll_event(), Some(LanEvent::Peer { topic: key, host: "10.0.0.1".into(), port: 4000 }));
+        assert_eq!(b.poll_event(), Some(LanEvent::Peer { topic: key, host: Ipv4Addr::new(10, 0, 0, 1), port: 4000 }));
         assert_eq!(a.stats().queries_answered, 1);
     }
 

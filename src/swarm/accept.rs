@@ -81,12 +81,7 @@ impl AcceptLimits {
 
 /// A dual-stack listener reports IPv4 peers as `::ffff:a.b.c.d`: one host,
 /// one count.
-fn unmapped(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    }
-}
+use crate::discovery::peer::unmap as unmapped;
 
 #[cfg(test)]
 mod tests {

@@ -353,7 +353,7 @@ impl<S> SwarmCore<S> {
             return;
         };
         r.awaiting_caller = false;
-        let target = r.peer.host.parse::<Ipv4Addr>().ok().map(|ip| SocketAddrV4::new(ip, r.peer.port));
+        let target = r.peer.addr_v4();
         self.punched(now, race, target.filter(|_| ok));
     }
 
@@ -403,12 +403,10 @@ impl<S> SwarmCore<S> {
     fn start(&mut self, now: Instant, kind: DialKind, peer: Peer, caller_punch: bool) -> RaceId {
         let race = self.next_race;
         self.next_race += 1;
-        let udp_leg = match (&peer.referrer, peer.host.parse::<Ipv4Addr>(), self.udp) {
+        let udp_leg = match (&peer.referrer, peer.addr_v4(), self.udp) {
             // The caller punches however it likes: its referrer need not be an address.
-            (Some(_), Ok(ip), true) if caller_punch => Some((SocketAddrV4::new(ip, peer.port), SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
-            (Some(r), Ok(ip), true) => {
-                r.host.parse::<Ipv4Addr>().ok().map(|rip| (SocketAddrV4::new(ip, peer.port), SocketAddrV4::new(rip, r.port)))
-            }
+            (Some(_), Some(addr), true) if caller_punch => Some((addr, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
+            (Some(r), Some(addr), true) => r.host.ipv4().map(|rip| (addr, SocketAddrV4::new(rip, r.port))),
             _ => None,
         };
         let mut r = Race::new(now, kind, peer.clone(), udp_leg.is_some());
@@ -455,10 +453,10 @@ impl<S> SwarmCore<S> {
             // that is the mapping that is open now, which may not be the
             // address that was announced.
             Some(from) => {
-                let addr = match r.peer.host.parse::<Ipv4Addr>() {
-                    Ok(ip) if ip == *from.ip() => from,
-                    Ok(ip) => SocketAddrV4::new(ip, r.peer.port),
-                    Err(_) => from,
+                let addr = match r.peer.addr_v4() {
+                    Some(addr) if addr.ip() == from.ip() => from,
+                    Some(addr) => addr,
+                    None => from,
                 };
                 self.actions.push_back(Action::UtpConnect { race, addr });
             }

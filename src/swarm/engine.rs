@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::pending;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use super::event::{ConnStream, SwarmEvent};
 use super::error::{ConnectError, SwarmError};
 use super::core::{Action, DialKind, RaceId, Refusal, SwarmCore, TcpError, Via};
 use super::utp_link::{LinkEvent, UtpLink};
-use crate::discovery::{Peer, Topic};
+use crate::discovery::{Host, Peer, Topic};
 
 use super::peer_queue::CONNECT_TIMEOUT;
 use crate::dht::{DhtConfig, DhtStats};
@@ -1097,13 +1097,13 @@ async fn dial_tcp(peer: &Peer) -> Result<std::net::TcpStream, TcpError> {
     let connect = async {
         // A host name here came from the user's own `connect` (discovery
         // reports addresses only); it resolves on the bounded resolver pool.
-        let stream = match peer.host.parse::<IpAddr>() {
-            Ok(ip) => TcpStream::connect((ip, peer.port)).await,
-            Err(_) => {
+        let stream = match &peer.host {
+            Host::Ip(ip) => TcpStream::connect((*ip, peer.port)).await,
+            Host::Name(name) => {
                 let addrs = resolve::shared()
-                    .lookup(&format!("{}:{}", peer.host, peer.port))
+                    .lookup(&format!("{name}:{}", peer.port))
                     .await
-                    .map_err(|e| std::io::Error::other(format!("cannot resolve {}: {e}", peer.host)))?;
+                    .map_err(|e| std::io::Error::other(format!("cannot resolve {name}: {e}")))?;
                 TcpStream::connect(addrs.as_slice().iter().map(|a| SocketAddr::V4(*a)).collect::<Vec<_>>().as_slice()).await
             }
         }?;

@@ -149,7 +149,7 @@ mod tests {
     use super::*;
 
     fn peer(port: u16) -> SwarmEvent {
-        SwarmEvent::Peer(Peer { host: "10.0.0.1".into(), port, local: true, referrer: None, topic: Some([1; 32]), to: None })
+        SwarmEvent::Peer(Peer { host: std::net::Ipv4Addr::new(10, 0, 0, 1).into(), port, local: true, referrer: None, topic: Some([1; 32]), to: None })
     }
 
     fn connection(id: u64) -> SwarmEvent {

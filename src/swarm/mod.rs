@@ -15,5 +15,5 @@ pub use config::SwarmConfig;
 pub use engine::{Swarm, SwarmStats};
 pub use error::{errno_name, ConnectError, SwarmError};
 pub use event::{ConnStream, EventGate, GateStats, SwarmEvent, EVENT_QUEUE_BOUND};
-pub use crate::discovery::{Peer, Referrer, Topic};
+pub use crate::discovery::{Host, Peer, Referrer, Topic};
 pub use peer_queue::{status, Added, EntryId, EntryView, PeerQueue, QueuePolicy, CONNECT_TIMEOUT, MAX_INFOS, MAX_PER_IP, MAX_PER_REFERRER, MAX_PER_SUBNET, MAX_RETRIES};

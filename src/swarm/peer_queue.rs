@@ -179,17 +179,18 @@ impl Party {
     }
 
     fn of(peer: &Peer) -> Vec<Party> {
-        let host = crate::discovery::peer::unmap(&peer.host).to_string();
-        let subnet = match host.parse::<std::net::Ipv4Addr>() {
-            Ok(ip) => {
+        // `host` is unmapped already (discovery::Host::parse).
+        let host = peer.host.to_string();
+        let subnet = match peer.host.ipv4() {
+            Some(ip) => {
                 let o = ip.octets();
                 format!("{}.{}.{}.0/24", o[0], o[1], o[2])
             }
-            Err(_) => host.clone(),
+            None => host.clone(),
         };
         let mut parties = vec![Party::Ip(host), Party::Subnet(subnet)];
         if let Some(r) = &peer.referrer {
-            parties.push(Party::Referrer(crate::discovery::peer::unmap(&r.host).to_string()));
+            parties.push(Party::Referrer(r.host.to_string()));
         }
         parties
     }
@@ -434,7 +435,7 @@ impl PeerQueue {
             self.refused += 1;
             return Added { id: None, queued: false, new_topic: false };
         }
-        let once = self.policy.own_address_once && peer.to.is_some_and(|to| to.ip().to_string() == crate::discovery::peer::unmap(&peer.host));
+        let once = self.policy.own_address_once && peer.to.is_some_and(|to| peer.host.ipv4() == Some(*to.ip()));
         let id = EntryId(self.next_id);
         self.next_id += 1;
         Self::count(&mut self.unproven, &parties, true);
@@ -733,7 +734,7 @@ mod tests {
     use super::*;
 
     fn peer(host: &str, local: bool) -> Peer {
-        Peer { host: host.into(), port: 9, local, referrer: None, topic: Some([0; 32]), to: None }
+        Peer { host: crate::discovery::Host::parse(host), port: 9, local, referrer: None, topic: Some([0; 32]), to: None }
     }
 
     #[test]
@@ -754,8 +755,8 @@ mod tests {
         let mut q = PeerQueue::new(8);
         q.discovered(t, peer("1.1.1.1", false));
         q.discovered(t, peer("10.0.0.2", true));
-        assert_eq!(q.next_dial(t).unwrap().host, "10.0.0.2");
-        assert_eq!(q.next_dial(t).unwrap().host, "1.1.1.1");
+        assert_eq!(q.next_dial(t).unwrap().host.to_string(), "10.0.0.2");
+        assert_eq!(q.next_dial(t).unwrap().host.to_string(), "1.1.1.1");
     }
 
     #[test]
@@ -810,14 +811,14 @@ mod tests {
         let t = Instant::now();
         let mut q = PeerQueue::new(1);
         for i in 0..(MAX_TRACKED + 100) {
-            q.discovered(t, Peer { host: format!("h{i}"), port: 1, local: false, referrer: None, topic: None, to: None });
+            q.discovered(t, Peer { host: crate::discovery::Host::parse(&format!("h{i}")), port: 1, local: false, referrer: None, topic: None, to: None });
         }
         assert!(q.len() <= MAX_TRACKED);
     }
 
     fn fake(host: String, port: u16, referrer: &str) -> Peer {
-        let referrer = Some(crate::discovery::Referrer { host: referrer.into(), port: 49737, id: None });
-        Peer { host, port, local: false, referrer, topic: Some([0; 32]), to: None }
+        let referrer = Some(crate::discovery::Referrer { host: crate::discovery::Host::parse(referrer), port: 49737, id: None });
+        Peer { host: crate::discovery::Host::parse(&host), port, local: false, referrer, topic: Some([0; 32]), to: None }
     }
 
     /// Dials like the engine would, with every fake address timing out

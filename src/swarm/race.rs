@@ -92,11 +92,11 @@ impl Race {
         if !refused || !self.peer.local || self.utp != Leg::Absent || self.udp_pending.is_some() || self.caller_punch {
             return None;
         }
-        let ip = self.peer.host.parse::<std::net::Ipv4Addr>().ok()?;
+        let addr = self.peer.addr_v4()?;
         self.utp = Leg::Running;
         self.tcp_error = Some(error.clone());
         self.deadline = self.deadline.min(now + LAN_UTP_TIMEOUT);
-        Some(SocketAddrV4::new(ip, self.peer.port))
+        Some(addr)
     }
 }
 
@@ -105,7 +105,7 @@ mod tests {
     use super::*;
 
     fn peer() -> Peer {
-        Peer { host: "10.0.0.1".into(), port: 1, local: false, referrer: None, topic: None, to: None }
+        Peer { host: std::net::Ipv4Addr::new(10, 0, 0, 1).into(), port: 1, local: false, referrer: None, topic: None, to: None }
     }
 
     #[test]
@@ -143,7 +143,7 @@ mod tests {
         assert_eq!(public.lan_fallback(now, true, &refused), None, "not for a peer off the LAN");
         let mut punched = Race::new(now, DialKind::Auto, lan.clone(), true);
         assert_eq!(punched.lan_fallback(now, true, &refused), None, "a peer with a uTP leg already has one");
-        let mut named = Race::new(now, DialKind::Auto, Peer { host: "lan-host".into(), ..lan }, false);
+        let mut named = Race::new(now, DialKind::Auto, Peer { host: crate::discovery::Host::Name("lan-host".into()), ..lan }, false);
         assert_eq!(named.lan_fallback(now, true, &refused), None, "addresses only");
     }
 }
