@@ -73,8 +73,10 @@ test('swarm: listening, connected, connection and connect-failed carry only thei
     assert.strictEqual(connected.request, 7)
     assert.strictEqual(typeof connected.id, 'number')
     assert.deepStrictEqual(connected.peer, { host: '127.0.0.1', port, local: false })
-    // A TCP stream is a descriptor and nothing else.
-    assert.deepStrictEqual(keys(connected.stream), ['fd', 'transport'])
+    // A TCP stream is a descriptor and the peer's address as the engine
+    // read it.
+    assert.deepStrictEqual(keys(connected.stream), ['fd', 'remoteHost', 'transport'])
+    assert.strictEqual(connected.stream.remoteHost, '127.0.0.1')
     assert.strictEqual(connected.stream.transport, 'tcp')
     assert.ok(Number.isInteger(connected.stream.fd) && connected.stream.fd >= 0)
 
@@ -83,6 +85,9 @@ test('swarm: listening, connected, connection and connect-failed carry only thei
     assert.deepStrictEqual(keys(incoming), ['client', 'id', 'kind', 'stream'])
     assert.strictEqual(incoming.client, false)
     assert.strictEqual(incoming.stream.transport, 'tcp')
+    // The listener is dual-stack: the kernel says ::ffff:127.0.0.1, the
+    // engine unmaps it (upstream hyperswarm #75).
+    assert.strictEqual(incoming.stream.remoteHost, '127.0.0.1')
     fs.closeSync(connected.stream.fd)
     fs.closeSync(incoming.stream.fd)
     sa.connectionClosed(connected.id)

@@ -329,11 +329,12 @@ class Engine {
       socket.setNoDelay(true)
       // The engine listens dual-stack, so Node would report an IPv4 peer as
       // `::ffff:a.b.c.d` and code comparing it with the plain address that
-      // discovery gave fails (upstream hyperswarm #75). Report it plainly.
-      const mapped = socket.remoteAddress
-      if (typeof mapped === 'string' && unmap(mapped) !== mapped) {
-        Object.defineProperty(socket, 'remoteAddress', { value: unmap(mapped), enumerable: true })
-        Object.defineProperty(socket, 'remoteFamily', { value: 'IPv4', enumerable: true })
+      // discovery gave fails (upstream hyperswarm #75). Report the address
+      // as the engine read it (unmapped there).
+      const host = ev.stream.remoteHost
+      if (host && socket.remoteAddress !== host) {
+        Object.defineProperty(socket, 'remoteAddress', { value: host, enumerable: true })
+        if (!host.includes(':')) Object.defineProperty(socket, 'remoteFamily', { value: 'IPv4', enumerable: true })
       }
     }
     if (this.destroyed) {
@@ -443,10 +444,6 @@ function fromNativePeer (p) {
   return peer
 }
 
-/** `::ffff:a.b.c.d` → `a.b.c.d`; anything else unchanged. */
-function unmap (host) {
-  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host) ? host.slice(7) : host
-}
 
 /** Copies of a peer (one per topic object) keep the dial the engine made ahead for it. */
 function copyPeer (peer, fields) {
@@ -455,4 +452,4 @@ function copyPeer (peer, fields) {
   return copy
 }
 
-module.exports = { Engine, NativePeerQueue, coded, unmap, toNativePeer, copyPeer }
+module.exports = { Engine, NativePeerQueue, coded, toNativePeer, copyPeer }

@@ -162,7 +162,9 @@ pub enum NativeEvent {
 #[napi(discriminant = "transport", discriminant_case = "lowercase")]
 pub enum NativeStream {
     /// A connected TCP socket's descriptor; Node owns it from here.
-    Tcp { fd: i32 },
+    /// `remote_host`: the peer's address as the engine reads it (plain
+    /// IPv4 where the dual-stack socket says `::ffff:a.b.c.d`).
+    Tcp { fd: i32, remote_host: Option<String> },
     /// A uTP connection the engine keeps (data comes as `data` events);
     /// `peer_nat_type`: the peer's NAT class (`open`, `consistent`,
     /// `random`, `unknown`), when a punch told us it runs our code.
@@ -290,7 +292,10 @@ const FD_HANDOFF_UNIX_ONLY: &str =
 fn stream_to_js(stream: ConnStream) -> std::result::Result<NativeStream, NativeEvent> {
     match stream {
         #[cfg(unix)]
-        ConnStream::Tcp(s) => Ok(NativeStream::Tcp { fd: s.into_raw_fd() }),
+        ConnStream::Tcp(s) => {
+            let remote_host = s.peer_addr().ok().map(|a| crate::discovery::peer::unmap(a.ip()).to_string());
+            Ok(NativeStream::Tcp { fd: s.into_raw_fd(), remote_host })
+        }
         // Not reached: `NativeSwarm::new` refuses off Unix.
         #[cfg(not(unix))]
         ConnStream::Tcp(_) => Err(NativeEvent::Error { message: FD_HANDOFF_UNIX_ONLY.into() }),
