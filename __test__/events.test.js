@@ -57,106 +57,95 @@ async function destroyed (native, rec) {
   assert.deepStrictEqual(close, { kind: 'close' })
 }
 
-test('swarm: listening, connected, connection and connect-failed carry only their own fields', async () => {
+// Two natives made by `make(onevent, 0)` and `make(onevent, 1)`, each with its recorder, given to
+// `fn(first, firstEvents, second, secondEvents)`; both end with 'close'.
+async function pair (make, fn) {
   const a = recorder()
   const b = recorder()
-  const sa = new NativeSwarm({ multicast: false, bootstrap: [] }, a.push)
-  const sb = new NativeSwarm({ multicast: false, bootstrap: [] }, b.push)
+  const na = make(a.push, 0)
+  const nb = make(b.push, 1)
   try {
-    const port = sb.bind()
-    const listening = await b.next(ev => ev.kind === 'listening', 'listening')
-    assert.deepStrictEqual(listening, { kind: 'listening', port })
-
-    sa.connect(7, { host: '127.0.0.1', port, local: false })
-    const connected = await a.next(ev => ev.kind === 'connected', 'connected')
-    assert.deepStrictEqual(keys(connected), ['id', 'kind', 'peer', 'request', 'stream'])
-    assert.strictEqual(connected.request, 7)
-    assert.strictEqual(typeof connected.id, 'number')
-    assert.deepStrictEqual(connected.peer, { host: '127.0.0.1', port, local: false })
-    // A TCP stream is a descriptor and the peer's address as the engine
-    // read it.
-    assert.deepStrictEqual(keys(connected.stream), ['fd', 'remoteHost', 'transport'])
-    assert.strictEqual(connected.stream.remoteHost, '127.0.0.1')
-    assert.strictEqual(connected.stream.transport, 'tcp')
-    assert.ok(Number.isInteger(connected.stream.fd) && connected.stream.fd >= 0)
-
-    const incoming = await b.next(ev => ev.kind === 'connection', 'connection')
-    // Incoming: no peer (whom we dialled), the client flag false.
-    assert.deepStrictEqual(keys(incoming), ['client', 'id', 'kind', 'stream'])
-    assert.strictEqual(incoming.client, false)
-    assert.strictEqual(incoming.stream.transport, 'tcp')
-    // The listener is dual-stack: the kernel says ::ffff:127.0.0.1, the
-    // engine unmaps it (upstream hyperswarm #75).
-    assert.strictEqual(incoming.stream.remoteHost, '127.0.0.1')
-    fs.closeSync(connected.stream.fd)
-    fs.closeSync(incoming.stream.fd)
-    sa.connectionClosed(connected.id)
-    sb.connectionClosed(incoming.id)
-
-    const dead = await freePort()
-    sa.connect(8, { host: '127.0.0.1', port: dead, local: false })
-    const failed = await a.next(ev => ev.kind === 'connect-failed', 'connect-failed')
-    assert.deepStrictEqual(keys(failed), ['code', 'kind', 'message', 'request'])
-    assert.strictEqual(failed.request, 8)
-    assert.strictEqual(failed.code, 'ECONNFAILED')
-    assert.strictEqual(typeof failed.message, 'string')
-    // No failure ever comes dressed as 'connected'.
-    assert.ok(a.events.filter(ev => ev.kind === 'connected').every(ev => ev.request === 7))
-  } finally {
-    await destroyed(sa, a)
-    await destroyed(sb, b)
-  }
-})
-
-test('dht: a ping ends with pong, a ping of nobody with failed', async () => {
-  const a = recorder()
-  const b = recorder()
-  const na = new NativeDht({ host: '127.0.0.1', bootstrap: [], ephemeral: true }, a.push)
-  const nb = new NativeDht({ host: '127.0.0.1', bootstrap: [] }, b.push)
-  try {
-    na.command('ping', 3, { peer: { host: '127.0.0.1', port: nb.port() } })
-    na.flush()
-    const pong = await a.next(ev => ev.request === 3, 'ping reply')
-    assert.deepStrictEqual(pong, {
-      kind: 'pong',
-      request: 3,
-      from: { host: '127.0.0.1', port: nb.port() },
-      to: { host: '127.0.0.1', port: na.port() }
-    })
-
-    const nobody = await freePort()
-    na.command('ping', 4, { peer: { host: '127.0.0.1', port: nobody } })
-    na.flush()
-    const failed = await a.next(ev => ev.request === 4, 'ping failure')
-    // `from` and `proof` belong to store failures; a ping has neither.
-    assert.deepStrictEqual(failed, { kind: 'failed', request: 4, error: 'Request timed out' })
+    await fn(na, a, nb, b)
   } finally {
     await destroyed(na, a)
     await destroyed(nb, b)
   }
-})
+}
+const swarms = fn => pair(push => new NativeSwarm({ multicast: false, bootstrap: [] }, push), fn)
 
-test('swarm: a host from JS is read once at the edge: ::ffff: unmapped, a blank one refused by name', async () => {
-  const a = recorder()
-  const b = recorder()
-  const sa = new NativeSwarm({ multicast: false, bootstrap: [] }, a.push)
-  const sb = new NativeSwarm({ multicast: false, bootstrap: [] }, b.push)
-  try {
-    const port = sb.bind()
-    assert.throws(() => sa.connect(1, { host: 'two words', port, local: false }), /peer\.host must be an IP address or a host name/)
-    assert.throws(() => sa.connect(2, { host: '127.0.0.1', port, local: false, referrer: { host: '', port: 49737 } }), /peer\.referrer\.host must be/)
-    sa.connect(3, { host: '::ffff:127.0.0.1', port, local: false })
-    const connected = await a.next(ev => ev.request === 3, 'connect 3')
-    assert.strictEqual(connected.kind, 'connected')
-    // The peer comes back as the engine holds it: plain IPv4.
-    assert.strictEqual(connected.peer.host, '127.0.0.1')
-    fs.closeSync(connected.stream.fd)
-    sa.connectionClosed(connected.id)
-    const incoming = await b.next(ev => ev.kind === 'connection', 'connection')
-    fs.closeSync(incoming.stream.fd)
-    sb.connectionClosed(incoming.id)
-  } finally {
-    await destroyed(sa, a)
-    await destroyed(sb, b)
-  }
-})
+test('swarm: listening, connected, connection and connect-failed carry only their own fields', () => swarms(async (sa, a, sb, b) => {
+  const port = sb.bind()
+  const listening = await b.next(ev => ev.kind === 'listening', 'listening')
+  assert.deepStrictEqual(listening, { kind: 'listening', port })
+
+  sa.connect(7, { host: '127.0.0.1', port, local: false })
+  const connected = await a.next(ev => ev.kind === 'connected', 'connected')
+  assert.deepStrictEqual(keys(connected), ['id', 'kind', 'peer', 'request', 'stream'])
+  assert.strictEqual(connected.request, 7)
+  assert.strictEqual(typeof connected.id, 'number')
+  assert.deepStrictEqual(connected.peer, { host: '127.0.0.1', port, local: false })
+  // A TCP stream is a descriptor and the peer's address as the engine
+  // read it.
+  assert.deepStrictEqual(keys(connected.stream), ['fd', 'remoteHost', 'transport'])
+  assert.strictEqual(connected.stream.remoteHost, '127.0.0.1')
+  assert.strictEqual(connected.stream.transport, 'tcp')
+  assert.ok(Number.isInteger(connected.stream.fd) && connected.stream.fd >= 0)
+
+  const incoming = await b.next(ev => ev.kind === 'connection', 'connection')
+  // Incoming: no peer (whom we dialled), the client flag false.
+  assert.deepStrictEqual(keys(incoming), ['client', 'id', 'kind', 'stream'])
+  assert.strictEqual(incoming.client, false)
+  assert.strictEqual(incoming.stream.transport, 'tcp')
+  // The listener is dual-stack: the kernel says ::ffff:127.0.0.1, the
+  // engine unmaps it (upstream hyperswarm #75).
+  assert.strictEqual(incoming.stream.remoteHost, '127.0.0.1')
+  fs.closeSync(connected.stream.fd)
+  fs.closeSync(incoming.stream.fd)
+  sa.connectionClosed(connected.id)
+  sb.connectionClosed(incoming.id)
+
+  const dead = await freePort()
+  sa.connect(8, { host: '127.0.0.1', port: dead, local: false })
+  const failed = await a.next(ev => ev.kind === 'connect-failed', 'connect-failed')
+  assert.deepStrictEqual(keys(failed), ['code', 'kind', 'message', 'request'])
+  assert.strictEqual(failed.request, 8)
+  assert.strictEqual(failed.code, 'ECONNFAILED')
+  assert.strictEqual(typeof failed.message, 'string')
+  // No failure ever comes dressed as 'connected'.
+  assert.ok(a.events.filter(ev => ev.kind === 'connected').every(ev => ev.request === 7))
+}))
+
+test('dht: a ping ends with pong, a ping of nobody with failed', () => pair((push, i) => new NativeDht({ host: '127.0.0.1', bootstrap: [], ...(i === 0 ? { ephemeral: true } : {}) }, push), async (na, a, nb, b) => {
+  na.command('ping', 3, { peer: { host: '127.0.0.1', port: nb.port() } })
+  na.flush()
+  const pong = await a.next(ev => ev.request === 3, 'ping reply')
+  assert.deepStrictEqual(pong, {
+    kind: 'pong',
+    request: 3,
+    from: { host: '127.0.0.1', port: nb.port() },
+    to: { host: '127.0.0.1', port: na.port() }
+  })
+
+  const nobody = await freePort()
+  na.command('ping', 4, { peer: { host: '127.0.0.1', port: nobody } })
+  na.flush()
+  const failed = await a.next(ev => ev.request === 4, 'ping failure')
+  // `from` and `proof` belong to store failures; a ping has neither.
+  assert.deepStrictEqual(failed, { kind: 'failed', request: 4, error: 'Request timed out' })
+}))
+
+test('swarm: a host from JS is read once at the edge: ::ffff: unmapped, a blank one refused by name', () => swarms(async (sa, a, sb, b) => {
+  const port = sb.bind()
+  assert.throws(() => sa.connect(1, { host: 'two words', port, local: false }), /peer\.host must be an IP address or a host name/)
+  assert.throws(() => sa.connect(2, { host: '127.0.0.1', port, local: false, referrer: { host: '', port: 49737 } }), /peer\.referrer\.host must be/)
+  sa.connect(3, { host: '::ffff:127.0.0.1', port, local: false })
+  const connected = await a.next(ev => ev.request === 3, 'connect 3')
+  assert.strictEqual(connected.kind, 'connected')
+  // The peer comes back as the engine holds it: plain IPv4.
+  assert.strictEqual(connected.peer.host, '127.0.0.1')
+  fs.closeSync(connected.stream.fd)
+  sa.connectionClosed(connected.id)
+  const incoming = await b.next(ev => ev.kind === 'connection', 'connection')
+  fs.closeSync(incoming.stream.fd)
+  sb.connectionClosed(incoming.id)
+}))
