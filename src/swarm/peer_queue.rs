@@ -546,10 +546,8 @@ impl PeerQueue {
     /// The entry's dial connected (over TCP or not): proven, retries reset.
     /// A banned entry's connection is the caller's to end.
     pub fn connected(&mut self, id: EntryId, conn: Option<u64>, tcp: bool) {
+        self.leave_phase(id);
         let Some(e) = self.entries.get_mut(&id) else { return };
-        if e.phase == (Phase::Active { dialing: true }) {
-            self.dialing -= 1;
-        }
         if tcp {
             e.status &= !FIREWALLED;
         }
@@ -569,13 +567,26 @@ impl PeerQueue {
         }
     }
 
+    /// Undoes what the entry's phase holds (its dial slot, its place in the
+    /// queue) before the caller moves it on; whatever order the caller
+    /// reports things in, an entry is never queued twice or counted dialling
+    /// when it is not.
+    fn leave_phase(&mut self, id: EntryId) {
+        match self.entries.get(&id).map(|e| e.phase) {
+            Some(Phase::Active { dialing: true }) => self.dialing -= 1,
+            Some(Phase::Queued) => self.dequeue(id),
+            _ => return,
+        }
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.phase = Phase::Idle;
+        }
+    }
+
     /// After a failed dial or a dropped connection: back off, or give up
     /// (then forgotten after the policy's delay). False if given up.
     pub fn requeue(&mut self, now: Instant, id: EntryId) -> bool {
+        self.leave_phase(id);
         let Some(e) = self.entries.get_mut(&id) else { return false };
-        if e.phase == (Phase::Active { dialing: true }) {
-            self.dialing -= 1;
-        }
         e.phase = Phase::Idle;
         e.conn = None;
         let give_up = e.status & BANNED != 0 || e.status & RECONNECT == 0 || {
@@ -1108,6 +1119,23 @@ mod tests {
         q.shift(t);
         assert!(q.requeue(t, id));
         assert_eq!(q.poll_timeout(), None);
+    }
+
+
+    #[test]
+    fn outcomes_reported_for_a_queued_entry_take_it_off_the_queue() {
+        let t = Instant::now();
+        let mut q = PeerQueue::with_policy(QueuePolicy::hyperswarm(1));
+        let a = q.add(t, hs_peer("10.0.0.9", 1, false)).id.unwrap();
+        let b = q.add(t, hs_peer("10.0.1.9", 1, false)).id.unwrap();
+        // Reported without a shift first: neither stays queued behind it.
+        assert!(q.requeue(t, a));
+        q.connected(b, None, true);
+        assert_eq!(q.queued(), 0);
+        assert_eq!(q.shift(t), None);
+        q.handle_timeout(t + REQUEUE[0]);
+        assert_eq!(q.shift(t + REQUEUE[0]), Some(a), "queued once, after its backoff");
+        assert_eq!(q.shift(t + REQUEUE[0]), None);
     }
 
 }
