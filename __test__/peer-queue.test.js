@@ -110,3 +110,19 @@ test('a connected peer no longer counts against its IP: the next one from that I
   assert.ok(drain(q).includes('192.0.2.7:5001'), 'room again once one connected')
   q.destroy()
 })
+
+test('a peer given up through info.backoff() is forgotten after the forget delay', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'] })
+  const q = new PeerQueue()
+  q.add(peer('10.0.0.8'))
+  const info = q.shift()
+  let again = true
+  for (let i = 0; i < 5 && again; i++) again = info.backoff()
+  assert.strictEqual(again, false, 'given up after its retries')
+  advanceUntil(t.mock, () => false, 7500 + 20)
+  q.add(peer('10.0.0.8'))
+  const fresh = q.shift()
+  assert.ok(fresh && fresh !== info, 'forgotten: a fresh entry when found again')
+  assert.strictEqual(fresh.retries, 0)
+  q.destroy()
+})

@@ -59,7 +59,11 @@ class PeerInfo extends EventEmitter {
   /** Counts a failed attempt (clients only); false once the peer is given up. */
   backoff () {
     if (!this.client) return
-    return this._live() ? this._queue._native.backoff(this._queue._now(), this._id) : false
+    if (!this._live()) return false
+    const again = this._queue._native.backoff(this._queue._now(), this._id)
+    // Given up: its forget delay needs the queue's timer.
+    this._queue._schedule()
+    return again
   }
 
   reconnect (allowed) {
@@ -97,8 +101,10 @@ class PeerInfo extends EventEmitter {
   }
 
   _setBanned () {
-    if (this._live()) this._queue._native.ban(this._queue._now(), this._id)
-    else this._last = { ...this._last, status: this._last.status | BANNED }
+    if (this._live()) {
+      this._queue._native.ban(this._queue._now(), this._id)
+      this._queue._schedule() // a banned peer's forget delay, if one is set
+    } else this._last = { ...this._last, status: this._last.status | BANNED }
   }
 
   // The peer was also found under `topic` ('topic' event).

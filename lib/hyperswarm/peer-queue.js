@@ -46,8 +46,9 @@ class PeerQueue extends EventEmitter {
       this._infos.set(r.id, info)
     }
     if (r.newTopic && peer.topic) info._addTopic(peer.topic)
+    // Adding sets no deadline (a requeued entry only loses one; the timer
+    // then finds nothing and re-arms), so the timer is left as it is.
     this._reap()
-    this._schedule()
     if (r.queued && wasEmpty) this.emit('readable')
   }
 
