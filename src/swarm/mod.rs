@@ -2,6 +2,7 @@
 //! and the connections they produce.
 
 mod accept;
+pub mod birthday;
 pub(crate) mod config;
 pub mod core;
 pub(crate) mod engine;
