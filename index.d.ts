@@ -192,6 +192,22 @@ declare namespace network {
     dhtCapabilitiesLearned: number
     /** `_holepunch` targets that were not a capability record (ignored). */
     dhtCapabilitiesMalformed: number
+    /** Birthday punches (one side's NAT random, the other's consistent; ours on both sides) started, won, timed out, and refused (one running, or the same IP within a minute). */
+    birthdayStarted: number
+    birthdayWon: number
+    birthdayTimedOut: number
+    birthdayRefused: number
+    /** Extra UDP sockets opened and probes sent by birthday punches, over all of them. */
+    birthdaySocketsOpened: number
+    birthdayProbesSent: number
+    /** Extra UDP sockets open now (a running punch's, and those carrying a connection). */
+    birthdaySocketsOpen: number
+    /** Connections made over a birthday punch's winning socket. */
+    birthdayConnections: number
+    /** The last birthday punch: extra sockets opened, probes sent, milliseconds it ran. */
+    birthdayLastSocketsOpened: number
+    birthdayLastProbesSent: number
+    birthdayLastMs: number
   }
 
   class Network extends EventEmitter {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hyperswarm_native::swarm::birthday::{
     decode, encode, Birthday, Kind, Outcome, Output, Refused, Report, Role, SockId, Via, BUDGET, CONFIRM_SENDS, MAX_SOCKETS,
-    OPEN_INTERVAL, PORT_MIN, PROBE_INTERVAL,
+    OPEN_INTERVAL, PORT_MIN, PROBE_INTERVAL, REPEAT_AFTER,
 };
 
 const CONSISTENT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 12), 40000);
@@ -205,11 +205,16 @@ fn one_random_punch_at_a_time() {
     assert_eq!(b.stats().refused_busy, 2);
     let end = run(&mut b, &mut log, t0, t0 + Duration::from_secs(60));
     assert_eq!(log.ended().len(), 1);
-    // Once it ended, the next one may start.
+    // Once it ended, the next one may start, though not with the same IP
+    // within REPEAT_AFTER of the last one's start.
+    assert_eq!(b.start(end, Role::Spray, SocketAddrV4::new(*CONSISTENT.ip(), 9)), Err(Refused::Recent));
     let second = b.start(end, Role::Probe, SocketAddrV4::new(RANDOM_IP, 1)).unwrap();
     assert_ne!(first, second);
     assert_eq!(b.running().map(|r| r.1), Some(Role::Probe));
     assert_eq!(b.stats().started, 2);
+    b.cancel(end);
+    assert!(b.start(t0 + REPEAT_AFTER, Role::Spray, CONSISTENT).is_ok(), "the same IP again after REPEAT_AFTER");
+    assert_eq!((b.stats().refused_busy, b.stats().refused_recent), (2, 1));
 }
 
 #[test]

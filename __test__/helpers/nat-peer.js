@@ -14,7 +14,9 @@
 // sticky, see api-network.md §4.3) }; received (the other side's hello
 // arrived); socket-error.
 // Commands: join { topic }, address (→ address { holepunchable,
-// remoteAddress, natType }), exit.
+// remoteAddress, natType }), stats (→ stats { stats: ours only, fds: open
+// descriptors of this process }), close-conns (destroys every connection),
+// exit.
 const net = require('net')
 const path = require('path')
 
@@ -37,6 +39,8 @@ function create () {
 const swarm = create()
 const started = Date.now()
 let nextConn = 0
+const live = new Set()
+const fds = () => require('fs').readdirSync('/proc/self/fd').length
 
 if (swarm.on) swarm.on('warning', err => send({ type: 'warning', message: err.message }))
 swarm.on('peer', p => send({
@@ -74,7 +78,11 @@ swarm.on('connection', (socket, details) => {
       got = null
     }
   })
-  socket.on('close', () => send({ type: 'closed', conn }))
+  live.add(socket)
+  socket.on('close', () => {
+    live.delete(socket)
+    send({ type: 'closed', conn })
+  })
 })
 
 function addressInfo () {
@@ -104,6 +112,10 @@ process.on('message', m => {
       }
     } else if (m.cmd === 'address') {
       send({ type: 'address', ...addressInfo(), ms: Date.now() - started })
+    } else if (m.cmd === 'stats') {
+      send({ type: 'stats', stats: swarm.stats ? swarm.stats() : null, fds: fds(), ms: Date.now() - started })
+    } else if (m.cmd === 'close-conns') {
+      for (const s of live) s.destroy()
     } else if (m.cmd === 'exit') {
       process.exit(0)
     }

@@ -237,6 +237,22 @@ pub struct NativeStats {
     /// that were not one (ignored).
     pub dht_capabilities_learned: f64,
     pub dht_capabilities_malformed: f64,
+    /// Birthday punching (README, "Birthday punching"): sessions started,
+    /// won, timed out, refused (one running, or the same IP within a
+    /// minute); extra sockets and probes over all sessions; extra sockets
+    /// open now; connections made; the last session's sockets, probes and
+    /// duration.
+    pub birthday_started: f64,
+    pub birthday_won: f64,
+    pub birthday_timed_out: f64,
+    pub birthday_refused: f64,
+    pub birthday_sockets_opened: f64,
+    pub birthday_probes_sent: f64,
+    pub birthday_sockets_open: f64,
+    pub birthday_connections: f64,
+    pub birthday_last_sockets_opened: f64,
+    pub birthday_last_probes_sent: f64,
+    pub birthday_last_ms: f64,
 }
 
 fn peer_to_js(p: Peer) -> NativePeer {
@@ -666,6 +682,17 @@ impl NativeSwarm {
             peers_ours_seen: s.peers_ours_seen as f64,
             dht_capabilities_learned: s.dht.capabilities_learned as f64,
             dht_capabilities_malformed: s.dht.capabilities_malformed as f64,
+            birthday_started: s.birthday.machine.started as f64,
+            birthday_won: s.birthday.machine.won as f64,
+            birthday_timed_out: s.birthday.machine.timed_out as f64,
+            birthday_refused: (s.birthday.machine.refused_busy + s.birthday.machine.refused_recent) as f64,
+            birthday_sockets_opened: s.birthday.machine.sockets_opened as f64,
+            birthday_probes_sent: s.birthday.machine.probes_sent as f64,
+            birthday_sockets_open: s.birthday.sockets_open as f64,
+            birthday_connections: s.birthday.connections as f64,
+            birthday_last_sockets_opened: s.birthday.last_sockets_opened as f64,
+            birthday_last_probes_sent: s.birthday.last_probes_sent as f64,
+            birthday_last_ms: s.birthday.last_ms as f64,
         })
     }
 

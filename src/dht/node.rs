@@ -120,6 +120,10 @@ pub enum DhtEvent {
     HolepunchFailed { request: RequestId },
     /// We relayed a hole punch from `from` to `to`.
     Relayed { from: SocketAddrV4, to: SocketAddrV4 },
+    /// A peer of ours punched us: `referrer` relayed its punch from
+    /// `origin` (its address as the referrer sees it), with its record.
+    /// JS peers send no record and cause no such event.
+    PunchedBy { origin: SocketAddrV4, referrer: SocketAddrV4, capability: Capability },
     /// Someone stored, removed or asked for a record with us.
     Announced { topic: NodeId, peer: SocketAddrV4 },
     Unannounced { topic: NodeId, peer: SocketAddrV4 },
@@ -857,6 +861,9 @@ impl Dht {
                 self.attach_capability(&mut r, msg.encoded_len());
             }
             self.reply_for(now, *from.ip(), origin, r.encode());
+            if let Some(capability) = theirs {
+                self.push_event(DhtEvent::PunchedBy { origin, referrer: from, capability });
+            }
         }
     }
 

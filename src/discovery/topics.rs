@@ -73,6 +73,8 @@ pub enum DiscoveryEvent {
     /// peer answered from (its address as our NAT sees it), `capability`
     /// its record when it runs our code (`dht::capability`).
     Punched { request: RequestId, from: Option<SocketAddrV4>, capability: Option<crate::dht::capability::Capability> },
+    /// A peer of ours punched us through `referrer` (`DhtEvent::PunchedBy`).
+    PunchedBy { origin: SocketAddrV4, referrer: SocketAddrV4, capability: crate::dht::capability::Capability },
     /// A reply to an operation of the caller's on the DHT node itself
     /// ([`Discovery::dht_command`]: the network entry's `discovery.dht`).
     Dht(NodeEvent),
@@ -522,6 +524,9 @@ impl Discovery {
                 }
                 DhtEvent::HolepunchFailed { request } => {
                     self.events.push_back(DiscoveryEvent::Punched { request, from: None, capability: None })
+                }
+                DhtEvent::PunchedBy { origin, referrer, capability } => {
+                    self.events.push_back(DiscoveryEvent::PunchedBy { origin, referrer, capability })
                 }
                 DhtEvent::Pong { request, to, .. } => self.on_ping(now, request, Some(to)),
                 DhtEvent::PingFailed { request } => self.on_ping(now, request, None),

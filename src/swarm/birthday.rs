@@ -100,6 +100,16 @@ pub const BUDGET: Duration = Duration::from_secs(30);
 /// and so do the carrier NATs we know of.
 pub const PORT_MIN: u16 = 1024;
 
+/// How long a peer's IP waits for another session after one ended: a
+/// relayed punch is cheap to forge, and each session sends up to 1500
+/// probes to the IP it names; this caps that at one session per IP per
+/// minute (and keeps a dial queue's retries of a peer reached by birthday
+/// punching from starting another one).
+pub const REPEAT_AFTER: Duration = Duration::from_secs(60);
+
+/// IPs remembered for [`REPEAT_AFTER`] (the oldest is forgotten past it).
+pub const MAX_RECENT: usize = 64;
+
 /// Probes sent to the port that got through, once it is known: enough for
 /// one to arrive on a path that loses a few, at the probe rate.
 pub const CONFIRM_SENDS: u32 = 5;
@@ -153,14 +163,17 @@ pub enum Role {
     Probe,
 }
 
-/// The role our NAT and the peer's call for: `Some` only when exactly one
-/// side is random and the other consistent or open (an unknown class
-/// decides nothing; two random NATs need a relay).
+/// The role our NAT and the peer's call for: `Some` only when one side is
+/// random and the other consistent. Not for an open peer: the random
+/// side's plain punch already reaches it (its direct query opens the one
+/// flow the answer needs; the NAT lab connects symmetric × public without
+/// this), so 256 sockets would buy nothing. An unknown class decides
+/// nothing; two random NATs need a relay.
 pub fn role_for(ours: crate::dht::nat::NatType, theirs: crate::dht::nat::NatType) -> Option<Role> {
     use crate::dht::nat::NatType::*;
     match (ours, theirs) {
-        (Random, Consistent | Open) => Some(Role::Spray),
-        (Consistent | Open, Random) => Some(Role::Probe),
+        (Random, Consistent) => Some(Role::Spray),
+        (Consistent, Random) => Some(Role::Probe),
         _ => None,
     }
 }
@@ -225,6 +238,8 @@ pub struct BirthdayStats {
     pub started: u64,
     /// Starts refused because a session was running.
     pub refused_busy: u64,
+    /// Starts refused for an IP seen within [`REPEAT_AFTER`].
+    pub refused_recent: u64,
     pub won: u64,
     pub timed_out: u64,
     pub sockets_opened: u64,
@@ -236,6 +251,8 @@ pub struct BirthdayStats {
 pub enum Refused {
     /// A session is running: one at a time.
     Busy,
+    /// This IP had one less than [`REPEAT_AFTER`] ago.
+    Recent,
 }
 
 struct Extra {
@@ -268,6 +285,8 @@ pub struct Birthday {
     rng: StdRng,
     next_sock: SockId,
     next_session: SessionId,
+    /// Peer IPs and when their last session started.
+    recent: Vec<(std::net::Ipv4Addr, Instant)>,
     stats: BirthdayStats,
 }
 
@@ -279,6 +298,7 @@ impl Birthday {
             rng: StdRng::seed_from_u64(seed),
             next_sock: 1,
             next_session: 1,
+            recent: Vec::new(),
             stats: BirthdayStats::default(),
         }
     }
@@ -290,6 +310,15 @@ impl Birthday {
             self.stats.refused_busy += 1;
             return Err(Refused::Busy);
         }
+        self.recent.retain(|(_, at)| now.saturating_duration_since(*at) < REPEAT_AFTER);
+        if self.recent.iter().any(|(ip, _)| ip == peer.ip()) {
+            self.stats.refused_recent += 1;
+            return Err(Refused::Recent);
+        }
+        if self.recent.len() >= MAX_RECENT {
+            self.recent.remove(0);
+        }
+        self.recent.push((*peer.ip(), now));
         let id = self.next_session;
         self.next_session += 1;
         self.stats.started += 1;
@@ -476,10 +505,8 @@ mod tests {
     fn roles_only_for_exactly_one_random_side() {
         use crate::dht::nat::NatType::*;
         assert_eq!(role_for(Random, Consistent), Some(Role::Spray));
-        assert_eq!(role_for(Random, Open), Some(Role::Spray));
         assert_eq!(role_for(Consistent, Random), Some(Role::Probe));
-        assert_eq!(role_for(Open, Random), Some(Role::Probe));
-        for (a, b) in [(Random, Random), (Consistent, Consistent), (Unknown, Random), (Random, Unknown), (Open, Consistent)] {
+        for (a, b) in [(Random, Random), (Consistent, Consistent), (Unknown, Random), (Random, Unknown), (Open, Consistent), (Random, Open), (Open, Random)] {
             assert_eq!(role_for(a, b), None, "{a:?} × {b:?}");
         }
     }

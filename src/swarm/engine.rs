@@ -22,6 +22,7 @@ use super::event::{ConnStream, SwarmEvent};
 use super::error::{ConnectError, SwarmError};
 use super::core::{Action, DialKind, RaceId, Refusal, SwarmCore, TcpError, Via};
 use super::utp_link::{LinkEvent, UtpLink};
+use super::birthday_io::{BirthdayIo, Decision};
 use crate::discovery::{Host, Peer, Topic};
 
 use super::peer_queue::CONNECT_TIMEOUT;
@@ -96,6 +97,9 @@ pub struct SwarmStats {
     /// Punches answered by a peer that runs our code (its answer carried
     /// a capability record).
     pub peers_ours_seen: u64,
+    /// Birthday punching (`swarm::birthday`): sessions, their sockets and
+    /// probes, and the connections they made.
+    pub birthday: super::birthday_io::BirthdayIoStats,
 }
 
 #[derive(Default)]
@@ -537,6 +541,8 @@ struct Driver {
     /// The TCP dials running, by race, to stop those the core gives up.
     tcp_tasks: HashMap<RaceId, tokio::task::AbortHandle>,
     utp: UtpLink,
+    /// Birthday punches with peers of ours when one NAT is random.
+    birthday: BirthdayIo,
     auto_dial: bool,
     pings: HashMap<u64, u32>,
     /// While `accept` fails: no new attempt before this instant.
@@ -598,6 +604,7 @@ impl Driver {
                 },
                 rand::random(),
             ),
+            birthday: BirthdayIo::new(rand::random(), UtpConfig::default()),
             auto_dial: config.auto_dial,
             pings: HashMap::new(),
             accept_resume: None,
@@ -620,7 +627,7 @@ impl Driver {
             for handled in self.mdns_handled.drain(..) {
                 let _ = handled.send(());
             }
-            let deadline = [self.discovery.poll_timeout(), self.core.poll_timeout(), self.utp.poll_timeout()]
+            let deadline = [self.discovery.poll_timeout(), self.core.poll_timeout(), self.utp.poll_timeout(), self.birthday.poll_timeout()]
                 .into_iter()
                 .flatten()
                 .min();
@@ -672,6 +679,9 @@ impl Driver {
                     }
                     self.mdns_handled.push(d.done);
                 }
+                Some((sock, from, bytes)) = self.birthday.recv() => {
+                    self.birthday.handle_extra(Instant::now(), sock, from, &bytes);
+                }
                 Some(done) = self.dials.join_next(), if !self.dials.is_empty() => {
                     if let Ok(done) = done {
                         self.on_dial(done);
@@ -682,6 +692,7 @@ impl Driver {
                     self.discovery.handle_timeout(now);
                     self.utp.handle_timeout(now);
                     self.core.handle_timeout(now);
+                    self.birthday.handle_timeout(now);
                 }
             }
         }
@@ -692,6 +703,7 @@ impl Driver {
             self.utp.close(now, c);
         }
         self.send_utp();
+        self.birthday.shut(now);
         self.dials.shutdown().await;
         self.bound = None;
         self.mdns = None;
@@ -750,10 +762,20 @@ impl Driver {
                     }
                     self.core.punch_result(now, request, from)
                 }
+                DiscoveryEvent::PunchedBy { origin, referrer, capability } => {
+                    let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
+                    let ours = self.discovery.nat_type(local);
+                    if self.birthday.punched_by(now, ours, origin, &capability) == Decision::PunchBack {
+                        // The peer's own punch could not tell it our class
+                        // (see `birthday_io`): ours, relayed, does.
+                        let _ = self.discovery.holepunch(now, origin, referrer);
+                    }
+                }
                 DiscoveryEvent::Dht(ev) => (self.sink)(SwarmEvent::Dht(ev)),
             }
         }
         self.run_actions(now);
+        self.pump_birthday(now);
         // Last, so that what the events above started (punches, queries)
         // goes out in this same pass.
         self.send_discovery().await;
@@ -777,7 +799,9 @@ impl Driver {
             s.utp_syn_collisions = utp.syn_collisions;
         });
         let (half_open, refused) = (self.utp.half_open() as u64, self.core.queue().refused());
+        let birthday = self.birthday.stats();
         self.stats(|s| {
+            s.birthday = birthday;
             s.utp_half_open = half_open;
             s.dial_queue_refused = refused;
         });
@@ -799,6 +823,9 @@ impl Driver {
     /// One socket, two protocols (wire-utp.md §5): dht-rpc messages never
     /// pass the uTP header test.
     fn on_udp(&mut self, now: Instant, from: std::net::SocketAddrV4, bytes: &[u8]) {
+        if self.birthday.handle_main(now, from, bytes) {
+            return;
+        }
         if looks_like_utp(bytes) {
             self.utp.handle_datagram(now, from, bytes);
         } else {
@@ -836,6 +863,13 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Birthday punching's sockets, sends and winning connections.
+    fn pump_birthday(&mut self, now: Instant) {
+        let core = &mut self.core;
+        let sink = &self.sink;
+        self.birthday.pump(now, self.bound.as_ref().map(|b| &b.udp), &mut || core.conn_id(), &|ev| sink(ev));
     }
 
     fn on_link(&mut self, now: Instant, ev: LinkEvent) {
@@ -989,11 +1023,19 @@ impl Driver {
             Command::Closed { conn } => self.core.connection_closed(conn),
             Command::UtpWrite { conn, write, data } => {
                 let mut out = Vec::new();
-                self.utp.write(now, conn, write, data, &mut out);
+                if self.birthday.owns(conn) {
+                    self.birthday.write(now, conn, write, data, &mut out);
+                } else {
+                    self.utp.write(now, conn, write, data, &mut out);
+                }
                 for ev in out {
                     self.on_link(now, ev);
                 }
             }
+            // A connection over a birthday socket lives on its own endpoint.
+            Command::UtpRead { conn } if self.birthday.owns(conn) => self.birthday.grant(conn),
+            Command::UtpShutdown { conn } if self.birthday.owns(conn) => self.birthday.shutdown(now, conn),
+            Command::UtpClose { conn } if self.birthday.owns(conn) => self.birthday.close(now, conn),
             Command::UtpRead { conn } => self.utp.grant(conn),
             Command::UtpShutdown { conn } => self.utp.shutdown(now, conn),
             Command::UtpClose { conn } => self.utp.close(now, conn),

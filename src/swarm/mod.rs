@@ -3,6 +3,8 @@
 
 mod accept;
 pub mod birthday;
+mod birthday_io;
+pub use birthday_io::BirthdayIoStats;
 pub(crate) mod config;
 pub mod core;
 pub(crate) mod engine;

@@ -1,0 +1,369 @@
+//! The driver side of birthday punching ([`super::birthday`]): the extra
+//! UDP sockets, their readers, and the uTP connection over the socket that
+//! won. Every decision (when to start, what to send where, when to stop)
+//! is the sans-IO machine's; this file binds, sends, reads and closes.
+//!
+//! # Who starts, in either join order
+//!
+//! Both sides learn the other's NAT class from capability records
+//! (`dht::capability`), but a record only travels two ways: inside a
+//! relayed `_holepunch` (the referrer has a flow to the punched peer, so it
+//! always arrives) and inside the punched peer's answer (which a random
+//! NAT drops: it comes from an address the random side never sent to). So
+//! the punched peer is the one that learns. When it sees that exactly one
+//! side is random ([`super::birthday::role_for`]), it starts its half of
+//! the session and punches back through the same referrer, once, with its
+//! own record; that punch is relayed to the first peer, which learns the
+//! same thing and starts its half (it is already in a session with that
+//! IP, or had one within `REPEAT_AFTER`, so it does not punch back again).
+//! Whoever dialled, and whichever side is random, both halves run within
+//! one relay round trip of each other. A JS peer sends no record, so none
+//! of this ever reaches one.
+//!
+//! # uTP over the winning socket
+//!
+//! The uTP endpoint is sans-IO and keys connections by peer address and
+//! id, not by socket, so the simplest sound design is one more endpoint
+//! ([`UtpLink`]) per winning socket: it carries exactly one connection,
+//! dialled at once to the consistent side's address (the random side
+//! always connects, see `birthday`), and is dropped with its socket when
+//! that connection closes or fails to connect. The consistent side needs
+//! nothing: the SYN arrives on its main socket, which takes it as any
+//! incoming uTP connection. Connection ids come from the swarm core's one
+//! numbering, so the owner cannot tell which endpoint a connection lives
+//! on; the engine asks [`BirthdayIo::owns`] to route its calls.
+//!
+//! The connection reaches the owner as an incoming one (`client: false`,
+//! no peer) on both sides: neither side's `connect` produced it, and the
+//! entries treat a `connection` event as incoming. A dial of the same
+//! peer that was running fails as a punch that went unanswered does.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::birthday::{role_for, Birthday, BirthdayStats, Output, Refused, SockId, Via};
+use super::event::{ConnStream, SwarmEvent};
+use super::utp_link::{LinkEvent, UtpLink};
+use crate::dht::capability::Capability;
+use crate::dht::nat::NatType;
+use crate::utp::{looks_like_utp, UtpConfig};
+
+/// Datagrams from extra sockets queued for the driver: the readers wait
+/// when it is full (bounded; the kernel's buffers drop the rest).
+const QUEUE: usize = 256;
+
+/// Largest datagram read on an extra socket: uTP packets stay under
+/// 1.5 KiB and birthday packets are 6 bytes.
+const EXTRA_BUF: usize = 2048;
+
+/// What [`BirthdayIo::punched_by`] decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing to do (no role for these NAT classes, or refused).
+    None,
+    /// A session started: punch back through the referrer so the peer
+    /// learns our record too.
+    PunchBack,
+}
+
+struct Extra {
+    sock: Arc<UdpSocket>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for Extra {
+    fn drop(&mut self) {
+        // The reader holds the other reference: the descriptor closes
+        // when the aborted task is dropped, on the runtime's next turn.
+        self.reader.abort();
+    }
+}
+
+/// A winning socket and the one uTP connection it carries.
+struct SideLink {
+    extra: Extra,
+    utp: UtpLink,
+    peer: SocketAddrV4,
+    conn: Option<u64>,
+}
+
+/// Counters for the swarm's stats.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BirthdayIoStats {
+    pub machine: BirthdayStats,
+    /// Extra sockets open now (session sockets and winners).
+    pub sockets_open: u64,
+    /// Connections made over a winning socket (random side) or whose
+    /// port a probe found (consistent side).
+    pub connections: u64,
+    /// The last session's cost and duration.
+    pub last_sockets_opened: u32,
+    pub last_probes_sent: u32,
+    pub last_ms: u64,
+}
+
+pub struct BirthdayIo {
+    machine: Birthday,
+    extras: HashMap<SockId, Extra>,
+    links: HashMap<SockId, SideLink>,
+    by_conn: HashMap<u64, SockId>,
+    tx: mpsc::Sender<(SockId, SocketAddrV4, Vec<u8>)>,
+    rx: mpsc::Receiver<(SockId, SocketAddrV4, Vec<u8>)>,
+    utp_config: UtpConfig,
+    stats: BirthdayIoStats,
+}
+
+impl BirthdayIo {
+    pub fn new(seed: u64, utp_config: UtpConfig) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        BirthdayIo {
+            machine: Birthday::new(seed),
+            extras: HashMap::new(),
+            links: HashMap::new(),
+            by_conn: HashMap::new(),
+            tx,
+            rx,
+            utp_config,
+            stats: BirthdayIoStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> BirthdayIoStats {
+        BirthdayIoStats { machine: self.machine.stats(), sockets_open: (self.extras.len() + self.links.len()) as u64, ..self.stats }
+    }
+
+    /// A peer of ours punched us through `referrer` from `origin` with
+    /// `capability`; `ours` is our NAT's class now.
+    pub fn punched_by(&mut self, now: Instant, ours: NatType, origin: SocketAddrV4, capability: &Capability) -> Decision {
+        let Some(role) = role_for(ours, capability.nat) else { return Decision::None };
+        // Spray aims at the consistent side's one mapping: where the
+        // referrer saw its punch come from. Probe needs only the IP.
+        match self.machine.start(now, role, origin) {
+            Ok(_) => {
+                tracing::debug!(?role, %origin, "birthday punch: peer of ours with the other NAT class");
+                Decision::PunchBack
+            }
+            Err(Refused::Busy) => {
+                tracing::debug!(%origin, "birthday punch refused: one is running");
+                Decision::None
+            }
+            Err(Refused::Recent) => Decision::None,
+        }
+    }
+
+    /// A datagram on the main socket: true when it was a birthday packet
+    /// (taken here; otherwise it goes to uTP or the DHT as always).
+    pub fn handle_main(&mut self, now: Instant, from: SocketAddrV4, bytes: &[u8]) -> bool {
+        self.machine.handle_datagram(now, Via::Main, from, bytes)
+    }
+
+    /// The next datagram read on an extra socket.
+    pub async fn recv(&mut self) -> Option<(SockId, SocketAddrV4, Vec<u8>)> {
+        self.rx.recv().await
+    }
+
+    /// A datagram read on extra socket `sock`.
+    pub fn handle_extra(&mut self, now: Instant, sock: SockId, from: SocketAddrV4, bytes: &[u8]) {
+        if self.machine.handle_datagram(now, Via::Extra(sock), from, bytes) {
+            return;
+        }
+        if let Some(link) = self.links.get_mut(&sock) {
+            // Only the peer speaks uTP to this socket.
+            if from == link.peer && looks_like_utp(bytes) {
+                link.utp.handle_datagram(now, from, bytes);
+            }
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let links = self.links.values().filter_map(|l| l.utp.poll_timeout()).min();
+        [self.machine.poll_timeout(), links].into_iter().flatten().min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.machine.handle_timeout(now);
+        for link in self.links.values_mut() {
+            link.utp.handle_timeout(now);
+        }
+    }
+
+    /// Whether connection `conn` lives on a winning socket.
+    pub fn owns(&self, conn: u64) -> bool {
+        self.by_conn.contains_key(&conn)
+    }
+
+    fn link(&mut self, conn: u64) -> Option<&mut SideLink> {
+        let sock = self.by_conn.get(&conn)?;
+        self.links.get_mut(sock)
+    }
+
+    pub fn write(&mut self, now: Instant, conn: u64, write: u32, data: Vec<u8>, out: &mut Vec<LinkEvent>) {
+        if let Some(l) = self.link(conn) {
+            l.utp.write(now, conn, write, data, out);
+        }
+    }
+
+    pub fn grant(&mut self, conn: u64) {
+        if let Some(l) = self.link(conn) {
+            l.utp.grant(conn);
+        }
+    }
+
+    pub fn shutdown(&mut self, now: Instant, conn: u64) {
+        if let Some(l) = self.link(conn) {
+            l.utp.shutdown(now, conn);
+        }
+    }
+
+    pub fn close(&mut self, now: Instant, conn: u64) {
+        if let Some(l) = self.link(conn) {
+            l.utp.close(now, conn);
+        }
+    }
+
+    /// Closes every socket: the swarm is going away.
+    pub fn shut(&mut self, now: Instant) {
+        for link in self.links.values_mut() {
+            if let Some(conn) = link.conn {
+                link.utp.close(now, conn);
+            }
+        }
+        self.flush_links();
+        self.machine.cancel(now);
+        while self.machine.poll_output().is_some() {}
+        self.extras.clear();
+        self.links.clear();
+        self.by_conn.clear();
+    }
+
+    /// Carries out the machine's outputs, moves the winning links' events
+    /// to the owner, and sends what their endpoints queued. `main` is the
+    /// swarm's socket; `conn_id` numbers connections as the core does.
+    pub fn pump(&mut self, now: Instant, main: Option<&UdpSocket>, conn_id: &mut dyn FnMut() -> u64, sink: &dyn Fn(SwarmEvent)) {
+        while let Some(o) = self.machine.poll_output() {
+            match o {
+                Output::OpenSocket { sock } => match self.open(sock) {
+                    Ok(extra) => {
+                        self.extras.insert(sock, extra);
+                    }
+                    Err(e) => {
+                        tracing::debug!("birthday socket not opened: {e}");
+                        self.machine.socket_failed(sock);
+                    }
+                },
+                Output::Send { via, to, payload } => {
+                    let socket = match via {
+                        Via::Main => main,
+                        Via::Extra(s) => self.extras.get(&s).map(|e| &*e.sock),
+                    };
+                    if let Some(socket) = socket {
+                        if let Err(e) = crate::io::send_now(socket, &payload, SocketAddr::V4(to)) {
+                            tracing::trace!(%to, "birthday send failed: {e}");
+                        }
+                    }
+                }
+                Output::CloseSocket { sock } => {
+                    self.extras.remove(&sock);
+                }
+                Output::Won { via: Via::Extra(sock), peer, .. } => {
+                    let Some(extra) = self.extras.remove(&sock) else { continue };
+                    let mut utp = UtpLink::new(self.utp_config.clone(), rand::random());
+                    // This socket is the peer's alone: nobody else's SYN.
+                    utp.set_accepting(false);
+                    utp.connect(now, peer);
+                    tracing::debug!(%peer, sock, "birthday punch won: uTP over the winning socket");
+                    self.links.insert(sock, SideLink { extra, utp, peer, conn: None });
+                }
+                Output::Won { via: Via::Main, peer, .. } => {
+                    tracing::debug!(%peer, "birthday punch won: the random side connects to us");
+                }
+                Output::Ended { report, .. } => {
+                    self.stats.last_sockets_opened = report.sockets_opened;
+                    self.stats.last_probes_sent = report.probes_sent;
+                    self.stats.last_ms = report.elapsed.as_millis() as u64;
+                }
+            }
+        }
+        let mut events = Vec::new();
+        let mut dead = Vec::new();
+        for (sock, link) in self.links.iter_mut() {
+            let mut out = Vec::new();
+            link.utp.poll(now, &mut out);
+            for ev in out {
+                match ev {
+                    LinkEvent::Connected { utp } => {
+                        let conn = conn_id();
+                        link.utp.adopt(conn, utp);
+                        link.conn = Some(conn);
+                        self.by_conn.insert(conn, *sock);
+                        self.stats.connections += 1;
+                        events.push(SwarmEvent::Connection { id: conn, stream: ConnStream::Utp { remote: link.peer, peer_nat: None }, client: false, peer: None });
+                    }
+                    LinkEvent::Failed { error, .. } => {
+                        tracing::debug!(peer = %link.peer, "uTP over the birthday socket failed: {error}");
+                        dead.push(*sock);
+                    }
+                    LinkEvent::Incoming { utp, .. } => link.utp.abandon(now, utp),
+                    LinkEvent::Data { conn, data } => events.push(SwarmEvent::Data { id: conn, data }),
+                    LinkEvent::Written { conn, write } => events.push(SwarmEvent::Written { id: conn, write }),
+                    LinkEvent::End { conn } => events.push(SwarmEvent::End { id: conn }),
+                    LinkEvent::Closed { conn, error } => {
+                        events.push(SwarmEvent::StreamClosed { id: conn, error });
+                        dead.push(*sock);
+                    }
+                }
+            }
+        }
+        self.flush_links();
+        for sock in dead {
+            if let Some(link) = self.links.remove(&sock) {
+                if let Some(conn) = link.conn {
+                    self.by_conn.remove(&conn);
+                }
+            }
+        }
+        for ev in events {
+            sink(ev);
+        }
+    }
+
+    fn flush_links(&mut self) {
+        for link in self.links.values_mut() {
+            while let Some((to, bytes)) = link.utp.poll_transmit() {
+                if let Err(e) = crate::io::send_now(&link.extra.sock, &bytes, SocketAddr::V4(to)) {
+                    tracing::trace!(%to, "uTP send on the birthday socket failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Binds extra socket `sock` and starts its reader.
+    fn open(&self, sock: SockId) -> std::io::Result<Extra> {
+        let std = std::net::UdpSocket::bind("0.0.0.0:0")?;
+        std.set_nonblocking(true)?;
+        let socket = Arc::new(UdpSocket::from_std(std)?);
+        let reader = socket.clone();
+        let tx = self.tx.clone();
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; EXTRA_BUF];
+            loop {
+                match reader.recv_from(&mut buf).await {
+                    Ok((n, SocketAddr::V4(from))) => {
+                        if tx.send((sock, from, buf[..n].to_vec())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    // ICMP errors (the peer's router refusing): one each.
+                    Err(e) => tracing::trace!("birthday socket receive error: {e}"),
+                }
+            }
+        });
+        Ok(Extra { sock: socket, reader: task.abort_handle() })
+    }
+}
