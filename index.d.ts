@@ -202,8 +202,9 @@ declare namespace network {
     birthdayProbesSent: number
     /** Extra UDP sockets open now (a running punch's, and those carrying a connection). */
     birthdaySocketsOpen: number
-    /** Connections made over a birthday punch's winning socket. */
+    /** Connections a birthday punch made on the random side: over its winning socket, or (birthdayViaMain) on the main socket, whose mapping a probe opened for the ordinary punch's retry. */
     birthdayConnections: number
+    birthdayViaMain: number
     /** The last birthday punch: extra sockets opened, probes sent, milliseconds it ran. */
     birthdayLastSocketsOpened: number
     birthdayLastProbesSent: number

@@ -281,6 +281,18 @@ fn an_opener_from_the_peers_ip_is_confirmed_at_the_probe_rate_then_the_session_e
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].1, Outcome::Won);
     assert_eq!(b.stats().won, 1);
+
+    // Cancelled after a path got through (the connection came first): it
+    // still counts as won, and nothing is sent after.
+    let mut b = Birthday::new(8);
+    let mut log = Log::default();
+    b.start(t0, Role::Probe, SocketAddrV4::new(RANDOM_IP, 1)).unwrap();
+    let now = run(&mut b, &mut log, t0, t0 + Duration::from_millis(100));
+    assert!(b.handle_datagram(now, Via::Main, through, &encode(Kind::Ack)));
+    b.cancel(now);
+    log.take(now, &mut b);
+    assert_eq!(log.ended()[0].1, Outcome::Won);
+    assert_eq!((b.stats().won, b.poll_timeout()), (1, None));
 }
 
 #[test]

@@ -275,6 +275,9 @@ struct Session {
     next_probe: Option<Instant>,
     probed: Vec<u64>,
     confirm: Option<(SocketAddrV4, u32)>,
+    /// A path got through ([`Output::Won`] went out): the session counts
+    /// as won however it ends.
+    won: bool,
     report: Report,
 }
 
@@ -334,6 +337,7 @@ impl Birthday {
             next_probe: (role == Role::Probe).then_some(now),
             probed: vec![0; 1024],
             confirm: None,
+            won: false,
             report: Report { role: Some(role), ..Report::default() },
         });
         self.handle_timeout(now);
@@ -451,6 +455,7 @@ impl Birthday {
                 // The winner leaves the session's hands: not closed at the end.
                 e.open = false;
                 s.report.openers_sent += 1;
+                s.won = true;
                 let (id, peer) = (s.id, s.peer);
                 self.outputs.push_back(Output::Send { via, to: peer, payload: encode(Kind::Ack) });
                 self.outputs.push_back(Output::Won { session: id, via, peer });
@@ -458,6 +463,7 @@ impl Birthday {
             }
             (Role::Probe, Kind::Opener | Kind::Ack, Via::Main) if from.ip() == s.peer.ip() && s.confirm.is_none() => {
                 s.confirm = Some((from, CONFIRM_SENDS));
+                s.won = true;
                 // The next probe (at the usual rate) goes to `from`.
                 let id = s.id;
                 tracing::debug!(%from, probes = s.report.probes_sent, "birthday punch: a port got through");
@@ -470,6 +476,8 @@ impl Birthday {
 
     fn end(&mut self, now: Instant, outcome: Outcome) {
         let Some(mut s) = self.session.take() else { return };
+        // Cancelled once through (the connection came): still won.
+        let outcome = if s.won { Outcome::Won } else { outcome };
         for e in s.extras.iter_mut().filter(|e| e.open) {
             e.open = false;
             self.outputs.push_back(Output::CloseSocket { sock: e.sock });

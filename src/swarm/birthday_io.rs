@@ -46,7 +46,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::birthday::{role_for, Birthday, BirthdayStats, Output, Refused, SockId, Via};
+use super::birthday::{role_for, Birthday, BirthdayStats, Output, Refused, Role, SockId, Via};
 use super::event::{ConnStream, SwarmEvent};
 use super::utp_link::{LinkEvent, UtpLink};
 use crate::dht::capability::Capability;
@@ -98,9 +98,11 @@ pub struct BirthdayIoStats {
     pub machine: BirthdayStats,
     /// Extra sockets open now (session sockets and winners).
     pub sockets_open: u64,
-    /// Connections made over a winning socket (random side) or whose
-    /// port a probe found (consistent side).
+    /// Connections a session made on the random side: over the winning
+    /// socket, or on the main socket (`via_main`, see
+    /// [`BirthdayIo::connected_to`]).
     pub connections: u64,
+    pub via_main: u64,
     /// The last session's cost and duration.
     pub last_sockets_opened: u32,
     pub last_probes_sent: u32,
@@ -154,6 +156,27 @@ impl BirthdayIo {
             }
             Err(Refused::Recent) => Decision::None,
         }
+    }
+
+    /// A connection with `ip` was made on the main socket (a dial won,
+    /// or an incoming uTP connection). While a session with that IP runs,
+    /// this is its success by another door: a probe that hit the port the
+    /// random side's main socket uses for the peer (its punch's direct
+    /// query opened one) lets that punch's next retry through, and the
+    /// ordinary race connects. The session ends at once, so the winning
+    /// socket does not make a second connection. Counted as a birthday
+    /// connection on the random side, which has no other way through.
+    pub fn connected_to(&mut self, now: Instant, ip: std::net::Ipv4Addr) {
+        let Some((_, role, peer)) = self.machine.running() else { return };
+        if *peer.ip() != ip {
+            return;
+        }
+        if role == Role::Spray {
+            self.stats.connections += 1;
+            self.stats.via_main += 1;
+        }
+        tracing::debug!(%ip, "birthday punch ends: a connection with the peer was made on the main socket");
+        self.machine.cancel(now);
     }
 
     /// A datagram on the main socket: true when it was a birthday packet

@@ -875,6 +875,7 @@ impl Driver {
     fn on_link(&mut self, now: Instant, ev: LinkEvent) {
         match ev {
             LinkEvent::Incoming { utp, from } => {
+                self.birthday.connected_to(now, *from.ip());
                 let id = self.core.conn_id();
                 self.utp.adopt(id, utp);
                 self.stats(|s| s.connections_accepted += 1);
@@ -926,6 +927,9 @@ impl Driver {
                 }
                 Action::AbandonUtp { utp } => self.utp.abandon(now, utp),
                 Action::Won { kind, peer, conn, via, .. } => {
+                    if let Some(addr) = peer.addr_v4() {
+                        self.birthday.connected_to(now, *addr.ip());
+                    }
                     let stream = match via {
                         Via::Tcp(stream) => ConnStream::Tcp(stream),
                         Via::Utp(utp) => {
