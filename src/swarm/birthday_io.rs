@@ -41,7 +41,7 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -56,6 +56,11 @@ use crate::utp::{looks_like_utp, UtpConfig};
 /// Datagrams from extra sockets queued for the driver: the readers wait
 /// when it is full (bounded; the kernel's buffers drop the rest).
 const QUEUE: usize = 256;
+
+/// How long after a session got through a connection from its peer's IP
+/// still counts as the punch's: the random side's uTP handshake and first
+/// data, a few round trips.
+const WON_GRACE: Duration = Duration::from_secs(10);
 
 /// Largest datagram read on an extra socket: uTP packets stay under
 /// 1.5 KiB and birthday packets are 6 bytes.
@@ -114,6 +119,10 @@ pub struct BirthdayIo {
     extras: HashMap<SockId, Extra>,
     links: HashMap<SockId, SideLink>,
     by_conn: HashMap<u64, SockId>,
+    /// Connections birthday punches made, open now, by peer IP.
+    live: HashMap<u64, std::net::Ipv4Addr>,
+    /// The peer IP of the last session that got through, and when.
+    last_won: Option<(std::net::Ipv4Addr, Instant)>,
     tx: mpsc::Sender<(SockId, SocketAddrV4, Vec<u8>)>,
     rx: mpsc::Receiver<(SockId, SocketAddrV4, Vec<u8>)>,
     utp_config: UtpConfig,
@@ -128,6 +137,8 @@ impl BirthdayIo {
             extras: HashMap::new(),
             links: HashMap::new(),
             by_conn: HashMap::new(),
+            live: HashMap::new(),
+            last_won: None,
             tx,
             rx,
             utp_config,
@@ -143,6 +154,11 @@ impl BirthdayIo {
     /// `capability`; `ours` is our NAT's class now.
     pub fn punched_by(&mut self, now: Instant, ours: NatType, origin: SocketAddrV4, capability: &Capability) -> Decision {
         let Some(role) = role_for(ours, capability.nat) else { return Decision::None };
+        // Connected by an earlier punch: the dial queue's retries of a dial
+        // that timed out beside it must not start another.
+        if self.live.values().any(|ip| ip == origin.ip()) {
+            return Decision::None;
+        }
         // Spray aims at the consistent side's one mapping: where the
         // referrer saw its punch come from. Probe needs only the IP.
         match self.machine.start(now, role, origin) {
@@ -166,17 +182,29 @@ impl BirthdayIo {
     /// ordinary race connects. The session ends at once, so the winning
     /// socket does not make a second connection. Counted as a birthday
     /// connection on the random side, which has no other way through.
-    pub fn connected_to(&mut self, now: Instant, ip: std::net::Ipv4Addr) {
+    pub fn connected_to(&mut self, now: Instant, ip: std::net::Ipv4Addr, conn: u64) {
+        // The consistent side's session may have ended won (its
+        // confirmations sent) before the random side's SYN and first data
+        // came: that connection is the punch's too.
+        if self.last_won.is_some_and(|(won, at)| won == ip && now.saturating_duration_since(at) < WON_GRACE) {
+            self.live.insert(conn, ip);
+        }
         let Some((_, role, peer)) = self.machine.running() else { return };
         if *peer.ip() != ip {
             return;
         }
+        self.live.insert(conn, ip);
         if role == Role::Spray {
             self.stats.connections += 1;
             self.stats.via_main += 1;
         }
         tracing::debug!(%ip, "birthday punch ends: a connection with the peer was made on the main socket");
         self.machine.cancel(now);
+    }
+
+    /// The owner closed connection `conn`.
+    pub fn closed(&mut self, conn: u64) {
+        self.live.remove(&conn);
     }
 
     /// A datagram on the main socket: true when it was a birthday packet
@@ -262,6 +290,7 @@ impl BirthdayIo {
         self.extras.clear();
         self.links.clear();
         self.by_conn.clear();
+        self.live.clear();
     }
 
     /// Carries out the machine's outputs, moves the winning links' events
@@ -294,6 +323,7 @@ impl BirthdayIo {
                     self.extras.remove(&sock);
                 }
                 Output::Won { via: Via::Extra(sock), peer, .. } => {
+                    self.last_won = Some((*peer.ip(), now));
                     let Some(extra) = self.extras.remove(&sock) else { continue };
                     let mut utp = UtpLink::new(self.utp_config.clone(), rand::random());
                     // This socket is the peer's alone: nobody else's SYN.
@@ -303,6 +333,7 @@ impl BirthdayIo {
                     self.links.insert(sock, SideLink { extra, utp, peer, conn: None });
                 }
                 Output::Won { via: Via::Main, peer, .. } => {
+                    self.last_won = Some((*peer.ip(), now));
                     tracing::debug!(%peer, "birthday punch won: the random side connects to us");
                 }
                 Output::Ended { report, .. } => {
@@ -324,6 +355,7 @@ impl BirthdayIo {
                         link.utp.adopt(conn, utp);
                         link.conn = Some(conn);
                         self.by_conn.insert(conn, *sock);
+                        self.live.insert(conn, *link.peer.ip());
                         self.stats.connections += 1;
                         events.push(SwarmEvent::Connection { id: conn, stream: ConnStream::Utp { remote: link.peer, peer_nat: None }, client: false, peer: None });
                     }
@@ -388,5 +420,44 @@ impl BirthdayIo {
             }
         });
         Ok(Extra { sock: socket, reader: task.abort_handle() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::birthday::REPEAT_AFTER;
+    use std::net::Ipv4Addr;
+
+    fn cap(nat: NatType) -> Capability {
+        Capability { nat, candidates: vec![] }
+    }
+
+    #[test]
+    fn starts_only_for_random_against_consistent_and_never_twice_for_a_connected_peer() {
+        let t0 = Instant::now();
+        let peer = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 12), 4000);
+        let mut b = BirthdayIo::new(1, UtpConfig::default());
+        assert_eq!(b.punched_by(t0, NatType::Consistent, peer, &cap(NatType::Consistent)), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Unknown, peer, &cap(NatType::Random)), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, &cap(NatType::Consistent)), Decision::PunchBack);
+        // The peer's punch back (or a retry) while it runs: nothing more.
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, &cap(NatType::Consistent)), Decision::None);
+        // A connection with the peer's IP on the main socket ends it, and
+        // is the punch's.
+        b.connected_to(t0, *peer.ip(), 7);
+        assert!(b.machine.running().is_none());
+        assert_eq!((b.stats().connections, b.stats().via_main), (1, 1));
+        // Past REPEAT_AFTER, while that connection lives, no new session.
+        let later = t0 + REPEAT_AFTER + Duration::from_secs(1);
+        assert_eq!(b.punched_by(later, NatType::Random, peer, &cap(NatType::Consistent)), Decision::None);
+        b.closed(7);
+        assert_eq!(b.punched_by(later, NatType::Random, peer, &cap(NatType::Consistent)), Decision::PunchBack);
+        // Another IP's connection leaves the running session alone.
+        b.connected_to(later, Ipv4Addr::new(198, 51, 100, 1), 8);
+        assert!(b.machine.running().is_some());
+        b.shut(later);
+        assert!(b.machine.running().is_none());
+        assert_eq!(b.stats().sockets_open, 0);
     }
 }

@@ -875,8 +875,8 @@ impl Driver {
     fn on_link(&mut self, now: Instant, ev: LinkEvent) {
         match ev {
             LinkEvent::Incoming { utp, from } => {
-                self.birthday.connected_to(now, *from.ip());
                 let id = self.core.conn_id();
+                self.birthday.connected_to(now, *from.ip(), id);
                 self.utp.adopt(id, utp);
                 self.stats(|s| s.connections_accepted += 1);
                 // No peer_nat here, though the punch may have told us (the
@@ -928,7 +928,7 @@ impl Driver {
                 Action::AbandonUtp { utp } => self.utp.abandon(now, utp),
                 Action::Won { kind, peer, conn, via, .. } => {
                     if let Some(addr) = peer.addr_v4() {
-                        self.birthday.connected_to(now, *addr.ip());
+                        self.birthday.connected_to(now, *addr.ip(), conn);
                     }
                     let stream = match via {
                         Via::Tcp(stream) => ConnStream::Tcp(stream),
@@ -1024,7 +1024,10 @@ impl Driver {
                 self.core.dial(now, DialKind::Request(request), peer, caller_punch);
             }
             Command::Punched { request, ok } => self.core.caller_punched(now, request, ok),
-            Command::Closed { conn } => self.core.connection_closed(conn),
+            Command::Closed { conn } => {
+                self.birthday.closed(conn);
+                self.core.connection_closed(conn);
+            }
             Command::UtpWrite { conn, write, data } => {
                 let mut out = Vec::new();
                 if self.birthday.owns(conn) {
