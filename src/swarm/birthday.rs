@@ -1,9 +1,9 @@
 //! Birthday punching: how two of our peers get through when exactly one of
 //! them is behind a NAT that maps every destination to a fresh random port
 //! (`NatType::Random`) and the other keeps one mapping for all
-//! (`Consistent`) or has none (`Open`). Not in the 2019 stack; Rust↔Rust
-//! only, started only from a capability record (`dht::capability`), so a JS
-//! peer never sees a byte of it.
+//! (`Consistent`; an `Open` peer needs none of this, see [`role_for`]).
+//! Not in the 2019 stack; Rust↔Rust only, started only from a capability
+//! record (`dht::capability`), so a JS peer never sees a byte of it.
 //!
 //! # Why it works
 //!
@@ -33,7 +33,7 @@
 //!   every [`OPENER_REFRESH`]. A probe from the peer arriving on socket `i`
 //!   wins: `i` is handed to the driver to carry uTP ([`Output::Won`]), an
 //!   ack goes back from it, and every other socket is closed.
-//! - [`Role::Probe`] (our NAT is consistent or open): probes to distinct
+//! - [`Role::Probe`] (our NAT is consistent): probes to distinct
 //!   random ports in [`PORT_MIN`]`..=65535` of the peer's IP, from the main
 //!   socket. An opener or ack from the peer's IP names the port that got
 //!   through; the probes then go to that port alone, [`CONFIRM_SENDS`]
@@ -159,7 +159,7 @@ pub fn decode(bytes: &[u8]) -> Option<Kind> {
 pub enum Role {
     /// Our NAT is random: open extra sockets toward the peer.
     Spray,
-    /// Our NAT is consistent or open: probe random ports of the peer's IP.
+    /// Our NAT is consistent: probe random ports of the peer's IP.
     Probe,
 }
 
