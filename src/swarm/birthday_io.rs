@@ -62,6 +62,19 @@ const QUEUE: usize = 256;
 /// data, a few round trips.
 const WON_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a punch from a peer of ours waits for our own NAT class to be
+/// known: a join's first DHT round hears from 3 /24s within a few seconds
+/// (the NAT lab: under 2 s), and the peer's dial gives up at 10 s.
+const PENDING_FOR: Duration = Duration::from_secs(10);
+
+/// A peer's punch that came while our NAT class was unknown.
+struct Pending {
+    origin: SocketAddrV4,
+    referrer: SocketAddrV4,
+    theirs: NatType,
+    until: Instant,
+}
+
 /// Largest datagram read on an extra socket: uTP packets stay under
 /// 1.5 KiB and birthday packets are 6 bytes.
 const EXTRA_BUF: usize = 2048;
@@ -123,6 +136,11 @@ pub struct BirthdayIo {
     live: HashMap<u64, std::net::Ipv4Addr>,
     /// The peer IP of the last session that got through, and when.
     last_won: Option<(std::net::Ipv4Addr, Instant)>,
+    /// The latest peer's punch waiting for our NAT class (one: a bound).
+    pending: Option<Pending>,
+    /// Peer IPs told our class while theirs was unknown, and when (one
+    /// hint per IP per `REPEAT_AFTER`, at most `MAX_RECENT` at once).
+    hinted: Vec<(std::net::Ipv4Addr, Instant)>,
     tx: mpsc::Sender<(SockId, SocketAddrV4, Vec<u8>)>,
     rx: mpsc::Receiver<(SockId, SocketAddrV4, Vec<u8>)>,
     utp_config: UtpConfig,
@@ -139,6 +157,8 @@ impl BirthdayIo {
             by_conn: HashMap::new(),
             live: HashMap::new(),
             last_won: None,
+            pending: None,
+            hinted: Vec::new(),
             tx,
             rx,
             utp_config,
@@ -152,13 +172,37 @@ impl BirthdayIo {
 
     /// A peer of ours punched us through `referrer` from `origin` with
     /// `capability`; `ours` is our NAT's class now.
-    pub fn punched_by(&mut self, now: Instant, ours: NatType, origin: SocketAddrV4, capability: &Capability) -> Decision {
-        let Some(role) = role_for(ours, capability.nat) else { return Decision::None };
+    ///
+    /// Right after a join one class may still be unknown (the DHT has not
+    /// heard from 3 /24s yet), and the first dial is the one that counts.
+    /// When the known class could pair with the unknown one, the side that
+    /// knows punches back once with its record (a hint), and the side that
+    /// does not keeps the peer's punch for [`PENDING_FOR`] and starts when
+    /// its own class is known ([`Self::nat_known`]).
+    pub fn punched_by(&mut self, now: Instant, ours: NatType, origin: SocketAddrV4, referrer: SocketAddrV4, capability: &Capability) -> Decision {
         // Connected by an earlier punch: the dial queue's retries of a dial
         // that timed out beside it must not start another.
         if self.live.values().any(|ip| ip == origin.ip()) {
             return Decision::None;
         }
+        let theirs = capability.nat;
+        let Some(role) = role_for(ours, theirs) else {
+            let could = matches!((ours, theirs), (NatType::Unknown, NatType::Random | NatType::Consistent) | (NatType::Random | NatType::Consistent, NatType::Unknown));
+            if !could {
+                return Decision::None;
+            }
+            if ours == NatType::Unknown {
+                self.pending = Some(Pending { origin, referrer, theirs, until: now + PENDING_FOR });
+                return Decision::None;
+            }
+            self.hinted.retain(|(_, at)| now.saturating_duration_since(*at) < super::birthday::REPEAT_AFTER);
+            if self.hinted.iter().any(|(ip, _)| ip == origin.ip()) || self.hinted.len() >= super::birthday::MAX_RECENT {
+                return Decision::None;
+            }
+            self.hinted.push((*origin.ip(), now));
+            tracing::debug!(%origin, ?ours, "birthday punch: the peer's NAT class is unknown yet; telling it ours");
+            return Decision::PunchBack;
+        };
         // Spray aims at the consistent side's one mapping: where the
         // referrer saw its punch come from. Probe needs only the IP.
         match self.machine.start(now, role, origin) {
@@ -172,6 +216,31 @@ impl BirthdayIo {
             }
             Err(Refused::Recent) => Decision::None,
         }
+    }
+
+    /// Whether a peer's punch waits for our NAT class.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Our NAT's class now. A punch kept by [`Self::punched_by`] while it
+    /// was unknown starts its session if the classes call for one: returns
+    /// (origin, referrer) to punch back through.
+    pub fn nat_known(&mut self, now: Instant, ours: NatType) -> Option<(SocketAddrV4, SocketAddrV4)> {
+        if ours == NatType::Unknown {
+            if self.pending.as_ref().is_some_and(|p| now >= p.until) {
+                self.pending = None;
+            }
+            return None;
+        }
+        let p = self.pending.take().filter(|p| now < p.until)?;
+        let role = role_for(ours, p.theirs)?;
+        if self.live.values().any(|ip| ip == p.origin.ip()) {
+            return None;
+        }
+        self.machine.start(now, role, p.origin).ok()?;
+        tracing::debug!(?role, origin = %p.origin, "birthday punch: our NAT class is known now");
+        Some((p.origin, p.referrer))
     }
 
     /// A connection with `ip` was made on the main socket (a dial won,
@@ -429,6 +498,8 @@ mod tests {
     use crate::swarm::birthday::REPEAT_AFTER;
     use std::net::Ipv4Addr;
 
+    const REF: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 49737);
+
     fn cap(nat: NatType) -> Capability {
         Capability { nat, candidates: vec![] }
     }
@@ -438,11 +509,12 @@ mod tests {
         let t0 = Instant::now();
         let peer = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 12), 4000);
         let mut b = BirthdayIo::new(1, UtpConfig::default());
-        assert_eq!(b.punched_by(t0, NatType::Consistent, peer, &cap(NatType::Consistent)), Decision::None);
-        assert_eq!(b.punched_by(t0, NatType::Unknown, peer, &cap(NatType::Random)), Decision::None);
-        assert_eq!(b.punched_by(t0, NatType::Random, peer, &cap(NatType::Consistent)), Decision::PunchBack);
+        assert_eq!(b.punched_by(t0, NatType::Consistent, peer, REF, &cap(NatType::Consistent)), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Unknown)), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Open, peer, REF, &cap(NatType::Random)), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::PunchBack);
         // The peer's punch back (or a retry) while it runs: nothing more.
-        assert_eq!(b.punched_by(t0, NatType::Random, peer, &cap(NatType::Consistent)), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::None);
         // A connection with the peer's IP on the main socket ends it, and
         // is the punch's.
         b.connected_to(t0, *peer.ip(), 7);
@@ -450,14 +522,44 @@ mod tests {
         assert_eq!((b.stats().connections, b.stats().via_main), (1, 1));
         // Past REPEAT_AFTER, while that connection lives, no new session.
         let later = t0 + REPEAT_AFTER + Duration::from_secs(1);
-        assert_eq!(b.punched_by(later, NatType::Random, peer, &cap(NatType::Consistent)), Decision::None);
+        assert_eq!(b.punched_by(later, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::None);
         b.closed(7);
-        assert_eq!(b.punched_by(later, NatType::Random, peer, &cap(NatType::Consistent)), Decision::PunchBack);
+        assert_eq!(b.punched_by(later, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::PunchBack);
         // Another IP's connection leaves the running session alone.
         b.connected_to(later, Ipv4Addr::new(198, 51, 100, 1), 8);
         assert!(b.machine.running().is_some());
         b.shut(later);
         assert!(b.machine.running().is_none());
         assert_eq!(b.stats().sockets_open, 0);
+    }
+
+    #[test]
+    fn an_unknown_class_waits_for_ours_or_hears_a_hint() {
+        let t0 = Instant::now();
+        let peer = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 11), 4000);
+        // Ours unknown, theirs random: kept, and started once ours is
+        // known to be consistent, punching back through the same referrer.
+        let mut b = BirthdayIo::new(2, UtpConfig::default());
+        assert_eq!(b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Random)), Decision::None);
+        assert!(b.has_pending());
+        assert_eq!(b.nat_known(t0 + Duration::from_secs(1), NatType::Unknown), None);
+        assert_eq!(b.nat_known(t0 + Duration::from_secs(2), NatType::Consistent), Some((peer, REF)));
+        assert_eq!(b.machine.running().map(|r| r.1), Some(crate::swarm::birthday::Role::Probe));
+        assert!(!b.has_pending());
+        // Kept too long, or classes that do not pair: nothing.
+        let mut b = BirthdayIo::new(3, UtpConfig::default());
+        b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Random));
+        assert_eq!(b.nat_known(t0 + PENDING_FOR, NatType::Consistent), None);
+        b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Random));
+        assert_eq!(b.nat_known(t0, NatType::Random), None);
+        assert!(b.machine.running().is_none());
+        // Ours known, theirs unknown: one hint per IP, no session yet.
+        let mut b = BirthdayIo::new(4, UtpConfig::default());
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Unknown)), Decision::PunchBack);
+        assert!(b.machine.running().is_none());
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Unknown)), Decision::None, "one hint");
+        // Its punch back, once it knows: the session starts.
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::PunchBack);
+        assert!(b.machine.running().is_some());
     }
 }

@@ -765,13 +765,21 @@ impl Driver {
                 DiscoveryEvent::PunchedBy { origin, referrer, capability } => {
                     let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
                     let ours = self.discovery.nat_type(local);
-                    if self.birthday.punched_by(now, ours, origin, &capability) == Decision::PunchBack {
+                    if self.birthday.punched_by(now, ours, origin, referrer, &capability) == Decision::PunchBack {
                         // The peer's own punch could not tell it our class
                         // (see `birthday_io`): ours, relayed, does.
                         let _ = self.discovery.holepunch(now, origin, referrer);
                     }
                 }
                 DiscoveryEvent::Dht(ev) => (self.sink)(SwarmEvent::Dht(ev)),
+            }
+        }
+        if self.birthday.has_pending() {
+            // A peer's punch waits for our NAT class (`birthday_io`).
+            let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
+            let ours = self.discovery.nat_type(local);
+            if let Some((origin, referrer)) = self.birthday.nat_known(now, ours) {
+                let _ = self.discovery.holepunch(now, origin, referrer);
             }
         }
         self.run_actions(now);
