@@ -85,11 +85,14 @@ pub const MAX_VERIFY_PINGS: usize = 16;
 /// router (r1, access, r2: three hops, which TTL 3 would reach), and nothing
 /// learned is needed, which matters because no hop count can be learned
 /// about a peer before the first packet. A NAT further out (double NAT, a
-/// carrier's NAT) is not crossed: there the punch gets through at the
-/// full-TTL send that follows [`rpc::PUNCH_DELAY`] later (the peer answered
-/// the relayed punch by then, so its NAT expects us), as today's first send
-/// would have, half a second late. A TTL that is too large costs nothing
-/// either: the packet is today's first packet.
+/// carrier's NAT) is not crossed, and the peer's answer reaches it first.
+/// If that NAT drops unsolicited packets, as home routers and carriers'
+/// NATs do, the punch gets through at the full-TTL send that follows
+/// [`rpc::PUNCH_DELAY`] later (the peer's NAT expects us by then), half a
+/// second late. If it has no WAN firewall either, the answer takes our
+/// port there and the punch fails where today's would have worked
+/// (nat-nofw.test.js measures this as `ttl1`): the price of the choice.
+/// A TTL that is too large costs nothing: the packet is today's first.
 ///
 /// [`rpc::PUNCH_DELAY`]: super::rpc::PUNCH_DELAY
 pub const OPENING_TTL: u32 = 2;
