@@ -78,7 +78,10 @@ class NetworkResource {
     this._opens.push(cb)
     if (this.opening) return
     this.opening = true
-    process.nextTick(() => this._open())
+    // At once, as the reference's resource opens: the TCP listener binds
+    // now (its events come on the next tick), so the DHT bootstrap starts
+    // while the caller's code goes on.
+    this._open()
   }
 
   // As the reference: TCP then uTP listen on each port of the list in turn

@@ -87,3 +87,24 @@ test('a dial ahead that the swarm does not take is closed after the connect time
   assert.strictEqual(s.dialsAheadClaimed, 0)
   assert.strictEqual(b.connections.size, 0)
 })
+
+test("a dial ahead whose 'peer' event never reaches JS leaves nothing behind (the event gate may drop it)", async (t) => {
+  // As when the gate to JS is full: the engine's 'dialing' arrives, its
+  // 'peer' does not. Nobody can claim that dial; its address must not stay
+  // in the engine's table of dials ahead for the life of the swarm.
+  let dropped = 0
+  const { a, b } = await setup(t, {}, b => {
+    const engine = b.network._engine
+    const deliver = engine._onevent.bind(engine)
+    engine._onevent = ev => {
+      if (ev.kind === 'peer') return void dropped++
+      deliver(ev)
+    }
+  })
+  await until(() => dropped && a.incoming, 'the dial ahead reached the announcer')
+  await until(() => b.network._engine._ahead.size === 0, 'the address of the finished dial ahead is forgotten', 5000)
+  assert.strictEqual(engineStats(b).dialsAhead, 1)
+  // The socket nobody took is still closed after the connect timeout.
+  await until(() => a.closed, 'the unclaimed dial closed', CONNECT_TIMEOUT + 3000)
+  assert.strictEqual(engineStats(b).dialsAheadDropped, 1)
+})

@@ -256,8 +256,9 @@ class Engine {
       case 'punch': return this._onpunch(ev.request)
       case 'dialing': {
         this._speculating = false
-        this._requests.set(ev.request, { kind: 'connect', peer: null, cb: null, ahead: true })
-        this._ahead.set(ev.peer.host + ':' + ev.peer.port, ev.request)
+        const key = ev.peer.host + ':' + ev.peer.port
+        this._requests.set(ev.request, { kind: 'connect', peer: null, cb: null, ahead: key })
+        this._ahead.set(key, ev.request)
         return
       }
       case 'peer': {
@@ -292,6 +293,10 @@ class Engine {
         const req = this._requests.get(ev.request)
         if (!req) return
         this._requests.delete(ev.request)
+        // Events keep their order, so a dial ahead whose 'peer' event has
+        // not come by its result never gets one (the event gate dropped
+        // it): nobody can claim the dial, and its address goes.
+        if (req.ahead && this._ahead.get(req.ahead) === ev.request) this._ahead.delete(req.ahead)
         const cb = req.cb || ((...result) => this._park(ev.request, result))
         if (ev.kind === 'connect-failed') return cb(coded(ev.message, ev.code))
         const socket = this._socket(ev)

@@ -26,31 +26,33 @@ class Listener extends EventEmitter {
     this._port = null
   }
 
-  /** Binds (asynchronously, as a server does): then 'listening' or 'error'. */
+  /**
+   * Binds now and reports on the next tick, as net.Server#listen does for a
+   * port: 'listening' or 'error'. Binding at once starts the engine's DHT
+   * bootstrap while the caller's code goes on.
+   */
   listen (port, cb) {
     if (typeof port === 'function') return this.listen(0, port)
     if (cb) this.once('listening', cb)
-    process.nextTick(() => {
-      let p
-      try {
-        const engine = this._engine()
-        p = this.transport === 'tcp' ? engine.bind(port || undefined) : engine.port()
-        if (p == null) throw new Error('uTP cannot listen: the UDP socket is not bound')
-        if (port && this.transport === 'utp' && p !== port) throw Object.assign(new Error(`listen EADDRINUSE: address already in use 0.0.0.0:${port}`), { code: 'EADDRINUSE' })
-      } catch (err) {
-        this.emit('error', err)
-        return
-      }
-      this._port = p
-      this.listening = true
-      const err = this._onchange()
-      if (err) {
-        this.listening = false
-        this.emit('error', err)
-        return
-      }
-      this.emit('listening')
-    })
+    let p
+    try {
+      const engine = this._engine()
+      p = this.transport === 'tcp' ? engine.bind(port || undefined) : engine.port()
+      if (p == null) throw new Error('uTP cannot listen: the UDP socket is not bound')
+      if (port && this.transport === 'utp' && p !== port) throw Object.assign(new Error(`listen EADDRINUSE: address already in use 0.0.0.0:${port}`), { code: 'EADDRINUSE' })
+    } catch (err) {
+      process.nextTick(() => this.emit('error', err))
+      return this
+    }
+    this._port = p
+    this.listening = true
+    const err = this._onchange()
+    if (err) {
+      this.listening = false
+      process.nextTick(() => this.emit('error', err))
+      return this
+    }
+    process.nextTick(() => this.emit('listening'))
     return this
   }
 

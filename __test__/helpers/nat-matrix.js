@@ -39,9 +39,13 @@ function cases () {
 
 // Both peers join one topic with announce + lookup: A, then B JOIN_GAP
 // later. Connected = each side received the other's hello within WINDOW.
+// A case may ask for the lab with ISP hops (`transit`, see natlab.js) and
+// bring `setup(lab)`, whose returned function's value is the result's
+// `probe` (read once the pair is done).
 async function runCase (c, index) {
-  const lab = await NatLab.create({ peers: [c.a.kind, c.b.kind] })
+  const lab = await NatLab.create({ peers: [c.a.kind, c.b.kind], transit: !!c.transit })
   try {
+    const probe = c.setup ? c.setup(lab) : null
     const opts = name => JSON.stringify({ name, swarm: { bootstrap: [lab.bootstrap] } })
     const a = lab.spawn(0, NAT_PEER, [c.a.impl, opts('a')], { timeoutMs: 60000 })
     const b = lab.spawn(1, NAT_PEER, [c.b.impl, opts('b')], { timeoutMs: 60000 })
@@ -71,7 +75,8 @@ async function runCase (c, index) {
       // A TCP dial reached the other side, whichever connection was kept.
       tcpReached: conns(a).concat(conns(b)).some(m => m.transport === 'tcp' && !m.client),
       holepunchable: { a: flushedA && flushedA.holepunchable, b: flushedB && flushedB.holepunchable },
-      flushMs: flushedA ? flushedA.ms : null
+      flushMs: flushedA ? flushedA.ms : null,
+      probe: probe ? probe() : undefined
     }
   } catch (err) {
     return { ...c, ok: false, error: err.message }

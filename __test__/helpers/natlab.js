@@ -14,6 +14,19 @@
 //                       lan0 │ 10.2.0.1/24
 //                       eth0 │ home h1 10.2.0.2, default route via r1
 //
+// With `transit: true` every router reaches the bridge through an ISP hop
+// of its own (namespace i<n>, a plain forwarding router that answers ARP
+// for its router's public address on the bridge, and for the bridge on the
+// router's side), so two homes are five hops apart, as on the internet
+// they are many:
+//
+//   home h1 ─ r1 (NAT) ─ i1 (ISP, 100.64.0.2) ─ br0 ─ i2 ─ r2 (NAT) ─ home h2
+//
+// A datagram a home sends with TTL 2 or 3 then crosses its own NAT (and
+// makes its mapping there) but expires before the other side's router: the
+// lab for low-TTL opening packets. Without it the routers share the bridge,
+// and anything that leaves one router reaches the other.
+//
 // Router kinds (nftables in the router namespace, forwarding on):
 //   cone       endpoint-independent mapping: `masquerade` keeps the source
 //              port when it is free; filtering is conntrack's (only replies
@@ -34,7 +47,7 @@
 //              the mapping stops being endpoint-independent exactly when a
 //              hole punch needs it to be. Kept to measure that behaviour.
 //
-// API: `await NatLab.create({ peers: ['public', 'cone', ...] })` → lab with
+// API: `await NatLab.create({ peers: ['public', 'cone', ...], transit })` → lab with
 // `bootstrap` ('203.0.113.1:49737'), `peers` [{ ns, kind, ip, publicIp,
 // host }], `spawn(i, script, args, opts)` (inside peer i's host),
 // `spawnAt`/`execAt` by host name ('boot', 'peer<i>', 'router<i>'),
@@ -54,6 +67,10 @@ const BOOT_PORT = 49737
  * host and two more. Every host on the bridge routes every /24 on-link. */
 const DHT_HOSTS = [['boot', BOOT_IP], ['dht1', '198.51.100.1'], ['dht2', '192.0.2.1']]
 const KINDS = ['public', 'cone', 'symmetric', 'cone-nofw', 'same-nat']
+/** The ISP hops' own addresses (`transit: true`): shared address space
+ * (RFC 6598), outside every /24 the lab's hosts and DHT members use; an
+ * ISP has one only to send ARP requests and ICMP errors from. */
+const ISP_PREFIX = '100.64.0.'
 const JS_DHT = path.join(__dirname, 'js-dht.js')
 const liveLabs = new Set() // netns Labs not yet destroyed
 
@@ -96,9 +113,12 @@ class NatLab {
    * four or more put members in three /24s (`dht.hosts: 1` keeps them all
    * on the bootstrap host, one /24). Resolves to the lab.
    *   peers: kinds, one per peer ('public' | 'cone' | 'symmetric' | 'cone-nofw')
+   *   transit: put an ISP hop between every router and the bridge (see
+   *     the header)
    */
-  static async create ({ peers = [], dht = { nodes: 4 } } = {}) {
+  static async create ({ peers = [], dht = { nodes: 4 }, transit = false } = {}) {
     const lab = new NatLab()
+    lab.transit = !!transit
     try {
       lab._build(peers)
       if (dht) await lab._startDht(dht.nodes == null ? 4 : dht.nodes, dht.hosts || DHT_HOSTS.length)
@@ -155,7 +175,7 @@ class NatLab {
         return
       }
       const lan = `10.${i + 1}.0.`
-      const router = this._plug(sw, 'v' + i, 'r' + i, publicIp, 'wan0')
+      const router = this.transit ? this._isp(sw, i, publicIp) : this._plug(sw, 'v' + i, 'r' + i, publicIp, 'wan0')
       const home = this.lab._ns('h' + i)
       ipn(router, 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', home)
       ipn(router, 'addr', 'add', lan + '1/24', 'dev', 'lan0')
@@ -170,6 +190,32 @@ class NatLab {
       this._host('router' + i, router, publicIp)
       this.peers.push({ ns: home, kind, ip: lan + '2', publicIp, router, host: 'peer' + i })
     })
+  }
+
+  // Router i's namespace with wan0 at `publicIp`, reaching the bridge
+  // through ISP namespace i<i>. The router still sees every /24 on-link
+  // (default dev wan0) and so do the bridge's hosts: the ISP answers ARP on
+  // both sides for what it routes to the other (proxy ARP, at once rather
+  // than after the kernel's random proxy delay).
+  _isp (sw, i, publicIp) {
+    const isp = this.lab._ns('i' + i)
+    ipn(sw, 'link', 'add', 'v' + i, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', isp)
+    ipn(sw, 'link', 'set', 'v' + i, 'master', 'br0', 'up')
+    const router = this.lab._ns('r' + i)
+    ipn(isp, 'link', 'add', 'down0', 'type', 'veth', 'peer', 'name', 'wan0', 'netns', router)
+    ipn(isp, 'addr', 'add', ISP_PREFIX + (i + 2) + '/32', 'dev', 'eth0')
+    for (const dev of ['lo', 'eth0', 'down0']) ipn(isp, 'link', 'set', dev, 'up')
+    ipn(isp, 'route', 'add', publicIp + '/32', 'dev', 'down0')
+    ipn(isp, 'route', 'add', 'default', 'dev', 'eth0')
+    const sysctls = ['net.ipv4.ip_forward=1']
+    for (const dev of ['eth0', 'down0']) sysctls.push(`net.ipv4.conf.${dev}.proxy_arp=1`, `net.ipv4.neigh.${dev}.proxy_delay=0`)
+    nsExec(isp, ['sysctl', '-q', '-w', ...sysctls])
+    ipn(router, 'addr', 'add', publicIp + '/24', 'dev', 'wan0')
+    ipn(router, 'link', 'set', 'wan0', 'up')
+    ipn(router, 'link', 'set', 'lo', 'up')
+    ipn(router, 'route', 'add', 'default', 'dev', 'wan0')
+    this._host('isp' + i, isp, ISP_PREFIX + (i + 2))
+    return router
   }
 
   // Peer i shares peer i-1's router, on a second LAN segment.
@@ -204,7 +250,7 @@ class NatLab {
     }))
   }
 
-  /** Host names: 'boot', 'dht1', 'dht2', 'peer<i>' (the home or public host), 'router<i>'. */
+  /** Host names: 'boot', 'dht1', 'dht2', 'peer<i>' (the home or public host), 'router<i>', 'isp<i>' (`transit`). */
   hostIndex (name) {
     const i = this._index.get(name)
     if (i === undefined) throw new Error('no lab host ' + name)
@@ -262,7 +308,7 @@ if (require.main !== module) {
  * Reports { type: 'ready', port }, and { type: 'datagram', data, from, port }
  * for every datagram; a datagram starting with "echo" is answered with
  * "seen <address>:<port>" (its source as this host sees it).
- * Command { cmd: 'send', host, port, data, id } → { type: 'sent', id, error }.
+ * Command { cmd: 'send', host, port, data, id, ttl? } → { type: 'sent', id, error }.
  */
 function udpTool (port) {
   const dgram = require('dgram')
@@ -275,7 +321,16 @@ function udpTool (port) {
   })
   sock.on('error', err => send({ type: 'error', message: err.message }))
   process.on('message', m => {
-    if (m.cmd === 'send') sock.send(m.data, m.port, m.host, err => send({ type: 'sent', id: m.id, error: err ? err.code : null }))
+    if (m.cmd === 'send') {
+      // `ttl`: this datagram leaves with that IP TTL; the option is back
+      // to 64 once it is sent (dgram resolves the host first, so not
+      // before the callback). Callers wait for 'sent' before the next send.
+      if (m.ttl) sock.setTTL(m.ttl)
+      sock.send(m.data, m.port, m.host, err => {
+        if (m.ttl) sock.setTTL(64)
+        send({ type: 'sent', id: m.id, error: err ? err.code : null })
+      })
+    }
     if (m.cmd === 'exit') process.exit(0)
   })
   process.on('disconnect', () => process.exit(0))

@@ -69,8 +69,45 @@ pub const MAX_EVENTS: usize = 4096;
 /// sources must not become a flood of pings.
 pub const MAX_VERIFY_PINGS: usize = 16;
 
+/// The IP TTL of a hole punch's opening packet ([`Dht::set_opening_ttl`]).
+///
+/// The packet must cross our own NAT, so that the NAT maps our port towards
+/// the peer, and die before the peer's NAT: a router that forwards nothing
+/// for an unsolicited datagram (no WAN input firewall) makes it a conntrack
+/// entry of its own, and then masquerades the peer's own packets to us from
+/// another port (natlab.js, `cone-nofw`; measured in nat-nofw.test.js, where
+/// two homes are five hops apart: TTL 2 and 3 connect, 4 reaches the other
+/// router and fails).
+///
+/// 2 is the smallest TTL that leaves a home: the home router is the first
+/// hop and forwards it with TTL 1, so the next router drops it. That is
+/// short of any other home even when both homes hang off the same access
+/// router (r1, access, r2: three hops, which TTL 3 would reach), and nothing
+/// learned is needed, which matters because no hop count can be learned
+/// about a peer before the first packet. A NAT further out (double NAT, a
+/// carrier's NAT) is not crossed, and the peer's answer reaches it first.
+/// If that NAT drops unsolicited packets, as home routers and carriers'
+/// NATs do, the punch gets through at the full-TTL send that follows
+/// [`rpc::PUNCH_DELAY`] later (the peer's NAT expects us by then), half a
+/// second late. If it has no WAN firewall either, the answer takes our
+/// port there and the punch fails where today's would have worked
+/// (nat-nofw.test.js measures this as `ttl1`): the price of the choice.
+/// A TTL that is too large costs nothing: the packet is today's first.
+///
+/// [`rpc::PUNCH_DELAY`]: super::rpc::PUNCH_DELAY
+pub const OPENING_TTL: u32 = 2;
+
 pub type QueryId = u64;
 pub type RequestId = u64;
+
+/// A datagram the node wants sent ([`Dht::poll_datagram`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    pub to: SocketAddrV4,
+    pub bytes: Vec<u8>,
+    /// The IP TTL it must leave with; `None`: the socket's default.
+    pub ttl: Option<u32>,
+}
 
 #[derive(Debug, Clone)]
 pub struct DhtConfig {
@@ -222,7 +259,7 @@ pub struct Dht {
     /// began: contacts stamped above it were heard from in this tick.
     tick_mark: u64,
     evictions: usize,
-    transmits: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    transmits: VecDeque<Datagram>,
     events: VecDeque<DhtEvent>,
     stats: DhtStats,
     budget: Budget,
@@ -234,6 +271,8 @@ pub struct Dht {
     advertise: Option<(u16, Vec<std::net::Ipv4Addr>)>,
     /// Records other peers of ours sent us, by their address.
     capabilities: CapabilityCache,
+    /// Set by [`Dht::set_opening_ttl`].
+    opening_ttl: Option<u32>,
 }
 
 impl Dht {
@@ -273,7 +312,20 @@ impl Dht {
             local_addr: None,
             advertise: None,
             capabilities: CapabilityCache::default(),
+            opening_ttl: None,
         }
+    }
+
+    /// Our hole punches (`holepunch`) send their first datagram to the peer
+    /// with IP TTL `ttl` (usually [`OPENING_TTL`]): it opens our NAT
+    /// towards the peer without reaching the peer's router, and the peer's
+    /// answer to the punch relayed by the referrer then finds our NAT open
+    /// (natlab.js, `cone-nofw`). The same bytes go again at full TTL when
+    /// the punch through the referrer is repeated. Off by default, and the
+    /// bytes are dht-rpc's either way: only the TTL of one datagram and the
+    /// time of its full-TTL copy change.
+    pub fn set_opening_ttl(&mut self, ttl: Option<u32>) {
+        self.opening_ttl = ttl;
     }
 
     /// The address our socket is bound to: never a relay target.
@@ -533,11 +585,28 @@ impl Dht {
     /// As in dht-rpc, the request is addressed to `peer`, which is who
     /// answers (step 4), so only an answer from `peer` completes it; the
     /// message to `referrer` carries the same rid, now and with each retry.
+    ///
+    /// With [`Self::set_opening_ttl`] the datagram to `peer` leaves first
+    /// with that TTL, before the message to `referrer`.
     pub fn holepunch(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4) -> RequestId {
         let request = self.request_id();
         let rid = self.rpc.next_rid();
         let direct = self.request_message(MessageType::Query, rid, peer, CMD_HOLEPUNCH);
-        self.send_request(now, rid, peer, direct, Owner::Holepunch(request), None, Some(referrer), true);
+        match self.opening_ttl {
+            None => self.send_request(now, rid, peer, direct, Owner::Holepunch(request), None, Some(referrer), true),
+            Some(ttl) => {
+                self.stats.requests_sent += 1;
+                let owner = Owner::Holepunch(request);
+                match self.rpc.start(now, rid, peer, direct.encode(), owner, None, Some(referrer), true) {
+                    Some(Action::Send { to, bytes }) => {
+                        tracing::debug!(%peer, %referrer, ttl, "hole punch: opening packet");
+                        self.rpc.set_opened(rid);
+                        self.push_transmit(Datagram { to, bytes, ttl: Some(ttl) });
+                    }
+                    other => self.run_actions(now, other.into_iter().collect()),
+                }
+            }
+        }
         self.send_punch(referrer, peer, Some(rid));
         request
     }
@@ -558,7 +627,14 @@ impl Dht {
 
     // ----- the state machine ------------------------------------------------
 
+    /// The next datagram, without its TTL: for a driver that never turns
+    /// [`Self::set_opening_ttl`] on (an opening packet would go at full TTL).
     pub fn poll_transmit(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
+        self.transmits.pop_front().map(|d| (d.to, d.bytes))
+    }
+
+    /// The next datagram, with the TTL it must leave with.
+    pub fn poll_datagram(&mut self) -> Option<Datagram> {
         self.transmits.pop_front()
     }
 
@@ -1048,10 +1124,14 @@ impl Dht {
     }
 
     fn transmit(&mut self, to: SocketAddrV4, bytes: Vec<u8>) {
+        self.push_transmit(Datagram { to, bytes, ttl: None });
+    }
+
+    fn push_transmit(&mut self, d: Datagram) {
         if self.transmits.len() >= MAX_EVENTS {
             self.transmits.pop_front();
         }
-        self.transmits.push_back((to, bytes));
+        self.transmits.push_back(d);
     }
 
     fn push_event(&mut self, ev: DhtEvent) {
@@ -1583,6 +1663,45 @@ mod tests {
         let mapped = addr(5, 5999);
         d.handle_datagram(now, mapped, &answer.encode());
         assert_eq!(d.poll_event(), Some(DhtEvent::Holepunched { request: req, from: mapped, capability: None }));
+    }
+
+    #[test]
+    fn an_opening_ttl_sends_the_punchs_first_datagram_short_lived_then_again_in_full_at_the_punch_delay() {
+        let (mut plain, now) = node(false);
+        let (mut d, _) = node(false);
+        d.set_opening_ttl(Some(OPENING_TTL));
+        let (peer, referrer) = (addr(5, 5000), addr(6, 6000));
+        plain.holepunch(now, peer, referrer);
+        d.holepunch(now, peer, referrer);
+        let out: Vec<Datagram> = std::iter::from_fn(|| d.poll_datagram()).collect();
+        let today: Vec<(SocketAddrV4, Vec<u8>)> = std::iter::from_fn(|| plain.poll_transmit()).collect();
+        // The same datagrams in the same order (the peer's first), only the
+        // peer's with a TTL.
+        assert_eq!(out.iter().map(|o| (o.to, o.ttl)).collect::<Vec<_>>(), vec![(peer, Some(OPENING_TTL)), (referrer, None)]);
+        let direct = Message::decode(&out[0].bytes).unwrap();
+        let expected = Message::decode(&today[0].1).unwrap();
+        assert_eq!((direct.command.as_deref(), direct.to_addr()), (expected.command.as_deref(), expected.to_addr()));
+        // Half a second on, unanswered: the referrer is asked again, and the
+        // peer gets the same request at full TTL.
+        d.handle_timeout(now + super::super::rpc::PUNCH_DELAY);
+        let again: Vec<Datagram> = std::iter::from_fn(|| d.poll_datagram()).collect();
+        assert_eq!(again.iter().map(|o| (o.to, o.ttl)).collect::<Vec<_>>(), vec![(peer, None), (referrer, None)]);
+        assert_eq!(again[0].bytes, out[0].bytes);
+        plain.handle_timeout(now + super::super::rpc::PUNCH_DELAY);
+        let plain_again: Vec<SocketAddrV4> = std::iter::from_fn(|| plain.poll_transmit()).map(|(a, _)| a).collect();
+        assert_eq!(plain_again, vec![referrer], "without an opening TTL only the referrer is asked again, as dht-rpc does");
+        // Answered before that: nothing more goes to the peer.
+        let (mut e, _) = node(false);
+        e.set_opening_ttl(Some(OPENING_TTL));
+        let req = e.holepunch(now, peer, referrer);
+        let rid = Message::decode(&e.poll_datagram().unwrap().bytes).unwrap().rid;
+        let mut answer = Message::new(MessageType::Response, rid);
+        answer.command = Some(CMD_HOLEPUNCH.into());
+        e.handle_datagram(now, peer, &answer.encode());
+        assert!(matches!(e.poll_event(), Some(DhtEvent::Holepunched { request, .. }) if request == req));
+        while e.poll_datagram().is_some() {}
+        e.handle_timeout(now + super::super::rpc::PUNCH_DELAY);
+        assert!(std::iter::from_fn(|| e.poll_datagram()).all(|o| o.to != peer));
     }
 
     /// Answers the first request `d` sent to `to` with `reply`.

@@ -64,6 +64,9 @@ pub struct Request {
     sends: u8,
     countdown: u8,
     punch_at: Option<Instant>,
+    /// Its first send was a low-TTL opening packet (`Dht::holepunch`), so
+    /// at [`PUNCH_DELAY`] it goes once more at full TTL.
+    opened: bool,
 }
 
 impl Request {
@@ -171,7 +174,7 @@ impl Rpc {
         referrer: Option<SocketAddrV4>,
         urgent: bool,
     ) -> Option<Action> {
-        let req = Request { rid, to, bytes, owner, expect, referrer, sends: 0, countdown: COUNTDOWN, punch_at: None };
+        let req = Request { rid, to, bytes, owner, expect, referrer, sends: 0, countdown: COUNTDOWN, punch_at: None, opened: false };
         if !urgent && (!self.waiting.is_empty() || self.saturated(now)) {
             if self.waiting.len() >= MAX_WAITING {
                 return Some(Action::Failed(req));
@@ -217,6 +220,16 @@ impl Rpc {
         }
     }
 
+    /// Request `rid`, in flight, went out first as a low-TTL opening packet
+    /// that cannot reach its destination: when its punch through the
+    /// referrer is repeated ([`PUNCH_DELAY`] on), it is sent again at full
+    /// TTL, instead of only with the first retry.
+    pub fn set_opened(&mut self, rid: u16) {
+        if let Some(r) = self.inflight.iter_mut().find(|r| r.rid == rid) {
+            r.opened = true;
+        }
+    }
+
     /// Drops every request owned by `owner` (a query that was cancelled).
     pub fn cancel(&mut self, owner: Owner) {
         self.inflight.retain(|r| r.owner != owner);
@@ -234,6 +247,16 @@ impl Rpc {
             if let (Some(at), Some(referrer)) = (r.punch_at, r.referrer) {
                 if at <= now {
                     r.punch_at = None;
+                    if r.opened {
+                        // By now the peer has normally answered the first
+                        // punch through the referrer, which opened its NAT
+                        // towards us: a full-TTL datagram no longer lands in
+                        // a router that has not seen us yet. It also reaches
+                        // a peer our opening packet could not (NATs further
+                        // than its TTL on our side), half a second before
+                        // the first retry would.
+                        out.push(Action::Send { to: r.to, bytes: r.bytes.clone() });
+                    }
                     out.push(Action::Punch { referrer, target: r.to, rid: r.punch_rid() });
                 }
             }

@@ -49,6 +49,9 @@ pub enum Transmit {
     Multicast { payload: Vec<u8>, via: Option<Ipv4Addr> },
     /// A DHT datagram from the swarm's UDP socket.
     Udp(SocketAddrV4, Vec<u8>),
+    /// A DHT datagram from the swarm's UDP socket that must leave with IP
+    /// TTL `ttl`: a hole punch's opening packet (`dht::node::OPENING_TTL`).
+    UdpTtl { to: SocketAddrV4, bytes: Vec<u8>, ttl: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -495,7 +498,10 @@ impl Discovery {
         if let Some(t) = self.lan.as_mut().and_then(Lan::poll_transmit) {
             return Some(Transmit::Multicast { payload: t.payload, via: t.via });
         }
-        self.dht.as_mut().and_then(Dht::poll_transmit).map(|(to, bytes)| Transmit::Udp(to, bytes))
+        self.dht.as_mut().and_then(Dht::poll_datagram).map(|d| match d.ttl {
+            Some(ttl) => Transmit::UdpTtl { to: d.to, bytes: d.bytes, ttl },
+            None => Transmit::Udp(d.to, d.bytes),
+        })
     }
 
     pub fn poll_event(&mut self) -> Option<DiscoveryEvent> {

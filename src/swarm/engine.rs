@@ -859,6 +859,13 @@ impl Driver {
                         }
                     }
                 }
+                Transmit::UdpTtl { to, bytes, ttl } => {
+                    if let Some(b) = &self.bound {
+                        if let Err(e) = crate::io::send_with_ttl(&b.udp, &bytes, SocketAddr::V4(to), ttl) {
+                            tracing::debug!(%to, ttl, "DHT send with a TTL failed: {e}");
+                        }
+                    }
+                }
             }
         }
     }
@@ -992,6 +999,9 @@ impl Driver {
                 // reach us; JS peers never look (`dht::capability`).
                 if let Some(d) = self.discovery.dht_mut() {
                     d.advertise_capability(port, self.local_ips.clone());
+                    // Our punches open our NAT with a packet that dies
+                    // before the peer's router (`dht::node::OPENING_TTL`).
+                    d.set_opening_ttl(Some(crate::dht::node::OPENING_TTL));
                 }
                 match mdns {
                     Some(Ok(m)) => self.mdns = Some(m),
