@@ -209,6 +209,9 @@ declare namespace network {
     birthdayLastSocketsOpened: number
     birthdayLastProbesSent: number
     birthdayLastMs: number
+    /** Challenges sent through the referrer to a punching peer whose address was not proved yet, and echoes of them that came back (only a proved address gets a birthday punch's datagrams). */
+    birthdayChallengesSent: number
+    birthdayChallengesEchoed: number
   }
 
   class Network extends EventEmitter {

@@ -103,6 +103,13 @@ async function run (kinds, index) {
     assert.strictEqual(sr.stats.birthdayStarted, 1, 'one birthday punch on the random side')
     assert.strictEqual(sc.stats.birthdayStarted, 1, 'one on the consistent side')
     assert.strictEqual(sr.stats.birthdayConnections, 1, 'the connection is the birthday punch\'s')
+    // The first joiner is punched by a peer it does not dial: it proves the
+    // peer's address with a challenge through the referrer before it sends
+    // a single birthday datagram, and the dialler's echo lets it start.
+    const first = [sr, sc][kinds[0] === 'symmetric' ? 0 : 1].stats
+    const second = [sr, sc][kinds[0] === 'symmetric' ? 1 : 0].stats
+    assert.deepStrictEqual([first.birthdayChallengesSent >= 1, first.birthdayChallengesEchoed], [true, 1], 'the punched side challenged, and its echo came')
+    assert.strictEqual(second.birthdayChallengesSent, 0, 'the dialler trusts the address it found itself')
     const path = sr.stats.birthdayViaMain ? 'main socket' : 'winning socket'
     const sockets = sr.stats.birthdayLastSocketsOpened
     const probes = sc.stats.birthdayLastProbesSent

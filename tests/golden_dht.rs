@@ -655,6 +655,7 @@ fn capability_record_survives_a_reference_relay() {
     let want = Capability {
         nat: NatType::Consistent,
         candidates: vec!["203.0.113.7:4000".parse().unwrap(), "192.168.1.20:4000".parse().unwrap()],
+        check: None,
     };
     let cases = v["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 2);

@@ -254,6 +254,8 @@ pub struct NativeStats {
     pub birthday_last_sockets_opened: f64,
     pub birthday_last_probes_sent: f64,
     pub birthday_last_ms: f64,
+    pub birthday_challenges_sent: f64,
+    pub birthday_challenges_echoed: f64,
 }
 
 fn peer_to_js(p: Peer) -> NativePeer {
@@ -695,6 +697,8 @@ impl NativeSwarm {
             birthday_last_sockets_opened: s.birthday.last_sockets_opened as f64,
             birthday_last_probes_sent: s.birthday.last_probes_sent as f64,
             birthday_last_ms: s.birthday.last_ms as f64,
+            birthday_challenges_sent: s.birthday.challenges_sent as f64,
+            birthday_challenges_echoed: s.birthday.challenges_echoed as f64,
         })
     }
 

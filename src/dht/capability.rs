@@ -18,9 +18,10 @@
 //! | 1 | NAT class code (`NatType::code`) |
 //! | 1 | candidate count n, at most [`MAX_CANDIDATES`] |
 //! | 6 × n | candidate addresses, 6-byte peer records (wire-dht.md §4.1) |
+//! | 0 or 5 | a [`Check`]: kind (1 challenge, 2 echo), then a 4-byte nonce, big-endian |
 //!
-//! Bytes after the last candidate are ignored, so a later version can add
-//! fields at the end.
+//! Other bytes after the last candidate are ignored, so a later version can
+//! add fields at the end.
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
@@ -41,6 +42,22 @@ pub const MAX_CANDIDATES: usize = 4;
 
 const HEADER: usize = 6;
 
+/// A [`Check`] on the wire: its kind byte and nonce.
+const CHECK_LEN: usize = 5;
+
+/// A round trip through the referrer that proves a peer's address before
+/// anything costly is sent there (birthday punching, `swarm::birthday_io`).
+///
+/// A relayed punch's origin is only what the referrer saw, and a UDP source
+/// is easy to forge. A peer that gets a punch it cannot trust yet answers
+/// through the same referrer with a `Challenge`; only the holder of that
+/// address sees it, and its next punch carries the nonce back as an `Echo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Challenge(u32),
+    Echo(u32),
+}
+
 // A relay of ours carries a target of at most this many bytes.
 const _: () = assert!(HEADER + MAX_CANDIDATES * PEER_RECORD_LEN <= MAX_RELAYED_TARGET);
 
@@ -51,19 +68,36 @@ pub struct Capability {
     /// Addresses worth punching: the public address DHT nodes agree on,
     /// then LAN addresses. At most [`MAX_CANDIDATES`].
     pub candidates: Vec<SocketAddrV4>,
+    /// A challenge or its echo; with one, at most 3 candidates fit.
+    pub check: Option<Check>,
 }
 
 impl Capability {
     /// The record; candidates past [`MAX_CANDIDATES`] are left out.
     pub fn encode(&self) -> Vec<u8> {
-        let n = self.candidates.len().min(MAX_CANDIDATES);
-        let mut out = Vec::with_capacity(HEADER + n * PEER_RECORD_LEN);
+        let room = match self.check {
+            Some(_) => (MAX_RELAYED_TARGET - HEADER - CHECK_LEN) / PEER_RECORD_LEN,
+            None => MAX_CANDIDATES,
+        };
+        let n = self.candidates.len().min(MAX_CANDIDATES).min(room);
+        let mut out = Vec::with_capacity(HEADER + n * PEER_RECORD_LEN + CHECK_LEN);
         out.extend_from_slice(&CAPABILITY_MAGIC);
         out.push(CAPABILITY_VERSION);
         out.push(self.nat.code());
         out.push(n as u8);
         for c in &self.candidates[..n] {
             out.extend_from_slice(&encode_peer(*c));
+        }
+        match self.check {
+            Some(Check::Challenge(n)) => {
+                out.push(1);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            Some(Check::Echo(n)) => {
+                out.push(2);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            None => {}
         }
         out
     }
@@ -83,7 +117,19 @@ impl Capability {
             .map(decode_peer)
             .collect::<Result<Vec<_>, _>>()
             .ok()?;
-        Some(Capability { nat: NatType::from_code(buf[4]), candidates })
+        let rest = &buf[HEADER + n * PEER_RECORD_LEN..];
+        let check = match rest {
+            [kind, a, b, c, d, ..] => {
+                let nonce = u32::from_be_bytes([*a, *b, *c, *d]);
+                match kind {
+                    1 => Some(Check::Challenge(nonce)),
+                    2 => Some(Check::Echo(nonce)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        Some(Capability { nat: NatType::from_code(buf[4]), candidates, check })
     }
 }
 
@@ -149,15 +195,31 @@ mod tests {
 
     #[test]
     fn round_trips_and_fits_a_target() {
-        let c = Capability { nat: NatType::Random, candidates: vec![a(1, 4000), a(2, 5000)] };
+        let c = Capability { nat: NatType::Random, candidates: vec![a(1, 4000), a(2, 5000)], check: None };
         let bytes = c.encode();
         assert_eq!(&bytes[..6], &[b'H', b'S', b'N', 1, 3, 2]);
         assert_eq!(&bytes[6..12], &[203, 0, 113, 1, 0x0f, 0xa0]);
         assert_eq!(Capability::decode(&bytes), Some(c));
-        let full = Capability { nat: NatType::Open, candidates: (0..9).map(|i| a(i, 1)).collect() };
+        let full = Capability { nat: NatType::Open, candidates: (0..9).map(|i| a(i, 1)).collect(), check: None };
         let bytes = full.encode();
         assert!(bytes.len() <= MAX_RELAYED_TARGET, "a relay of ours carries it whole");
         assert_eq!(Capability::decode(&bytes).unwrap().candidates.len(), MAX_CANDIDATES);
+    }
+
+    #[test]
+    fn a_check_rides_after_the_candidates_and_still_fits_a_target() {
+        for check in [Check::Challenge(0xdead_beef), Check::Echo(7)] {
+            let c = Capability { nat: NatType::Consistent, candidates: (0..9).map(|i| a(i, 1)).collect(), check: Some(check) };
+            let bytes = c.encode();
+            assert!(bytes.len() <= MAX_RELAYED_TARGET, "{} bytes", bytes.len());
+            let back = Capability::decode(&bytes).unwrap();
+            assert_eq!((back.check, back.candidates.len()), (Some(check), 3));
+        }
+        let bytes = Capability { nat: NatType::Random, candidates: vec![], check: Some(Check::Challenge(0x0102_0304)) }.encode();
+        assert_eq!(bytes, b"HSN\x01\x03\x00\x01\x01\x02\x03\x04");
+        // An unknown kind, or too few bytes for one, is no check.
+        assert_eq!(Capability::decode(b"HSN\x01\x03\x00\x09\x01\x02\x03\x04").unwrap().check, None);
+        assert_eq!(Capability::decode(b"HSN\x01\x03\x00\x02\x01\x02").unwrap().check, None);
     }
 
     #[test]
@@ -168,7 +230,7 @@ mod tests {
         assert_eq!(Capability::decode(b"HSN\x01\x02\x01\x01\x02"), None, "count past the end");
         assert_eq!(Capability::decode(b"HSN\x01\x02\x05"), None, "more candidates than allowed");
         // Trailing bytes are a later version's additions.
-        let mut b = Capability { nat: NatType::Consistent, candidates: vec![] }.encode();
+        let mut b = Capability { nat: NatType::Consistent, candidates: vec![], check: None }.encode();
         b.extend_from_slice(&[9, 9, 9]);
         assert_eq!(Capability::decode(&b).map(|c| c.nat), Some(NatType::Consistent));
     }
@@ -177,7 +239,7 @@ mod tests {
     fn the_cache_is_bounded_and_forgets() {
         let t0 = Instant::now();
         let mut c = CapabilityCache::default();
-        let cap = |n| Capability { nat: NatType::from_code(n), candidates: vec![] };
+        let cap = |n| Capability { nat: NatType::from_code(n), candidates: vec![], check: None };
         for i in 0..(CACHE_CAP as u32 + 100) {
             let addr = SocketAddrV4::new(std::net::Ipv4Addr::from(0x0a00_0000 + i), 1);
             c.insert(t0 + Duration::from_millis(i as u64), addr, cap(2));

@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::budget::{Admit, Budget, Limits};
-use super::capability::{Capability, CapabilityCache, MAX_CANDIDATES};
+use super::capability::{Capability, CapabilityCache, Check, MAX_CANDIDATES};
 use super::peer_store::PeerStore;
 use super::query::{Query, QueryKind, Step};
 use super::remote_address::{tally, TALLY_SAMPLES};
@@ -96,6 +96,11 @@ pub const MAX_VERIFY_PINGS: usize = 16;
 ///
 /// [`rpc::PUNCH_DELAY`]: super::rpc::PUNCH_DELAY
 pub const OPENING_TTL: u32 = 2;
+
+/// Peers whose punches carry a check at once ([`Dht::holepunch_checked`]):
+/// one birthday punch runs at a time, so a few are plenty; past it the
+/// oldest goes (its peer then gets a plain record, and no session).
+pub const MAX_PUNCH_CHECKS: usize = 16;
 
 pub type QueryId = u64;
 pub type RequestId = u64;
@@ -273,6 +278,8 @@ pub struct Dht {
     capabilities: CapabilityCache,
     /// Set by [`Dht::set_opening_ttl`].
     opening_ttl: Option<u32>,
+    /// The check our latest punch of each peer carries ([`Dht::holepunch_checked`]).
+    punch_checks: Vec<(SocketAddrV4, Check)>,
 }
 
 impl Dht {
@@ -313,6 +320,7 @@ impl Dht {
             advertise: None,
             capabilities: CapabilityCache::default(),
             opening_ttl: None,
+            punch_checks: Vec::new(),
         }
     }
 
@@ -356,7 +364,7 @@ impl Dht {
                 candidates.push(a);
             }
         }
-        Some(Capability { nat, candidates })
+        Some(Capability { nat, candidates, check: None })
     }
 
     /// The record `peer` sent us in a punch within the last
@@ -589,6 +597,19 @@ impl Dht {
     /// With [`Self::set_opening_ttl`] the datagram to `peer` leaves first
     /// with that TTL, before the message to `referrer`.
     pub fn holepunch(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4) -> RequestId {
+        self.holepunch_checked(now, peer, referrer, None)
+    }
+
+    /// [`Self::holepunch`] whose record (and its retries') carries `check`
+    /// (`capability::Check`): a challenge to the peer, or its echo.
+    pub fn holepunch_checked(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4, check: Option<Check>) -> RequestId {
+        self.punch_checks.retain(|(to, _)| *to != peer);
+        if let Some(check) = check {
+            if self.punch_checks.len() >= MAX_PUNCH_CHECKS {
+                self.punch_checks.remove(0);
+            }
+            self.punch_checks.push((peer, check));
+        }
         let request = self.request_id();
         let rid = self.rpc.next_rid();
         let direct = self.request_message(MessageType::Query, rid, peer, CMD_HOLEPUNCH);
@@ -620,7 +641,8 @@ impl Dht {
         // carries our record; the automatic punches of DHT requests get
         // answers nobody waits for.
         if punched {
-            m.target = self.own_capability().map(|c| c.encode());
+            let check = self.punch_checks.iter().find(|(to, _)| *to == target).map(|(_, c)| *c);
+            m.target = self.own_capability().map(|c| Capability { check, ..c }.encode());
         }
         self.transmit(referrer, m.encode());
     }

@@ -622,6 +622,17 @@ impl Discovery {
         self.dht.as_mut().map(|d| d.holepunch(now, peer, referrer))
     }
 
+    /// [`Self::holepunch`] with a check in our record (`Dht::holepunch_checked`).
+    pub fn holepunch_checked(
+        &mut self,
+        now: Instant,
+        peer: SocketAddrV4,
+        referrer: SocketAddrV4,
+        check: Option<crate::dht::capability::Check>,
+    ) -> Option<RequestId> {
+        self.dht.as_mut().map(|d| d.holepunch_checked(now, peer, referrer, check))
+    }
+
     /// Our address as the DHT sees it, and whether it is hole-punchable.
     pub fn remote_address(&self) -> Option<SocketAddrV4> {
         self.dht.as_ref().and_then(Dht::remote_address)

@@ -49,7 +49,7 @@ use tokio::sync::mpsc;
 use super::birthday::{role_for, Birthday, BirthdayStats, Output, Refused, Role, SockId, Via};
 use super::event::{ConnStream, SwarmEvent};
 use super::utp_link::{LinkEvent, UtpLink};
-use crate::dht::capability::Capability;
+use crate::dht::capability::{Capability, Check};
 use crate::dht::nat::NatType;
 use crate::utp::{looks_like_utp, UtpConfig};
 
@@ -72,6 +72,9 @@ struct Pending {
     origin: SocketAddrV4,
     referrer: SocketAddrV4,
     theirs: NatType,
+    /// Whether the punch's origin was proved (see [`BirthdayIo::punched_by`]).
+    verified: bool,
+    check: Option<Check>,
     until: Instant,
 }
 
@@ -84,10 +87,21 @@ const EXTRA_BUF: usize = 2048;
 pub enum Decision {
     /// Nothing to do (no role for these NAT classes, or refused).
     None,
-    /// A session started: punch back through the referrer so the peer
-    /// learns our record too.
-    PunchBack,
+    /// Punch back through the referrer with our record, carrying this
+    /// check: a session started and the peer must learn our record too
+    /// (with the echo of its challenge, if it sent one), or the peer's
+    /// address must be proved first (a challenge), or a hint (none).
+    PunchBack(Option<Check>),
 }
+
+/// How long a challenge waits for its echo: the peer's dial gives up at
+/// 10 s (the reference's connect deadline).
+const CHALLENGE_FOR: Duration = Duration::from_secs(10);
+
+/// A challenge to the same IP is sent again no sooner than this: the
+/// peer's punch retries arrive every half second or so, and the first
+/// challenge may be lost like any datagram.
+const CHALLENGE_AGAIN: Duration = Duration::from_secs(1);
 
 struct Extra {
     sock: Arc<UdpSocket>,
@@ -121,6 +135,10 @@ pub struct BirthdayIoStats {
     /// [`BirthdayIo::connected_to`]).
     pub connections: u64,
     pub via_main: u64,
+    /// Challenges sent to an origin we could not trust yet, and echoes of
+    /// ours that came back (each proves an address and lets a session start).
+    pub challenges_sent: u64,
+    pub challenges_echoed: u64,
     /// The last session's cost and duration.
     pub last_sockets_opened: u32,
     pub last_probes_sent: u32,
@@ -141,6 +159,9 @@ pub struct BirthdayIo {
     /// Peer IPs told our class while theirs was unknown, and when (one
     /// hint per IP per `REPEAT_AFTER`, at most `MAX_RECENT` at once).
     hinted: Vec<(std::net::Ipv4Addr, Instant)>,
+    /// Challenges sent to unproved origins: (IP, nonce, sent, expires);
+    /// at most `MAX_RECENT`.
+    challenges: Vec<(std::net::Ipv4Addr, u32, Instant, Instant)>,
     tx: mpsc::Sender<(SockId, SocketAddrV4, Vec<u8>)>,
     rx: mpsc::Receiver<(SockId, SocketAddrV4, Vec<u8>)>,
     utp_config: UtpConfig,
@@ -159,6 +180,7 @@ impl BirthdayIo {
             last_won: None,
             pending: None,
             hinted: Vec::new(),
+            challenges: Vec::new(),
             tx,
             rx,
             utp_config,
@@ -171,20 +193,44 @@ impl BirthdayIo {
     }
 
     /// A peer of ours punched us through `referrer` from `origin` with
-    /// `capability`; `ours` is our NAT's class now.
+    /// `capability`; `ours` is our NAT's class now, and `dialling` whether
+    /// we are dialling a peer at `origin`'s IP ourselves.
+    ///
+    /// A session sends hundreds of datagrams to the peer's IP, so it starts
+    /// only for a proved origin. A relayed punch's origin is only what the
+    /// referrer saw, and anyone can forge a UDP source there. It is proved
+    /// when we are dialling that IP (we found it in our own lookup, where
+    /// DHT tokens proved the announcer's IP), or when the punch echoes the
+    /// challenge we sent it through the referrer (only the holder of the
+    /// address saw that). Otherwise we answer with a challenge, one
+    /// datagram to the referrer: the peer, dialling us, is proved on its
+    /// side, starts, and echoes it.
     ///
     /// Right after a join one class may still be unknown (the DHT has not
     /// heard from 3 /24s yet), and the first dial is the one that counts.
     /// When the known class could pair with the unknown one, the side that
     /// knows punches back once with its record (a hint), and the side that
-    /// does not keeps the peer's punch for [`PENDING_FOR`] and starts when
+    /// does not keeps the peer's punch for [`PENDING_FOR`] and goes on when
     /// its own class is known ([`Self::nat_known`]).
-    pub fn punched_by(&mut self, now: Instant, ours: NatType, origin: SocketAddrV4, referrer: SocketAddrV4, capability: &Capability) -> Decision {
+    pub fn punched_by(
+        &mut self,
+        now: Instant,
+        ours: NatType,
+        origin: SocketAddrV4,
+        referrer: SocketAddrV4,
+        capability: &Capability,
+        dialling: bool,
+    ) -> Decision {
         // Connected by an earlier punch: the dial queue's retries of a dial
         // that timed out beside it must not start another.
         if self.live.values().any(|ip| ip == origin.ip()) {
             return Decision::None;
         }
+        let echoed = match capability.check {
+            Some(Check::Echo(nonce)) => self.answered(now, *origin.ip(), nonce),
+            _ => false,
+        };
+        let verified = dialling || echoed;
         let theirs = capability.nat;
         let Some(role) = role_for(ours, theirs) else {
             let could = matches!((ours, theirs), (NatType::Unknown, NatType::Random | NatType::Consistent) | (NatType::Random | NatType::Consistent, NatType::Unknown));
@@ -192,7 +238,7 @@ impl BirthdayIo {
                 return Decision::None;
             }
             if ours == NatType::Unknown {
-                self.pending = Some(Pending { origin, referrer, theirs, until: now + PENDING_FOR });
+                self.pending = Some(Pending { origin, referrer, theirs, verified, check: capability.check, until: now + PENDING_FOR });
                 return Decision::None;
             }
             self.hinted.retain(|(_, at)| now.saturating_duration_since(*at) < super::birthday::REPEAT_AFTER);
@@ -201,14 +247,35 @@ impl BirthdayIo {
             }
             self.hinted.push((*origin.ip(), now));
             tracing::debug!(%origin, ?ours, "birthday punch: the peer's NAT class is unknown yet; telling it ours");
-            return Decision::PunchBack;
+            return Decision::PunchBack(None);
         };
+        self.begin(now, role, origin, verified, capability.check)
+    }
+
+    /// A session with `origin` in `role`, if its address is proved;
+    /// otherwise a challenge.
+    fn begin(&mut self, now: Instant, role: Role, origin: SocketAddrV4, verified: bool, theirs: Option<Check>) -> Decision {
+        if !verified {
+            return match self.challenge(now, *origin.ip()) {
+                Some(nonce) => {
+                    self.stats.challenges_sent += 1;
+                    tracing::debug!(%origin, "birthday punch: challenging the peer's address first");
+                    Decision::PunchBack(Some(Check::Challenge(nonce)))
+                }
+                None => Decision::None,
+            };
+        }
         // Spray aims at the consistent side's one mapping: where the
         // referrer saw its punch come from. Probe needs only the IP.
         match self.machine.start(now, role, origin) {
             Ok(_) => {
                 tracing::debug!(?role, %origin, "birthday punch: peer of ours with the other NAT class");
-                Decision::PunchBack
+                match theirs {
+                    // It proved itself with our nonce: it runs already.
+                    Some(Check::Echo(_)) => Decision::None,
+                    Some(Check::Challenge(nonce)) => Decision::PunchBack(Some(Check::Echo(nonce))),
+                    None => Decision::PunchBack(None),
+                }
             }
             Err(Refused::Busy) => {
                 tracing::debug!(%origin, "birthday punch refused: one is running");
@@ -218,15 +285,42 @@ impl BirthdayIo {
         }
     }
 
+    /// The nonce to challenge `ip` with now, or None if one was sent less
+    /// than [`CHALLENGE_AGAIN`] ago (the same nonce goes again after it).
+    fn challenge(&mut self, now: Instant, ip: std::net::Ipv4Addr) -> Option<u32> {
+        self.challenges.retain(|(_, _, _, until)| now < *until);
+        if let Some(c) = self.challenges.iter_mut().find(|(i, ..)| *i == ip) {
+            if now.saturating_duration_since(c.2) < CHALLENGE_AGAIN {
+                return None;
+            }
+            c.2 = now;
+            return Some(c.1);
+        }
+        if self.challenges.len() >= super::birthday::MAX_RECENT {
+            self.challenges.remove(0);
+        }
+        let nonce = rand::random::<u32>();
+        self.challenges.push((ip, nonce, now, now + CHALLENGE_FOR));
+        Some(nonce)
+    }
+
+    /// Whether `nonce` answers the challenge sent to `ip` (used once).
+    fn answered(&mut self, now: Instant, ip: std::net::Ipv4Addr, nonce: u32) -> bool {
+        let found = self.challenges.iter().position(|(i, n, _, until)| *i == ip && *n == nonce && now < *until);
+        let hit = found.map(|k| self.challenges.remove(k)).is_some();
+        self.stats.challenges_echoed += u64::from(hit);
+        hit
+    }
+
     /// Whether a peer's punch waits for our NAT class.
     pub fn has_pending(&self) -> bool {
         self.pending.is_some()
     }
 
     /// Our NAT's class now. A punch kept by [`Self::punched_by`] while it
-    /// was unknown starts its session if the classes call for one: returns
-    /// (origin, referrer) to punch back through.
-    pub fn nat_known(&mut self, now: Instant, ours: NatType) -> Option<(SocketAddrV4, SocketAddrV4)> {
+    /// was unknown goes on if the classes call for a session: returns
+    /// (origin, referrer, check) to punch back through.
+    pub fn nat_known(&mut self, now: Instant, ours: NatType) -> Option<(SocketAddrV4, SocketAddrV4, Option<Check>)> {
         if ours == NatType::Unknown {
             if self.pending.as_ref().is_some_and(|p| now >= p.until) {
                 self.pending = None;
@@ -238,9 +332,11 @@ impl BirthdayIo {
         if self.live.values().any(|ip| ip == p.origin.ip()) {
             return None;
         }
-        self.machine.start(now, role, p.origin).ok()?;
         tracing::debug!(?role, origin = %p.origin, "birthday punch: our NAT class is known now");
-        Some((p.origin, p.referrer))
+        match self.begin(now, role, p.origin, p.verified, p.check) {
+            Decision::PunchBack(check) => Some((p.origin, p.referrer, check)),
+            Decision::None => None,
+        }
     }
 
     /// A connection with `ip` was made on the main socket (a dial won,
@@ -501,7 +597,75 @@ mod tests {
     const REF: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 49737);
 
     fn cap(nat: NatType) -> Capability {
-        Capability { nat, candidates: vec![] }
+        Capability { nat, candidates: vec![], check: None }
+    }
+
+    fn with(nat: NatType, check: Check) -> Capability {
+        Capability { nat, candidates: vec![], check: Some(check) }
+    }
+
+    #[test]
+    fn an_unproved_origin_gets_a_challenge_and_no_session_until_it_echoes_it() {
+        let t0 = Instant::now();
+        let victim = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 66), 4000);
+        let mut b = BirthdayIo::new(9, UtpConfig::default());
+        // A forged relayed punch claiming a random NAT, from an IP we do not
+        // dial: one challenge back through the referrer, nothing to the IP.
+        let Decision::PunchBack(Some(Check::Challenge(nonce))) = b.punched_by(t0, NatType::Consistent, victim, REF, &cap(NatType::Random), false) else {
+            panic!("a challenge")
+        };
+        assert!(b.machine.running().is_none(), "no session, no probes");
+        assert_eq!(b.stats().machine.started, 0);
+        // The forger's retries: no second challenge within a second, the
+        // same nonce after it, and still no session.
+        assert_eq!(b.punched_by(t0 + Duration::from_millis(500), NatType::Consistent, victim, REF, &cap(NatType::Random), false), Decision::None);
+        assert_eq!(
+            b.punched_by(t0 + CHALLENGE_AGAIN, NatType::Consistent, victim, REF, &cap(NatType::Random), false),
+            Decision::PunchBack(Some(Check::Challenge(nonce)))
+        );
+        // A guessed echo, or the echo from another IP: nothing.
+        let other = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 67), 4000);
+        assert_eq!(b.punched_by(t0, NatType::Consistent, victim, REF, &with(NatType::Random, Check::Echo(nonce ^ 1)), false), Decision::None);
+        assert!(matches!(b.punched_by(t0, NatType::Consistent, other, REF, &with(NatType::Random, Check::Echo(nonce)), false), Decision::PunchBack(Some(Check::Challenge(_)))));
+        assert!(b.machine.running().is_none());
+        // Past its time the echo no longer counts.
+        assert!(matches!(
+            b.punched_by(t0 + CHALLENGE_FOR, NatType::Consistent, victim, REF, &with(NatType::Random, Check::Echo(nonce)), false),
+            Decision::PunchBack(Some(Check::Challenge(_)))
+        ));
+        assert!(b.machine.running().is_none());
+        assert_eq!(b.stats().machine.started, 0);
+    }
+
+    #[test]
+    fn the_challenge_round_trip_starts_both_halves_in_either_order() {
+        let t0 = Instant::now();
+        let (c_addr, r_addr) = (SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 20), 4000), SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 21), 5000));
+        // The random side R dials the consistent side C, which does not dial R.
+        let (mut c, mut r) = (BirthdayIo::new(10, UtpConfig::default()), BirthdayIo::new(11, UtpConfig::default()));
+        let Decision::PunchBack(Some(challenge @ Check::Challenge(nonce))) = c.punched_by(t0, NatType::Consistent, r_addr, REF, &cap(NatType::Random), false) else {
+            panic!("C challenges")
+        };
+        // R, dialling C, trusts C's address, starts and echoes.
+        assert_eq!(r.punched_by(t0, NatType::Random, c_addr, REF, &with(NatType::Consistent, challenge), true), Decision::PunchBack(Some(Check::Echo(nonce))));
+        assert_eq!(r.machine.running().map(|x| x.1), Some(Role::Spray));
+        // C gets the echo: proved, it starts and says nothing more.
+        assert_eq!(c.punched_by(t0, NatType::Consistent, r_addr, REF, &with(NatType::Random, Check::Echo(nonce)), false), Decision::None);
+        assert_eq!(c.machine.running().map(|x| x.1), Some(Role::Probe));
+        // The other way: C dials R, which does not dial C.
+        let (mut c, mut r) = (BirthdayIo::new(12, UtpConfig::default()), BirthdayIo::new(13, UtpConfig::default()));
+        let Decision::PunchBack(Some(challenge @ Check::Challenge(nonce))) = r.punched_by(t0, NatType::Random, c_addr, REF, &cap(NatType::Consistent), false) else {
+            panic!("R challenges")
+        };
+        assert!(r.machine.running().is_none(), "no openers to an unproved address either");
+        assert_eq!(c.punched_by(t0, NatType::Consistent, r_addr, REF, &with(NatType::Random, challenge), true), Decision::PunchBack(Some(Check::Echo(nonce))));
+        assert_eq!(r.punched_by(t0, NatType::Random, c_addr, REF, &with(NatType::Consistent, Check::Echo(nonce)), false), Decision::None);
+        assert_eq!((c.machine.running().map(|x| x.1), r.machine.running().map(|x| x.1)), (Some(Role::Probe), Some(Role::Spray)));
+        // A punch kept while our class was unknown is challenged once it is known.
+        let mut c = BirthdayIo::new(14, UtpConfig::default());
+        assert_eq!(c.punched_by(t0, NatType::Unknown, r_addr, REF, &cap(NatType::Random), false), Decision::None);
+        assert!(matches!(c.nat_known(t0, NatType::Consistent), Some((o, REF, Some(Check::Challenge(_)))) if o == r_addr));
+        assert!(c.machine.running().is_none());
     }
 
     #[test]
@@ -509,12 +673,12 @@ mod tests {
         let t0 = Instant::now();
         let peer = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 12), 4000);
         let mut b = BirthdayIo::new(1, UtpConfig::default());
-        assert_eq!(b.punched_by(t0, NatType::Consistent, peer, REF, &cap(NatType::Consistent)), Decision::None);
-        assert_eq!(b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Unknown)), Decision::None);
-        assert_eq!(b.punched_by(t0, NatType::Open, peer, REF, &cap(NatType::Random)), Decision::None);
-        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::PunchBack);
+        assert_eq!(b.punched_by(t0, NatType::Consistent, peer, REF, &cap(NatType::Consistent), true), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Unknown), true), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Open, peer, REF, &cap(NatType::Random), true), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Consistent), true), Decision::PunchBack(None));
         // The peer's punch back (or a retry) while it runs: nothing more.
-        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Consistent), true), Decision::None);
         // A connection with the peer's IP on the main socket ends it, and
         // is the punch's.
         b.connected_to(t0, *peer.ip(), 7);
@@ -522,9 +686,9 @@ mod tests {
         assert_eq!((b.stats().connections, b.stats().via_main), (1, 1));
         // Past REPEAT_AFTER, while that connection lives, no new session.
         let later = t0 + REPEAT_AFTER + Duration::from_secs(1);
-        assert_eq!(b.punched_by(later, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::None);
+        assert_eq!(b.punched_by(later, NatType::Random, peer, REF, &cap(NatType::Consistent), true), Decision::None);
         b.closed(7);
-        assert_eq!(b.punched_by(later, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::PunchBack);
+        assert_eq!(b.punched_by(later, NatType::Random, peer, REF, &cap(NatType::Consistent), true), Decision::PunchBack(None));
         // Another IP's connection leaves the running session alone.
         b.connected_to(later, Ipv4Addr::new(198, 51, 100, 1), 8);
         assert!(b.machine.running().is_some());
@@ -540,26 +704,26 @@ mod tests {
         // Ours unknown, theirs random: kept, and started once ours is
         // known to be consistent, punching back through the same referrer.
         let mut b = BirthdayIo::new(2, UtpConfig::default());
-        assert_eq!(b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Random)), Decision::None);
+        assert_eq!(b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Random), true), Decision::None);
         assert!(b.has_pending());
         assert_eq!(b.nat_known(t0 + Duration::from_secs(1), NatType::Unknown), None);
-        assert_eq!(b.nat_known(t0 + Duration::from_secs(2), NatType::Consistent), Some((peer, REF)));
+        assert_eq!(b.nat_known(t0 + Duration::from_secs(2), NatType::Consistent), Some((peer, REF, None)));
         assert_eq!(b.machine.running().map(|r| r.1), Some(crate::swarm::birthday::Role::Probe));
         assert!(!b.has_pending());
         // Kept too long, or classes that do not pair: nothing.
         let mut b = BirthdayIo::new(3, UtpConfig::default());
-        b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Random));
+        b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Random), true);
         assert_eq!(b.nat_known(t0 + PENDING_FOR, NatType::Consistent), None);
-        b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Random));
+        b.punched_by(t0, NatType::Unknown, peer, REF, &cap(NatType::Random), true);
         assert_eq!(b.nat_known(t0, NatType::Random), None);
         assert!(b.machine.running().is_none());
         // Ours known, theirs unknown: one hint per IP, no session yet.
         let mut b = BirthdayIo::new(4, UtpConfig::default());
-        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Unknown)), Decision::PunchBack);
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Unknown), true), Decision::PunchBack(None));
         assert!(b.machine.running().is_none());
-        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Unknown)), Decision::None, "one hint");
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Unknown), true), Decision::None, "one hint");
         // Its punch back, once it knows: the session starts.
-        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Consistent)), Decision::PunchBack);
+        assert_eq!(b.punched_by(t0, NatType::Random, peer, REF, &cap(NatType::Consistent), true), Decision::PunchBack(None));
         assert!(b.machine.running().is_some());
     }
 }

@@ -244,6 +244,12 @@ impl<S> SwarmCore<S> {
         self.races.len()
     }
 
+    /// Whether a dial to a peer at `ip` runs: that IP came from our own
+    /// lookup or from the caller, not from a datagram anyone could forge.
+    pub fn dialling_ip(&self, ip: std::net::Ipv4Addr) -> bool {
+        self.races.values().any(|r| r.peer.addr_v4().is_some_and(|a| *a.ip() == ip))
+    }
+
     /// Punch requests and uTP attempts the core waits on.
     pub fn attempts(&self) -> (usize, usize) {
         (self.by_punch.len(), self.by_utp.len())

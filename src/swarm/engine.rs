@@ -765,10 +765,13 @@ impl Driver {
                 DiscoveryEvent::PunchedBy { origin, referrer, capability } => {
                     let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
                     let ours = self.discovery.nat_type(local);
-                    if self.birthday.punched_by(now, ours, origin, referrer, &capability) == Decision::PunchBack {
+                    // Dialling that IP ourselves proves it (`birthday_io`).
+                    let dialling = self.core.dialling_ip(*origin.ip());
+                    if let Decision::PunchBack(check) = self.birthday.punched_by(now, ours, origin, referrer, &capability, dialling) {
                         // The peer's own punch could not tell it our class
-                        // (see `birthday_io`): ours, relayed, does.
-                        let _ = self.discovery.holepunch(now, origin, referrer);
+                        // (see `birthday_io`): ours, relayed, does, with a
+                        // challenge or its echo when the check needs one.
+                        let _ = self.discovery.holepunch_checked(now, origin, referrer, check);
                     }
                 }
                 DiscoveryEvent::Dht(ev) => (self.sink)(SwarmEvent::Dht(ev)),
@@ -778,8 +781,8 @@ impl Driver {
             // A peer's punch waits for our NAT class (`birthday_io`).
             let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
             let ours = self.discovery.nat_type(local);
-            if let Some((origin, referrer)) = self.birthday.nat_known(now, ours) {
-                let _ = self.discovery.holepunch(now, origin, referrer);
+            if let Some((origin, referrer, check)) = self.birthday.nat_known(now, ours) {
+                let _ = self.discovery.holepunch_checked(now, origin, referrer, check);
             }
         }
         self.run_actions(now);

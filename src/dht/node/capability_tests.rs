@@ -71,8 +71,8 @@ fn two_of_ours_learn_each_other_through_a_referrer() {
     let mine_b = nodes[&B].own_capability().unwrap();
     // Loopback is no candidate; nobody has DHT reports yet, so no class
     // and no public address.
-    assert_eq!(mine_a, Capability { nat: NatType::Unknown, candidates: vec![A] });
-    assert_eq!(mine_b, Capability { nat: NatType::Unknown, candidates: vec![B] });
+    assert_eq!(mine_a, Capability { nat: NatType::Unknown, candidates: vec![A], check: None });
+    assert_eq!(mine_b, Capability { nat: NatType::Unknown, candidates: vec![B], check: None });
 
     let req = nodes.get_mut(&A).unwrap().holepunch(now, B, R);
     let log = run(now, &mut nodes);
@@ -198,7 +198,7 @@ fn malformed_or_oversized_targets_are_ignored_and_counted() {
         assert_eq!((b.stats().capabilities_learned, b.stats().capabilities_malformed), (0, 1), "case {i}");
     }
     // Over 32 bytes, a relay of ours drops the target...
-    let mut big = Capability { nat: NatType::Open, candidates: vec![A] }.encode();
+    let mut big = Capability { nat: NatType::Open, candidates: vec![A], check: None }.encode();
     big.resize(200, 0);
     assert_eq!(relayed(big.clone()).target, None);
     // ...and a JS relay, which carries it, gets no further with B: a record
@@ -222,7 +222,7 @@ fn the_answer_never_outgrows_the_relayed_punch() {
     // record until the answer fits, down to no candidates.
     let mut m = Message::new(MessageType::Query, 7);
     m.command = Some(CMD_HOLEPUNCH.into());
-    m.target = Some(Capability { nat: NatType::Random, candidates: vec![] }.encode());
+    m.target = Some(Capability { nat: NatType::Random, candidates: vec![], check: None }.encode());
     let relayed = m.relay_holepunch(None, A, B);
     let mut b = dht(now, 0xbb, false);
     let ips: Vec<Ipv4Addr> = (1..=6).map(|i| Ipv4Addr::new(192, 168, 0, i)).collect();
@@ -249,7 +249,7 @@ fn the_answer_never_outgrows_the_relayed_punch() {
 fn the_capability_map_is_bounded() {
     let now = Instant::now();
     let mut b = dht(now, 0xbb, true);
-    let record = Capability { nat: NatType::Consistent, candidates: vec![] }.encode();
+    let record = Capability { nat: NatType::Consistent, candidates: vec![], check: None }.encode();
     let n = CACHE_CAP + 44;
     for i in 0..n {
         // Each punch from its own relay and origin: no rate limit in play.
