@@ -92,6 +92,9 @@ fn two_peers_pair_and_their_datagrams_cross_both_ways() {
 
     let (ia, ib) = pair(&mut r, now, A, B, [2; 32]);
     assert_ne!(ia, ib);
+    // The pair is told its lifetime (the idle timeout moves with traffic).
+    let out = join(&mut r, now + Duration::from_secs(1), B, [2; 32]);
+    assert_eq!(out, vec![(B, Out::Paired([2; 32], ib, 30 * 60 - 1))]);
     assert_ne!(ia, *id_a, "another session, another id");
 
     r.handle_datagram(now, A, &data(ia, b"from a"));

@@ -4,7 +4,7 @@
 // `hyperswarm-dht --relay` and sends and counts data under IPC commands.
 //
 //   {cmd:'join', key, token, relay}   join session `token` (hex) at relay 'ip:port'
-//   {cmd:'send', key, text}           one data datagram
+//   {cmd:'send', key, text}           one data datagram (a text of at most SHORT bytes is reported back as 'data')
 //   {cmd:'flood', key, count, size, everyMs}  `count` datagrams of `size` bytes
 //   {cmd:'count', key}                datagrams and bytes received so far
 // Reports {type:'waiting'|'paired'|'refused'|'ended'|'data'|'count'|'flooded', key, ...}.
@@ -23,6 +23,8 @@ const T = { JOIN: 1, CHALLENGE: 2, WAITING: 3, PAIRED: 4, REFUSED: 5, DATA: 6, C
 // A join is retried this often until answered, at most JOIN_TRIES times.
 const JOIN_RETRY_MS = 300
 const JOIN_TRIES = 20
+// Payloads up to this size are reported to the parent one by one.
+const SHORT = 64
 
 const header = type => Buffer.from([...MAGIC, VERSION, type])
 const idBytes = id => { const b = Buffer.alloc(8); b.writeBigUInt64BE(id); return b }
@@ -41,7 +43,8 @@ function join ({ key, token, relay }) {
     if (type === T.DATA) {
       s.got++
       s.gotBytes += msg.length - 12
-      if (s.echoData) process.send({ type: 'data', key, text: msg.subarray(12).toString() })
+      // Short payloads (the texts) are reported; floods only counted.
+      if (msg.length - 12 <= SHORT) process.send({ type: 'data', key, text: msg.subarray(12).toString() })
       return
     }
     if (!msg.subarray(4, 36).equals(s.token)) return
@@ -75,7 +78,6 @@ function data (s, payload) {
 process.on('message', m => {
   const s = sessions.get(m.key)
   if (m.cmd === 'join') join(m)
-  else if (m.cmd === 'echo') s.echoData = true
   else if (m.cmd === 'send') data(s, Buffer.from(m.text))
   else if (m.cmd === 'count') process.send({ type: 'count', key: m.key, datagrams: s.got, bytes: s.gotBytes })
   else if (m.cmd === 'flood') {

@@ -21,20 +21,33 @@ use hyperswarm_native::dht::{DhtConfig, Limits};
 use hyperswarm_native::io::{dht_node::DhtNode, relay::RelayServer, resolve};
 use hyperswarm_native::relay::RelayConfig;
 
-const USAGE: &str = "usage: hyperswarm-dht [--host ADDR] [--port PORT] [--bootstrap HOST:PORT]... [--ephemeral] [--limit-scale N]
+/// The `--help` text; the relay's defaults come from `RelayConfig`.
+fn usage() -> String {
+    let d = RelayConfig::default();
+    format!(
+        "usage: hyperswarm-dht [--host ADDR] [--port PORT] [--bootstrap HOST:PORT]... [--ephemeral] [--limit-scale N]
                      [--relay [--relay-port PORT] [--relay-max-pairs N] [--relay-max-waiting N] [--relay-max-per-ip N]
                       [--relay-rate BYTES_PER_S] [--relay-lifetime S] [--relay-wait S] [--relay-idle S]]
 
   --relay               also run a relay of last resort (it sees the bytes it carries, as a TURN server does)
   --relay-port PORT     its UDP port (default: --port + 1; 0 picks one)
-  --relay-max-pairs N   paired sessions at most (default 32)
-  --relay-max-waiting N sessions waiting for their partner at most (default 256)
-  --relay-max-per-ip N  sessions one IP may be a party to (default 16)
-  --relay-rate B        bytes a second per pair, both ways together (default 262144)
-  --relay-lifetime S    a pair ends after S seconds (default 1800)
-  --relay-wait S        a session without a partner ends after S seconds (default 35)
-  --relay-idle S        a pair with no traffic ends after S seconds (default 60)
-  SIGUSR1 prints the relay's counters as `relay stats {json}` on stderr";
+  --relay-max-pairs N   paired sessions at most (default {})
+  --relay-max-waiting N sessions waiting for their partner at most (default {})
+  --relay-max-per-ip N  sessions one IP may be a party to (default {})
+  --relay-rate B        bytes a second per pair, both ways together (default {})
+  --relay-lifetime S    a pair ends after S seconds (default {})
+  --relay-wait S        a session without a partner ends after S seconds (default {})
+  --relay-idle S        a pair with no traffic ends after S seconds (default {})
+  SIGUSR1 prints the relay's counters as `relay stats {{json}}` on stderr",
+        d.max_pairs,
+        d.max_waiting,
+        d.max_per_ip,
+        d.rate,
+        d.pair_lifetime.as_secs(),
+        d.wait_lifetime.as_secs(),
+        d.idle_timeout.as_secs()
+    )
+}
 
 struct Args {
     host: Ipv4Addr,
@@ -85,8 +98,8 @@ fn parse() -> Result<Args, String> {
                     return Err("--limit-scale must be at least 1".into());
                 }
             }
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+            "-h" | "--help" => return Err(usage()),
+            other => return Err(format!("unknown argument {other}\n{}", usage())),
         }
     }
     match args.relay {

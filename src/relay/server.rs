@@ -172,7 +172,7 @@ impl Relay {
             }
             let id = self.fresh_id();
             let key = self.sessions.insert(now, token, Party { addr: from, id }, l);
-            let expires_in = Self::secs_until(now, self.sessions.get(key).map_or(now, |s| s.deadline(l)));
+            let expires_in = Self::secs_until(now, self.sessions.get(key).map_or(now, |s| s.hard_end(l)));
             tracing::debug!(%from, "relay: session waiting");
             return self.send(from, &Message::Waiting { token, id, expires_in });
         };
@@ -180,8 +180,7 @@ impl Relay {
         if let Some((me, other)) = s.sides(from) {
             // A repeated join (a lost answer, or a keep-alive of the NAT
             // mapping): the same answer again.
-            let deadline = s.deadline(l);
-            let expires_in = Self::secs_until(now, deadline);
+            let expires_in = Self::secs_until(now, s.hard_end(l));
             let msg = if other.is_some() {
                 s.last_seen = now;
                 Message::Paired { token, id: me.id, expires_in }
@@ -207,7 +206,7 @@ impl Relay {
         let bucket = Bucket::new(now, self.config.rate, (self.config.rate as usize).max(MAX_DATAGRAM));
         self.sessions.pair(key, now, second, bucket);
         self.stats.pairs_formed += 1;
-        let expires_in = Self::secs_until(now, self.sessions.get(key).map_or(now, |s| s.deadline(l)));
+        let expires_in = Self::secs_until(now, self.sessions.get(key).map_or(now, |s| s.hard_end(l)));
         tracing::debug!(a = %first.addr, b = %from, "relay: paired");
         // Both sides are verified: `first` by its own join's cookie.
         self.send(first.addr, &Message::Paired { token, id: first.id, expires_in });

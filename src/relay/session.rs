@@ -50,6 +50,15 @@ impl Session {
         }
     }
 
+    /// When it ends however busy: the wait lifetime, or the pair lifetime
+    /// (what the peers are told; the idle timeout moves with traffic).
+    pub fn hard_end(&self, l: Lifetimes) -> Instant {
+        match self.paired_at {
+            None => self.created + l.wait,
+            Some(at) => at + l.pair,
+        }
+    }
+
     /// The party that joined from `addr`, and the other one.
     pub fn sides(&self, addr: SocketAddrV4) -> Option<(Party, Option<Party>)> {
         if self.first.addr == addr {
