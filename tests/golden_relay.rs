@@ -25,6 +25,7 @@ fn every_message_encodes_as_documented_and_decodes_back() {
         (Message::Refused { token, reason: Refusal::WaitingFull }, format!("ff 52 01 05 {TOKEN} 02")),
         (Message::Refused { token, reason: Refusal::PerIp }, format!("ff 52 01 05 {TOKEN} 03")),
         (Message::Refused { token, reason: Refusal::Taken }, format!("ff 52 01 05 {TOKEN} 04")),
+        (Message::Refused { token, reason: Refusal::Subnet }, format!("ff 52 01 05 {TOKEN} 05")),
         (Message::Data { id: 0x0102030405060708, payload: b"hi" }, "ff 52 01 06 0102030405060708 6869".into()),
         (Message::Data { id: 1, payload: b"" }, "ff 52 01 06 0000000000000001".into()),
         (Message::Close { id: 0xfffffffffffffffe }, "ff 52 01 07 fffffffffffffffe".into()),

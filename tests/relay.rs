@@ -147,6 +147,16 @@ fn each_cap_refuses_with_its_own_reason() {
     assert_eq!(join(&mut r, now, addr(2, 1, 10), [5; 32]), vec![(addr(2, 1, 10), Out::Refused([5; 32], Refusal::PerIp))]);
     let s = r.stats();
     assert_eq!((s.refused_waiting_full, s.refused_per_ip, s.refused_full, s.refused_taken), (1, 1, 0, 0));
+
+    // max_per_subnet: other IPs of one /24, each below its own cap.
+    let (mut r, now) = relay(RelayConfig { max_per_ip: 2, max_per_subnet: 5, ..RelayConfig::default() });
+    for i in 0..5u8 {
+        assert!(matches!(join(&mut r, now, addr(4, i, 1), [10 + i; 32]).as_slice(), [(_, Out::Waiting(..))]));
+    }
+    assert_eq!(join(&mut r, now, addr(4, 9, 1), [20; 32]), vec![(addr(4, 9, 1), Out::Refused([20; 32], Refusal::Subnet))]);
+    // Another /24 is not held back (the control).
+    assert!(matches!(join(&mut r, now, addr(5, 9, 1), [21; 32]).as_slice(), [(_, Out::Waiting(..))]));
+    assert_eq!(r.stats().refused_subnet, 1);
 }
 
 #[test]
@@ -224,7 +234,8 @@ fn sessions_end_at_their_lifetimes() {
 
 #[test]
 fn the_waiting_table_and_the_deadline_heap_stay_bounded() {
-    let config = RelayConfig { max_waiting: 256, ..RelayConfig::default() };
+    // The per-IP and per-/24 caps are off here: this is the table's own bound.
+    let config = RelayConfig { max_waiting: 256, max_per_ip: usize::MAX, max_per_subnet: usize::MAX, ..RelayConfig::default() };
     let (mut r, now) = relay(config);
     let mut rng = StdRng::seed_from_u64(1);
     let mut refused = 0;
@@ -345,4 +356,38 @@ fn an_unverified_source_never_gets_more_bytes_than_it_sent() {
     assert!(!sent.is_empty(), "the control: challenges did go out");
     assert_eq!((r.stats().waiting, r.stats().pairs, r.stats().forwarded), (0, 1, 0));
     assert!(sent.values().sum::<usize>() <= JOIN_LEN * 20_000);
+}
+
+proptest::proptest! {
+    /// Decoding is exact: whatever decodes encodes back to the same bytes,
+    /// so there is one encoding per message (nothing hides in padding).
+    #[test]
+    fn what_decodes_encodes_back_to_the_same_bytes(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..80), kind in 0u8..10) {
+        let mut bytes = vec![0xff, b'R', 1, kind];
+        bytes.extend_from_slice(&tail);
+        if let Ok(m) = Message::decode(&bytes) {
+            proptest::prop_assert_eq!(m.encode(), bytes);
+        }
+    }
+
+    /// Any datagram from anyone leaves the relay consistent: nothing sent
+    /// larger than the datagram that caused it, nothing forwarded, no
+    /// session kept without a cookie round trip.
+    #[test]
+    fn arbitrary_datagrams_keep_no_state_and_draw_no_more_bytes(datagrams in proptest::collection::vec((proptest::num::u8::ANY, proptest::collection::vec(proptest::num::u8::ANY, 0..120)), 1..50)) {
+        let (mut r, now) = relay(RelayConfig::default());
+        for (who, mut bytes) in datagrams {
+            if who % 2 == 0 && bytes.len() >= 4 {
+                bytes[..3].copy_from_slice(&[0xff, b'R', 1]);
+            }
+            let from = addr(7, who, 7);
+            r.handle_datagram(now, from, &bytes);
+            while let Some((to, out)) = r.poll_transmit() {
+                proptest::prop_assert_eq!(to, from);
+                proptest::prop_assert!(out.len() <= bytes.len());
+            }
+        }
+        let s = r.stats();
+        proptest::prop_assert_eq!((s.waiting, s.pairs, s.forwarded), (0, 0, 0));
+    }
 }

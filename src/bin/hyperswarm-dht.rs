@@ -27,13 +27,14 @@ fn usage() -> String {
     format!(
         "usage: hyperswarm-dht [--host ADDR] [--port PORT] [--bootstrap HOST:PORT]... [--ephemeral] [--limit-scale N]
                      [--relay [--relay-port PORT] [--relay-max-pairs N] [--relay-max-waiting N] [--relay-max-per-ip N]
-                      [--relay-rate BYTES_PER_S] [--relay-lifetime S] [--relay-wait S] [--relay-idle S]]
+                      [--relay-max-per-subnet N] [--relay-rate BYTES_PER_S] [--relay-lifetime S] [--relay-wait S] [--relay-idle S]]
 
   --relay               also run a relay of last resort (it sees the bytes it carries, as a TURN server does)
   --relay-port PORT     its UDP port (default: --port + 1; 0 picks one)
   --relay-max-pairs N   paired sessions at most (default {})
   --relay-max-waiting N sessions waiting for their partner at most (default {})
   --relay-max-per-ip N  sessions one IP may be a party to (default {})
+  --relay-max-per-subnet N  sessions the IPs of one /24 may be parties to (default {})
   --relay-rate B        bytes a second per pair, both ways together (default {})
   --relay-lifetime S    a pair ends after S seconds (default {})
   --relay-wait S        a session without a partner ends after S seconds (default {})
@@ -42,6 +43,7 @@ fn usage() -> String {
         d.max_pairs,
         d.max_waiting,
         d.max_per_ip,
+        d.max_per_subnet,
         d.rate,
         d.pair_lifetime.as_secs(),
         d.wait_lifetime.as_secs(),
@@ -84,6 +86,7 @@ fn parse() -> Result<Args, String> {
             "--relay-max-pairs" => relay.max_pairs = positive(&a, value(&a)?)?,
             "--relay-max-waiting" => relay.max_waiting = positive(&a, value(&a)?)?,
             "--relay-max-per-ip" => relay.max_per_ip = positive(&a, value(&a)?)?,
+            "--relay-max-per-subnet" => relay.max_per_subnet = positive(&a, value(&a)?)?,
             "--relay-rate" => relay.rate = positive(&a, value(&a)?)?,
             "--relay-lifetime" => relay.pair_lifetime = secs(positive(&a, value(&a)?)?),
             "--relay-wait" => relay.wait_lifetime = secs(positive(&a, value(&a)?)?),

@@ -22,6 +22,13 @@ pub const MAX_WAITING: usize = 256;
 /// behind one NAT, and keeps one IP from taking the relay.
 pub const MAX_PER_IP: usize = 16;
 
+/// Default for [`RelayConfig::max_per_subnet`]. Ours: a /24 is mostly one
+/// network (a home, an office, a hosting customer), so one party holding
+/// many of its addresses could otherwise fill the waiting table with
+/// 16 sessions from each; 64 is four hosts at the per-IP cap, a quarter
+/// of the waiting table, twice the pairs.
+pub const MAX_PER_SUBNET: usize = 64;
+
 /// Default for [`RelayConfig::rate`], bytes a second per pair (both
 /// directions together). Ours: 256 KiB/s (2 Mbit/s) carries a hypercore
 /// replication of documents and small media; see [`MAX_PAIRS`] for the total.
@@ -65,6 +72,9 @@ pub struct RelayConfig {
     /// Sessions (waiting or paired) one IPv4 address may be a party to;
     /// past it `Refusal::PerIp`.
     pub max_per_ip: usize,
+    /// Sessions the addresses of one IPv4 /24 may be parties to; past it
+    /// `Refusal::Subnet`.
+    pub max_per_subnet: usize,
     /// Bytes a second one pair may have forwarded, both directions
     /// together (a token bucket holding one second's worth, and at least
     /// one datagram). Datagrams over it are dropped and counted.
@@ -83,6 +93,7 @@ impl Default for RelayConfig {
             max_pairs: MAX_PAIRS,
             max_waiting: MAX_WAITING,
             max_per_ip: MAX_PER_IP,
+            max_per_subnet: MAX_PER_SUBNET,
             rate: RATE,
             pair_lifetime: PAIR_LIFETIME,
             wait_lifetime: WAIT_LIFETIME,

@@ -70,6 +70,8 @@ pub enum Refusal {
     PerIp,
     /// The token is paired already, between two other addresses.
     Taken,
+    /// The joiner's /24 is a party to `max_per_subnet` sessions already.
+    Subnet,
     Other(u8),
 }
 
@@ -80,6 +82,7 @@ impl Refusal {
             Refusal::WaitingFull => 2,
             Refusal::PerIp => 3,
             Refusal::Taken => 4,
+            Refusal::Subnet => 5,
             Refusal::Other(c) => c,
         }
     }
@@ -90,6 +93,7 @@ impl Refusal {
             2 => Refusal::WaitingFull,
             3 => Refusal::PerIp,
             4 => Refusal::Taken,
+            5 => Refusal::Subnet,
             c => Refusal::Other(c),
         }
     }
@@ -102,6 +106,7 @@ impl fmt::Display for Refusal {
             Refusal::WaitingFull => f.write_str("the relay holds as many waiting sessions as it may"),
             Refusal::PerIp => f.write_str("this address has as many relay sessions as it may"),
             Refusal::Taken => f.write_str("the relay session is paired with other peers"),
+            Refusal::Subnet => f.write_str("this address's /24 has as many relay sessions as it may"),
             Refusal::Other(c) => write!(f, "the relay refused (reason {c})"),
         }
     }

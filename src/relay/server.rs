@@ -156,6 +156,17 @@ impl Relay {
         self.send(from, &Message::Refused { token, reason });
     }
 
+    /// The per-IP or per-/24 cap `from` has reached, if any.
+    fn address_cap(&self, from: SocketAddrV4) -> Option<Refusal> {
+        if self.sessions.on_ip(*from.ip()) >= self.config.max_per_ip {
+            Some(Refusal::PerIp)
+        } else if self.sessions.on_subnet(*from.ip()) >= self.config.max_per_subnet {
+            Some(Refusal::Subnet)
+        } else {
+            None
+        }
+    }
+
     /// A join from a verified address.
     fn join(&mut self, now: Instant, from: SocketAddrV4, token: Token) {
         let l = self.lifetimes();
@@ -167,8 +178,8 @@ impl Relay {
             if self.sessions.waiting() >= self.config.max_waiting {
                 return self.refuse(from, token, Refusal::WaitingFull);
             }
-            if self.sessions.on_ip(*from.ip()) >= self.config.max_per_ip {
-                return self.refuse(from, token, Refusal::PerIp);
+            if let Some(r) = self.address_cap(from) {
+                return self.refuse(from, token, r);
             }
             let id = self.fresh_id();
             let key = self.sessions.insert(now, token, Party { addr: from, id }, l);
@@ -196,8 +207,8 @@ impl Relay {
         if self.sessions.pairs() >= self.config.max_pairs {
             return self.refuse(from, token, Refusal::Full);
         }
-        if self.sessions.on_ip(*from.ip()) >= self.config.max_per_ip {
-            return self.refuse(from, token, Refusal::PerIp);
+        if let Some(r) = self.address_cap(from) {
+            return self.refuse(from, token, r);
         }
         let id = self.fresh_id();
         let second = Party { addr: from, id };

@@ -76,12 +76,19 @@ impl Session {
     }
 }
 
+fn subnet(ip: Ipv4Addr) -> [u8; 3] {
+    let [a, b, c, _] = ip.octets();
+    [a, b, c]
+}
+
 #[derive(Debug, Default)]
 pub struct Sessions {
     slots: HashMap<u64, Session>,
     by_token: HashMap<Token, u64>,
     by_id: HashMap<u64, u64>,
     per_ip: HashMap<Ipv4Addr, usize>,
+    /// By /24, keyed by its first three octets.
+    per_subnet: HashMap<[u8; 3], usize>,
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     /// Keys are never reused, so a stale deadline never hits a new session.
     next_key: u64,
@@ -123,17 +130,27 @@ impl Sessions {
         self.slots.get_mut(&key)
     }
 
+    /// Sessions addresses of `ip`'s /24 are parties to.
+    pub fn on_subnet(&self, ip: Ipv4Addr) -> usize {
+        self.per_subnet.get(&subnet(ip)).copied().unwrap_or(0)
+    }
+
     fn count_ip(&mut self, ip: Ipv4Addr) {
         *self.per_ip.entry(ip).or_default() += 1;
+        *self.per_subnet.entry(subnet(ip)).or_default() += 1;
     }
 
     fn uncount_ip(&mut self, ip: Ipv4Addr) {
-        if let Some(n) = self.per_ip.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_ip.remove(&ip);
+        fn down<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, k: K) {
+            if let Some(n) = map.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&k);
+                }
             }
         }
+        down(&mut self.per_ip, ip);
+        down(&mut self.per_subnet, subnet(ip));
     }
 
     /// A new waiting session; the caller has checked the caps and that

@@ -28,6 +28,7 @@ pub struct RelayStats {
     pub refused_waiting_full: u64,
     pub refused_per_ip: u64,
     pub refused_taken: u64,
+    pub refused_subnet: u64,
     /// Sessions ended, by [`EndReason`].
     pub ended_closed: u64,
     pub ended_lifetime: u64,
@@ -60,6 +61,7 @@ impl RelayStats {
             Refusal::WaitingFull => self.refused_waiting_full += 1,
             Refusal::PerIp => self.refused_per_ip += 1,
             Refusal::Taken | Refusal::Other(_) => self.refused_taken += 1,
+            Refusal::Subnet => self.refused_subnet += 1,
         }
     }
 
@@ -73,7 +75,7 @@ impl RelayStats {
     }
 
     /// Every counter by name, in declaration order (for a JSON line).
-    pub fn fields(&self) -> [(&'static str, u64); 28] {
+    pub fn fields(&self) -> [(&'static str, u64); 29] {
         [
             ("pairs", self.pairs),
             ("waiting", self.waiting),
@@ -90,6 +92,7 @@ impl RelayStats {
             ("refusedWaitingFull", self.refused_waiting_full),
             ("refusedPerIp", self.refused_per_ip),
             ("refusedTaken", self.refused_taken),
+            ("refusedSubnet", self.refused_subnet),
             ("endedClosed", self.ended_closed),
             ("endedLifetime", self.ended_lifetime),
             ("endedIdle", self.ended_idle),
