@@ -36,6 +36,7 @@
 //! the same core on a socket of its own.
 
 pub mod bucket;
+pub mod client;
 pub mod config;
 pub mod cookie;
 pub mod message;
@@ -43,6 +44,7 @@ pub mod server;
 pub mod session;
 pub mod stats;
 
+pub use client::{ClientEvent, RelayClient, RelayError};
 pub use config::RelayConfig;
 pub use message::{looks_like_relay, EndReason, Message, Refusal, Token};
 pub use server::Relay;
