@@ -27,9 +27,11 @@
 //! port on the DHT under a well-known topic, as any peer announces (a JS
 //! node stores it like any other announcement); a swarm looks the topic
 //! up when the two NAT classes (the capability record) call for a relay,
-//! or when every punch failed. The dialling peer draws the token and hands
-//! it to the other in the capability record of its `_holepunch`, through
-//! the referrer, then both join; the swarm's socket tells relay datagrams
+//! or when every punch failed. The token must travel through the referrer
+//! (the one channel the two share), in the capability record of the
+//! `_holepunch`, which has no room for 32 more bytes: the dialling peer
+//! will put a 16-byte random nonce there and both take the token as
+//! BLAKE2b-256 of it, then both join; the swarm's socket tells relay datagrams
 //! from uTP and the DHT by [`message::looks_like_relay`] and runs its uTP
 //! connection over [`Message::Data`], and the connection reports
 //! `details.type === 'relay'`. A swarm option will let a public peer run
