@@ -2,7 +2,8 @@
 // The relay of last resort (issue 11 item 5) as shipped: the real
 // `hyperswarm-dht --relay` in a lab host, and UDP clients in two others
 // (helpers/relay-client.js, written from the README's wire format) that
-// pair through it, exchange data both ways, and then meet its caps: a
+// pair through it, exchange data both ways (a third host sending under one
+// side's id from its own address gets nothing through), and then meet its caps: a
 // second pair beyond `--relay-max-pairs 1` is refused with reason 1 (Full),
 // and a pair sending over `--relay-rate` is throttled. The relay's counters
 // come from its `relay stats {json}` line (SIGUSR1).
@@ -50,7 +51,7 @@ async function stats (relay) {
 
 const RATE = 20000
 
-test('hyperswarm-dht --relay pairs two peers, carries data both ways, refuses a pair beyond --relay-max-pairs, and throttles a pair over --relay-rate', () => withLab(Lab.lan(4), async lab => {
+test('hyperswarm-dht --relay pairs two peers, carries data both ways and nothing under a stolen id, refuses a pair beyond --relay-max-pairs, and throttles a pair over --relay-rate', () => withLab(Lab.lan(4), async lab => {
   const relay = startRelay(lab, ['--host', lab.hosts[0].ip, '--port', '49737', '--ephemeral', '--relay', '--relay-port', '49800',
     '--relay-max-pairs', '1', '--relay-rate', String(RATE)])
   try {
@@ -66,7 +67,12 @@ test('hyperswarm-dht --relay pairs two peers, carries data both ways, refuses a 
     const waiting = await a.wait('waiting', 5000)
     assert.ok(waiting.expiresIn > 0 && waiting.expiresIn <= 35, JSON.stringify(waiting))
     b.send({ cmd: 'join', key: 'p', token, relay: at })
-    await Promise.all([a.wait('paired', 5000), b.wait('paired', 5000)])
+    const [pairedA] = await Promise.all([a.wait('paired', 5000), b.wait('paired', 5000)])
+
+    // Spoofing: C sends under A's id from its own address; nothing reaches
+    // B (the data below is the control: it does).
+    c.send({ cmd: 'forge', relay: at, id: pairedA.id, text: 'forged by c' })
+    await c.wait('forged', 5000)
 
     // Data both ways.
     a.send({ cmd: 'send', key: 'p', text: 'hello from a' })
@@ -76,6 +82,8 @@ test('hyperswarm-dht --relay pairs two peers, carries data both ways, refuses a 
     let s = await stats(relay)
     assert.strictEqual(s.pairs, 1)
     assert.strictEqual(s.forwarded, 2)
+    assert.strictEqual(s.droppedSpoofed, 1)
+    assert.ok(!b.messages.some(m => m.type === 'data' && m.text === 'forged by c'))
 
     // A second pair, beyond --relay-max-pairs 1: refused, reason 1 (Full).
     c.send({ cmd: 'join', key: 'q', token: crypto.randomBytes(32).toString('hex'), relay: at })

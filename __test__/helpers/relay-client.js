@@ -7,6 +7,7 @@
 //   {cmd:'send', key, text}           one data datagram (a text of at most SHORT bytes is reported back as 'data')
 //   {cmd:'flood', key, count, size, everyMs}  `count` datagrams of `size` bytes
 //   {cmd:'count', key}                datagrams and bytes received so far
+//   {cmd:'forge', relay, id, text}    one data datagram under someone else's id, from a fresh socket
 // Reports {type:'waiting'|'paired'|'refused'|'ended'|'data'|'count'|'flooded', key, ...}.
 const dgram = require('dgram')
 const os = require('os')
@@ -55,7 +56,7 @@ function join ({ key, token, relay }) {
       s.id = msg.readBigUInt64BE(36)
       const expiresIn = msg.readUInt32BE(44)
       const state = type === T.WAITING ? 'waiting' : 'paired'
-      if (s.state !== state) process.send({ type: state, key, expiresIn })
+      if (s.state !== state) process.send({ type: state, key, expiresIn, id: String(s.id) })
       s.state = state
     } else if (type === T.REFUSED || type === T.ENDED) {
       s.state = type === T.REFUSED ? 'refused' : 'ended'
@@ -79,7 +80,14 @@ process.on('message', m => {
   const s = sessions.get(m.key)
   if (m.cmd === 'join') join(m)
   else if (m.cmd === 'send') data(s, Buffer.from(m.text))
-  else if (m.cmd === 'count') process.send({ type: 'count', key: m.key, datagrams: s.got, bytes: s.gotBytes })
+  else if (m.cmd === 'forge') {
+    const [host, port] = m.relay.split(':')
+    const sock = dgram.createSocket('udp4')
+    sock.send(Buffer.concat([header(T.DATA), idBytes(BigInt(m.id)), Buffer.from(m.text)]), Number(port), host, () => {
+      sock.close()
+      process.send({ type: 'forged' })
+    })
+  } else if (m.cmd === 'count') process.send({ type: 'count', key: m.key, datagrams: s.got, bytes: s.gotBytes })
   else if (m.cmd === 'flood') {
     let left = m.count
     const t = setInterval(() => {
