@@ -17,6 +17,9 @@
 //!   connection id from its peer's address, with random timeouts, writes,
 //!   reads and shutdowns in between
 //! - `dht-node`: a live DHT node's `handle_datagram`
+//! - `relay`: a live relay (`relay::Relay`) fed mutated relay messages from
+//!   a few addresses that answer its challenges and use the ids it hands
+//!   out, so sessions form, pair, carry data and end while it is fuzzed
 //!
 //! Prints executions per second per target, then one JSON line.
 
@@ -26,13 +29,14 @@ use std::time::{Duration, Instant};
 
 use hyperswarm_native::dht::{Dht, DhtConfig};
 use hyperswarm_native::lan::{Lan, LanConfig, Link};
+use hyperswarm_native::relay::{self, Relay, RelayConfig};
 use hyperswarm_native::utp::packet::{self, Header, PacketType};
 use hyperswarm_native::utp::{Endpoint, UtpConfig, UtpEvent};
 use hyperswarm_native::wire::{dht as wire, mdns};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const TARGETS: &[&str] = &["dht-message", "peer-records", "mdns", "utp-packet", "utp-connection", "dht-node"];
+const TARGETS: &[&str] = &["dht-message", "peer-records", "mdns", "utp-packet", "utp-connection", "dht-node", "relay"];
 
 /// Every long hex string in the fixtures under `dir` is a packet.
 fn corpus(dir: &str) -> Vec<Vec<u8>> {
@@ -473,6 +477,80 @@ fn dht_node(cases: u64, seeds: &[Vec<u8>]) -> Outcome {
     Outcome { note: format!("dht: {} malformed, {} contacts", s.malformed, dht.table().len()), ..out }
 }
 
+fn relay_target(cases: u64) -> Outcome {
+    use relay::{EndReason, Message, Refusal};
+    let now = Instant::now();
+    // Small caps, so that every refusal and ending is reached often.
+    let config = RelayConfig { max_pairs: 4, max_waiting: 8, max_per_ip: 6, max_per_subnet: 10, rate: 4000, ..RelayConfig::default() };
+    let mut r = Relay::new(config, now, [5; 32]);
+    let tokens: Vec<[u8; 32]> = (0..6u8).map(|i| [i; 32]).collect();
+    let seeds: Vec<Vec<u8>> = vec![
+        Message::Join { token: tokens[0], cookie: [0; 16] }.encode(),
+        Message::Challenge { token: tokens[1], cookie: [1; 16] }.encode(),
+        Message::Waiting { token: tokens[2], id: 3, expires_in: 4 }.encode(),
+        Message::Paired { token: tokens[3], id: 3, expires_in: 4 }.encode(),
+        Message::Refused { token: tokens[4], reason: Refusal::Full }.encode(),
+        Message::Ended { token: tokens[5], reason: EndReason::Idle }.encode(),
+        Message::Data { id: 7, payload: b"payload" }.encode(),
+        Message::Close { id: 7 }.encode(),
+    ];
+    let mut ids: Vec<(SocketAddrV4, u64)> = Vec::new();
+    let mut clock = now;
+    let mut i = 0u64;
+    let out = run("relay", cases, |rng, input| {
+        i += 1;
+        if i % 1024 == 0 {
+            clock += Duration::from_millis(rng.random_range(0..20_000));
+            r.handle_timeout(clock);
+        }
+        let from = SocketAddrV4::new(Ipv4Addr::new(10, 9, rng.random_range(0..3), rng.random_range(0..4)), 1000 + rng.random_range(0..3));
+        // Sometimes a well-formed message under an id the relay handed out.
+        *input = if !ids.is_empty() && rng.random_bool(0.3) {
+            let (at, id) = ids[rng.random_range(0..ids.len())];
+            let payload: Vec<u8> = (0..rng.random_range(0..1500)).map(|_| rng.random()).collect();
+            let bytes = if rng.random_bool(0.9) { Message::Data { id, payload: &payload }.encode() } else { Message::Close { id }.encode() };
+            // Mostly from the address that registered the id; else spoofed.
+            let src = if rng.random_bool(0.9) { at } else { from };
+            r.handle_datagram(clock, src, &bytes);
+            bytes
+        } else {
+            let m = mutate(rng, &seeds, 80);
+            r.handle_datagram(clock, from, &m);
+            m
+        };
+        let mut ok = false;
+        while let Some((to, bytes)) = r.poll_transmit() {
+            match Message::decode(&bytes) {
+                Err(e) => panic!("the relay sent what it cannot read: {e:?}"),
+                Ok(Message::Challenge { token, cookie }) if rng.random_bool(0.7) => {
+                    let join = Message::Join { token, cookie }.encode();
+                    r.handle_datagram(clock, to, &join);
+                }
+                Ok(Message::Waiting { id, .. } | Message::Paired { id, .. }) => {
+                    ok = true;
+                    if ids.len() >= 64 {
+                        ids.remove(0);
+                    }
+                    ids.push((to, id));
+                }
+                _ => {}
+            }
+        }
+        ok
+    });
+    let s = r.stats();
+    let note = format!(
+        "relay: {} pairs formed, {} forwarded, {} refused, {} ended, {} malformed, {} spoofed",
+        s.pairs_formed,
+        s.forwarded,
+        s.refused_full + s.refused_waiting_full + s.refused_per_ip + s.refused_taken + s.refused_subnet,
+        s.ended_closed + s.ended_idle + s.ended_lifetime + s.ended_no_partner,
+        s.dropped_malformed,
+        s.dropped_spoofed
+    );
+    Outcome { note, ..out }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let cases: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
@@ -503,6 +581,7 @@ fn main() {
             "utp-packet" => utp_packet(cases, &utp_seeds),
             "utp-connection" => utp_connection(cases),
             "dht-node" => dht_node(cases, &dht_seeds),
+            "relay" => relay_target(cases),
             _ => unreachable!(),
         };
         println!(

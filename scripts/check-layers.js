@@ -9,7 +9,7 @@
 // The Rust layers, bottom to top (a module may use its own layer's
 // neighbours only where LAYERS says so, never a higher one):
 //   wire, log            bytes on the wire, logging
-//   utp, dht, lan        the sans-IO protocol cores
+//   utp, dht, lan, relay the sans-IO protocol cores
 //   discovery, io,       topics over DHT + LAN (sans-IO); sockets for the
 //   sansio               cores; the cores' public face for Rust users
 //   swarm                the engine and its driver
@@ -24,7 +24,7 @@ const path = require('path')
 const REPO = path.join(__dirname, '..')
 
 /** Rank of each top-level module; an import must go to a lower rank. */
-const LAYERS = { wire: 0, log: 0, utp: 1, dht: 1, lan: 1, discovery: 2, io: 2, sansio: 2, swarm: 3, api: 4, binding: 4 }
+const LAYERS = { wire: 0, log: 0, utp: 1, dht: 1, lan: 1, relay: 1, discovery: 2, io: 2, sansio: 2, swarm: 3, api: 4, binding: 4 }
 
 // Every file below `dir` whose name ends with `ext`.
 function walk (dir, ext) {

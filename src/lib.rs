@@ -59,7 +59,7 @@ macro_rules! internal_modules {
     )*};
 }
 
-internal_modules!(dht, discovery, io, lan, log, swarm, utp, wire);
+internal_modules!(dht, discovery, io, lan, log, relay, swarm, utp, wire);
 
 mod api;
 pub mod sansio;

@@ -2,6 +2,11 @@
 //!
 //!     hyperswarm-dht --host 0.0.0.0 --port 49737 [--bootstrap host:port ...] [--ephemeral]
 //!
+//! With `--relay` it also runs a relay of last resort on a UDP port of
+//! its own (`--relay-port`, default the DHT port + 1; see
+//! `hyperswarm_native::relay`), and prints the relay's counters as one
+//! JSON line (`relay stats {...}`) on SIGUSR1 and when it stops.
+//!
 //! Persistent by default (it stores announcements and appears in routing
 //! tables). Logs to stderr (HYPERSWARM_NATIVE_LOG=debug for more); exits
 //! cleanly (0) on SIGINT or SIGTERM, and with status 1 if the node task
@@ -13,9 +18,38 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 
 use hyperswarm_native::dht::{DhtConfig, Limits};
-use hyperswarm_native::io::{dht_node::DhtNode, resolve};
+use hyperswarm_native::io::{dht_node::DhtNode, relay::RelayServer, resolve};
+use hyperswarm_native::relay::RelayConfig;
 
-const USAGE: &str = "usage: hyperswarm-dht [--host ADDR] [--port PORT] [--bootstrap HOST:PORT]... [--ephemeral] [--limit-scale N]";
+/// The `--help` text; the relay's defaults come from `RelayConfig`.
+fn usage() -> String {
+    let d = RelayConfig::default();
+    format!(
+        "usage: hyperswarm-dht [--host ADDR] [--port PORT] [--bootstrap HOST:PORT]... [--ephemeral] [--limit-scale N]
+                     [--relay [--relay-port PORT] [--relay-max-pairs N] [--relay-max-waiting N] [--relay-max-per-ip N]
+                      [--relay-max-per-subnet N] [--relay-rate BYTES_PER_S] [--relay-lifetime S] [--relay-wait S] [--relay-idle S]]
+
+  --relay               also run a relay of last resort (it sees the bytes it carries, as a TURN server does)
+  --relay-port PORT     its UDP port (default: --port + 1; 0 picks one)
+  --relay-max-pairs N   paired sessions at most (default {})
+  --relay-max-waiting N sessions waiting for their partner at most (default {})
+  --relay-max-per-ip N  sessions one IP may be a party to (default {})
+  --relay-max-per-subnet N  sessions the IPs of one /24 may be parties to (default {})
+  --relay-rate B        bytes a second per pair, both ways together (default {})
+  --relay-lifetime S    a pair ends after S seconds (default {})
+  --relay-wait S        a session without a partner ends after S seconds (default {})
+  --relay-idle S        a pair with no traffic ends after S seconds (default {})
+  SIGUSR1 prints the relay's counters as `relay stats {{json}}` on stderr",
+        d.max_pairs,
+        d.max_waiting,
+        d.max_per_ip,
+        d.max_per_subnet,
+        d.rate,
+        d.pair_lifetime.as_secs(),
+        d.wait_lifetime.as_secs(),
+        d.idle_timeout.as_secs()
+    )
+}
 
 struct Args {
     host: Ipv4Addr,
@@ -24,14 +58,39 @@ struct Args {
     ephemeral: bool,
     /// Multiplies the per-source limits (`Limits::scaled`): for testnets.
     limit_scale: u32,
+    /// `--relay`: the relay's caps (and `relay_port`), or no relay.
+    relay: Option<RelayConfig>,
+    relay_port: Option<u16>,
+}
+
+/// A number of a `--relay-*` flag, at least 1.
+fn positive<T: std::str::FromStr + PartialEq + Default>(name: &str, v: String) -> Result<T, String> {
+    match v.parse::<T>() {
+        Ok(n) if n != T::default() => Ok(n),
+        _ => Err(format!("{name} needs a whole number of at least 1")),
+    }
 }
 
 fn parse() -> Result<Args, String> {
-    let mut args = Args { host: Ipv4Addr::UNSPECIFIED, port: 49737, bootstrap: Vec::new(), ephemeral: false, limit_scale: 1 };
+    let mut args = Args { host: Ipv4Addr::UNSPECIFIED, port: 49737, bootstrap: Vec::new(), ephemeral: false, limit_scale: 1, relay: None, relay_port: None };
+    let mut relay = RelayConfig::default();
+    let mut relay_flags = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        let secs = |n: u64| std::time::Duration::from_secs(n);
+        relay_flags |= a.starts_with("--relay-");
         match a.as_str() {
+            "--relay" => args.relay = Some(RelayConfig::default()),
+            "--relay-port" => args.relay_port = Some(value(&a)?.parse().map_err(|e| format!("--relay-port: {e}"))?),
+            "--relay-max-pairs" => relay.max_pairs = positive(&a, value(&a)?)?,
+            "--relay-max-waiting" => relay.max_waiting = positive(&a, value(&a)?)?,
+            "--relay-max-per-ip" => relay.max_per_ip = positive(&a, value(&a)?)?,
+            "--relay-max-per-subnet" => relay.max_per_subnet = positive(&a, value(&a)?)?,
+            "--relay-rate" => relay.rate = positive(&a, value(&a)?)?,
+            "--relay-lifetime" => relay.pair_lifetime = secs(positive(&a, value(&a)?)?),
+            "--relay-wait" => relay.wait_lifetime = secs(positive(&a, value(&a)?)?),
+            "--relay-idle" => relay.idle_timeout = secs(positive(&a, value(&a)?)?),
             "--host" => args.host = value("--host")?.parse().map_err(|e| format!("--host: {e}"))?,
             "--port" => args.port = value("--port")?.parse().map_err(|e| format!("--port: {e}"))?,
             "--bootstrap" => args.bootstrap.push(value("--bootstrap")?),
@@ -42,9 +101,14 @@ fn parse() -> Result<Args, String> {
                     return Err("--limit-scale must be at least 1".into());
                 }
             }
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+            "-h" | "--help" => return Err(usage()),
+            other => return Err(format!("unknown argument {other}\n{}", usage())),
         }
+    }
+    match args.relay {
+        Some(_) => args.relay = Some(relay),
+        None if relay_flags || args.relay_port.is_some() => return Err("the --relay-* options need --relay".into()),
+        None => {}
     }
     Ok(args)
 }
@@ -85,6 +149,21 @@ fn main() -> ExitCode {
             }
         };
         let mut node = node;
+        let mut relay = match args.relay.clone() {
+            None => None,
+            Some(config) => {
+                // The DHT port's neighbour by default: one fixed port to
+                // open in a firewall and to announce, next to the node's.
+                let port = args.relay_port.unwrap_or(if args.port == 0 { 0 } else { args.port.wrapping_add(1) });
+                match RelayServer::spawn(SocketAddrV4::new(args.host, port), config) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        eprintln!("cannot bind the relay on {}:{port}: {e}", args.host);
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        };
         // Signal handlers go in before the line that says we run, so that a
         // supervisor that stops us as soon as it reads it gets a clean exit.
         use tokio::signal::unix::{signal, SignalKind};
@@ -95,17 +174,50 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let mut usr1 = match signal(SignalKind::user_defined1()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot watch SIGUSR1: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(r) = &relay {
+            eprintln!("hyperswarm-dht relay on {}", r.local_addr());
+        }
         eprintln!("hyperswarm-dht listening on {}", node.local_addr());
         if std::env::var("HYPERSWARM_NATIVE_TEST_PANIC").as_deref() == Ok("node") {
             node.inject_panic();
         }
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-            _ = node.died() => {
-                eprintln!("hyperswarm-dht: the DHT node task died; exiting");
-                return ExitCode::FAILURE;
+        let stats = relay.as_ref().map(|r| r.stats_reader());
+        let outcome = {
+            let relay_died = async {
+                match relay.as_mut() {
+                    Some(r) => r.died().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(relay_died);
+            loop {
+                tokio::select! {
+                    _ = int.recv() => break Ok(()),
+                    _ = term.recv() => break Ok(()),
+                    _ = usr1.recv() => {
+                        if let Some(s) = &stats {
+                            eprintln!("relay stats {}", s.get().to_json());
+                        }
+                    }
+                    _ = node.died() => break Err("the DHT node task"),
+                    _ = &mut relay_died => break Err("the relay task"),
+                }
             }
+        };
+        if let Err(what) = outcome {
+            eprintln!("hyperswarm-dht: {what} died; exiting");
+            return ExitCode::FAILURE;
+        }
+        if let Some(r) = relay.take() {
+            eprintln!("relay stats {}", r.stats().to_json());
+            r.shutdown().await;
         }
         let info = node.info();
         node.shutdown().await;

@@ -5,6 +5,7 @@ pub mod bind;
 pub mod dht_node;
 pub mod mdns_hub;
 pub mod multicast;
+pub mod relay;
 pub mod resolve;
 pub mod runtime;
 pub mod tcp_gate;
