@@ -89,7 +89,7 @@ async function main () {
     done++
     const dialer = r.dialer === 'A' ? r.a.impl : r.dialer === 'B' ? r.b.impl : '-'
     console.log(`  ${String(done).padStart(3)}/${list.length} run ${c.run + 1} ${key([c.a.impl, c.b.impl], c.a.kind, c.b.kind).padEnd(34)} ` +
-      (r.error ? `ERROR ${r.error.split('\n')[0]}` : r.ok ? `${r.transport} ${r.ms} ms (${dialer} dialled)` : `failed${r.bFoundA ? '' : ' (B never found A)'}`) +
+      (r.error ? `ERROR ${r.error.split('\n')[0]}` : r.ok ? `${r.transport} ${r.ms} ms (first peer ${r.firstPeerMs} ms, ${dialer} dialled)` : `failed${r.bFoundA ? '' : ' (B never found A)'}`) +
       (r.alive && !(r.alive.a && r.alive.b) ? ' (a peer exited!)' : ''))
     return r
   })
@@ -112,6 +112,9 @@ async function main () {
           runs: rs.length,
           transport: transports.join('/') || null,
           median_ms: okRs.length ? median(okRs.map(r => r.ms)) : null,
+          first_peer_ms: okRs.length ? median(okRs.map(r => r.firstPeerMs)) : null,
+          min_ms: okRs.length ? Math.min(...okRs.map(r => r.ms)) : null,
+          max_ms: okRs.length ? Math.max(...okRs.map(r => r.ms)) : null,
           errors: rs.filter(r => r.error).length,
           crashed: rs.filter(r => r.alive && !(r.alive.a && r.alive.b)).length
         }
@@ -144,17 +147,30 @@ async function main () {
           combo: label(combo),
           connects: p.connected === p.runs,
           ms: p.median_ms,
+          range: p.connected ? `${p.min_ms}..${p.max_ms}` : '-',
           ref_ms: ref.median_ms,
+          ref_range: `${ref.min_ms}..${ref.max_ms}`,
+          first_peer_ms: p.first_peer_ms,
+          ref_first_peer_ms: ref.first_peer_ms,
           no_slower: p.connected === p.runs && p.median_ms <= ref.median_ms
         })
       }
     }
   }
-  console.log('\nagainst ref→ref, on the pairs it connects (connects in every run; median no slower than ref→ref):')
+  console.log('\nagainst ref→ref, on the pairs it connects (connects in every run; median no slower than ref→ref; ms: median (min..max; median first peer event)):')
   for (const c of checks) {
     console.log(`  ${c.pair.padEnd(22)} ${c.combo.padEnd(10)} ${c.connects ? 'connects' : 'MISSES  '}  ` +
-      `${c.ms == null ? '-' : Math.round(c.ms)} ms vs ${Math.round(c.ref_ms)} ms  ${c.no_slower ? 'no slower' : 'SLOWER'}`)
+      `${c.ms == null ? '-' : Math.round(c.ms)} ms (${c.range}; first peer ${c.first_peer_ms}) vs ${Math.round(c.ref_ms)} ms (${c.ref_range}; first peer ${c.ref_first_peer_ms})  ${c.no_slower ? 'no slower' : 'SLOWER'}`)
   }
+  // One figure per placement, steadier than any one pair's median of a few
+  // runs: the geometric mean over those pairs of median / ref→ref median.
+  const ratios = {}
+  for (const combo of [OURS, ...MIXED]) {
+    const cs = checks.filter(c => c.combo === label(combo) && c.connects && c.ms > 0 && c.ref_ms > 0)
+    ratios[label(combo)] = cs.length ? Math.exp(cs.reduce((sum, c) => sum + Math.log(c.ms / c.ref_ms), 0) / cs.length) : null
+  }
+  console.log('geometric mean of median / ref→ref median over those pairs: ' +
+    Object.entries(ratios).map(([k, v]) => `${k} ${v == null ? '-' : v.toFixed(2)}`).join(', '))
   // null: nothing to compare (no run with the reference, or it connected nothing).
   const allConnect = checks.length ? checks.every(c => c.connects) : null
   const noSlower = checks.length ? checks.every(c => c.no_slower) : null
@@ -176,6 +192,7 @@ async function main () {
     pairs: Object.values(pairs),
     ref_pairs_connect: allConnect,
     ref_pairs_no_slower: noSlower,
+    ratio_vs_ref: ratios,
     ours_one_symmetric_connected: oneSymmetric.filter(p => p.connected === p.runs).length,
     ours_one_symmetric_pairs: oneSymmetric.length
   }))

@@ -60,6 +60,12 @@ async function runCase (c, index) {
     const a = lab.spawn(0, NAT_PEER, [c.a.impl, opts('a')], { timeoutMs: 60000 })
     const b = lab.spawn(1, NAT_PEER, [c.b.impl, opts('b')], { timeoutMs: 60000 })
     await Promise.all([a.wait('ready'), b.wait('ready')])
+    // When each side's first 'peer' event reached us (a diagnostic: the
+    // time before it is discovery, the time after it dialling).
+    const firstPeer = {}
+    for (const [side, child] of [['a', a], ['b', b]]) {
+      child.proc.on('message', m => { if (m.type === 'peer' && firstPeer[side] === undefined) firstPeer[side] = Date.now() })
+    }
     const t = topic(`nat matrix ${index} ${process.pid} ${Date.now()}`)
     const joinedA = Date.now()
     a.send({ cmd: 'join', topic: t })
@@ -81,6 +87,8 @@ async function runCase (c, index) {
       infoType: ra && rb ? conns(a).find(m => m.conn === ra.m.conn).infoType : null,
       dialer,
       ms: ra && rb ? Math.max(ra.at, rb.at) - joinedB : null,
+      // From B's join to the first 'peer' event on either side.
+      firstPeerMs: Object.keys(firstPeer).length ? Math.min(...Object.values(firstPeer)) - joinedB : null,
       aFoundB: a.messages.some(m => m.type === 'peer'),
       bFoundA: b.messages.some(m => m.type === 'peer'),
       attempts: conns(a).length + conns(b).length,
