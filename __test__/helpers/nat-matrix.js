@@ -89,6 +89,7 @@ async function runCase (c, index) {
       ms: ra && rb ? Math.max(ra.at, rb.at) - joinedB : null,
       // From B's join to the first 'peer' event on either side.
       firstPeerMs: Object.keys(firstPeer).length ? Math.min(...Object.values(firstPeer)) - joinedB : null,
+      firstPeerSide: { a: firstPeer.a === undefined ? null : firstPeer.a - joinedB, b: firstPeer.b === undefined ? null : firstPeer.b - joinedB },
       aFoundB: a.messages.some(m => m.type === 'peer'),
       bFoundA: b.messages.some(m => m.type === 'peer'),
       attempts: conns(a).length + conns(b).length,
