@@ -165,7 +165,7 @@ test('swarms behind routers without a WAN firewall connect: cone-nofw × cone-no
     }
   }
   // With the reference: every pair the reference connects (here, or in the
-  // flat lab's recorded baseline), ours connects with it on either side.
+  // recorded baseline, same lab), ours connects with it on either side.
   const base = baseline()
   const find = (ia, ib, ka, kb) => results.find(r => r.a.impl === ia && r.b.impl === ib && r.a.kind === ka && r.b.kind === kb)
   for (const [ka, kb] of PAIRS) {

@@ -1,14 +1,13 @@
 'use strict'
 // The NAT lab (helpers/natlab.js): first a check that its routers behave
-// as their kinds say, then the connectivity matrix of swarm peers behind
-// every pair of {public, cone, symmetric}, measured and printed. Asserted:
-// the lab's sanity, and that we connect every pair the reference connects,
-// in this run or in its recorded baseline (helpers/nat-reference-baseline.json).
+// as their kinds say, then the ./hyperswarm entry through NATs. The
+// connectivity matrix of swarm peers behind every pair of NAT kinds is in
+// nat-matrix.test.js.
 const test = require('node:test')
 const assert = require('node:assert')
 const { assertIsolated } = require('./helpers/netns')
 const { NatLab } = require('./helpers/natlab')
-const { KINDS, IMPLS, PARALLEL, cases, runCase, pool, cell, table, baseline } = require('./helpers/nat-matrix')
+const { PARALLEL, runCase, pool, cell } = require('./helpers/nat-matrix')
 
 assertIsolated()
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
@@ -103,69 +102,6 @@ test('lab: the NAT lab: cone NATs keep ports, symmetric NATs do not, filtering i
   } finally {
     await lab.destroy()
   }
-})
-
-// ---------------------------------------------------------------------------
-// The connectivity matrix (helpers/nat-matrix.js).
-
-test('connectivity matrix: ours and the reference behind every pair of public / cone / symmetric', { timeout: 300000 }, async () => {
-  const started = Date.now()
-  const results = await pool(cases(), PARALLEL, runCase)
-  for (const [implA, implB] of IMPLS) console.log('\n' + table(results, implA, implB) + '\n')
-  console.log(`matrix: ${results.length} runs in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  console.log(JSON.stringify(results.map(r => ({ a: r.a, b: r.b, ok: r.ok, transport: r.transport, infoType: r.infoType, dialer: r.dialer, ms: r.ms, bFoundA: r.bFoundA, aFoundB: r.aFoundB, attempts: r.attempts, error: r.error })), null, 0))
-
-  // Sanity of the lab, whatever the implementation: no run broke, B's
-  // lookup always found A through the DHT, two public peers connect (over
-  // TCP when ours dials), and a NATed B that joins after a public A dials
-  // out to it.
-  const problems = []
-  const name = r => `${r.a.impl}/${r.a.kind} × ${r.b.impl}/${r.b.kind}`
-  for (const r of results) {
-    if (r.error) { problems.push(`${name(r)}: ${r.error}`); continue }
-    if (!r.bFoundA) problems.push(`${name(r)}: B's lookup did not find A`)
-    if (r.a.kind !== 'public' || r.extra) continue
-    if (!r.ok) problems.push(`${name(r)}: did not connect`)
-    // Between public hosts our dialler wins with TCP (its uTP leg starts
-    // 30 ms later). The reference starts both at once and sometimes wins
-    // with uTP (the baseline recorded tcp once, utp once), so only a pair
-    // whose dialler is ours is held to TCP.
-    else if (r.b.kind === 'public' && r.transport !== 'tcp' && (r.dialer === 'A' ? r.a : r.b).impl === 'ours') {
-      problems.push(`${name(r)}: connected over ${r.transport}, not tcp`)
-    }
-  }
-  // Ours: every pair the reference connects, in this run or in the
-  // recorded baseline (helpers/nat-reference-baseline.json, so a miss of
-  // the reference in this run excuses nothing), we connect too, in every
-  // combination, and Rust↔Rust over the transport the reference used; and
-  // Rust↔Rust connects every pair with a public side, plus cone↔cone over
-  // punched uTP.
-  const base = baseline()
-  const find = (ia, ib, ka, kb) => results.find(r => !r.extra && r.a.impl === ia && r.b.impl === ib && r.a.kind === ka && r.b.kind === kb)
-  for (const ka of KINDS) {
-    for (const kb of KINDS) {
-      const ref = find('hyperswarm', 'hyperswarm', ka, kb)
-      const recorded = base.find(p => !p.extra && p.a === ka && p.b === kb)
-      if (!recorded) problems.push(`${ka} × ${kb}: not in the recorded baseline`)
-      if (recorded && ref && ref.ok !== recorded.ok) console.log(`note: the reference ${ref.ok ? 'connected' : 'missed'} ${ka} × ${kb} in this run; the baseline says ${recorded.ok ? 'it connects' : 'it does not'}`)
-      const combos = [['ours', 'ours'], ['ours', 'hyperswarm'], ['hyperswarm', 'ours']]
-      for (const [ia, ib] of combos) {
-        const r = find(ia, ib, ka, kb)
-        if (!r || r.ok) continue
-        if (ref && ref.ok) problems.push(`${name(r)}: the reference connects this pair (this run), we did not`)
-        else if (recorded && recorded.ok) problems.push(`${name(r)}: the reference connects this pair (baseline, over ${recorded.transport}), we did not`)
-      }
-      const same = find('ours', 'ours', ka, kb)
-      if (recorded && recorded.ok && recorded.transport && same && same.ok && same.transport !== recorded.transport) {
-        problems.push(`${name(same)}: connected over ${same.transport}, the reference over ${recorded.transport}`)
-      }
-      const mustConnect = ka === 'public' || kb === 'public' || (ka === 'cone' && kb === 'cone')
-      const ours = find('ours', 'ours', ka, kb)
-      if (mustConnect && ours && !ours.ok) problems.push(`${name(ours)}: Rust↔Rust must connect`)
-      if (ka === 'cone' && kb === 'cone' && ours && ours.ok && ours.transport !== 'utp') problems.push(`${name(ours)}: expected punched uTP, got ${ours.transport}`)
-    }
-  }
-  assert.deepStrictEqual(problems, [])
 })
 
 // The ./hyperswarm entry (hyperswarm 2.x's API, its queue in JS) goes the

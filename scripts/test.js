@@ -74,7 +74,7 @@ const report = path.join(os.tmpdir(), `hyperswarm-native-test-${process.pid}.jso
 // stdout, so the closing `# pass` / `# fail` lines read as they always did.
 const visible = process.stdout.isTTY ? 'spec' : 'tap'
 // node applies --test-timeout to each file as well as to each test: the NAT
-// matrix alone takes 160-170 s in nat.test.js, so a file gets 5 minutes.
+// matrix alone takes about 205 s in nat-matrix.test.js, so a file gets 5 minutes.
 // Every test inside bounds its own waits far below that.
 const nodeTest = [
   q(process.execPath), '--test', '--test-concurrency=1', '--test-timeout=300000',

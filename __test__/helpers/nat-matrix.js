@@ -1,14 +1,20 @@
 'use strict'
-// The NAT connectivity matrix (nat.test.js): swarm peers behind every pair
-// of {public, cone, symmetric} NATs, with ours and the reference in every
-// combination, each pair in a fresh NatLab.
+// The NAT connectivity matrix (nat-matrix.test.js, bench/nat-matrix.js):
+// swarm peers behind every ordered pair of {public, cone, cone-nofw,
+// symmetric}, in the NAT lab with an ISP hop between each router and the
+// public bridge (natlab.js, `transit: true`), with ours and the reference
+// in every combination, each pair in a fresh NatLab. A is the first
+// joiner, B the second: the pair (x, y) with B joining first is the case
+// (y, x), so the ordered matrix holds both join orders of every pair.
 //
 // Run as a script, it records the reference's own matrix (hyperswarm
-// 2.15.3 on both sides) into nat-reference-baseline.json, the baseline
-// nat.test.js holds ours to whatever the reference does in the same run:
+// 2.15.3 on both sides, same lab) into nat-reference-baseline.json, the
+// baseline nat-matrix.test.js holds ours to whatever the reference does in
+// the same run:
 //   unshare -n sh -c 'ip link set lo up && node __test__/helpers/nat-matrix.js record [runs]'
 // With several runs a pair is recorded as connecting only if it connected
-// in every run, over the transport it used every time.
+// in every run, over the transport it used every time; `ms` is the median
+// time to connect over its connected runs.
 const fs = require('fs')
 const path = require('path')
 const { NatLab } = require('./natlab')
@@ -18,27 +24,31 @@ const NAT_PEER = path.join(__dirname, 'nat-peer.js')
 const BASELINE = path.join(__dirname, 'nat-reference-baseline.json')
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
-const KINDS = ['public', 'cone', 'symmetric']
+const KINDS = ['public', 'cone', 'cone-nofw', 'symmetric']
 // [first joiner, second joiner].
 const IMPLS = [['hyperswarm', 'hyperswarm'], ['ours', 'ours'], ['ours', 'hyperswarm'], ['hyperswarm', 'ours']]
-// Measured beside the matrix: NAT routers without a WAN input firewall
-// (natlab.js, cone-nofw), on either side.
-const EXTRA = [['cone-nofw', 'public'], ['cone-nofw', 'cone'], ['cone', 'cone-nofw'], ['cone-nofw', 'cone-nofw']]
 const PARALLEL = 3 // labs at once
 const JOIN_GAP = 750 // ms between A's join and B's (and A's first DHT round must be done)
 const WINDOW = 15000 // ms after B's join for both sides to exchange a hello
 
-function cases () {
+// The lab the matrix runs in (natlab.js): ISP hops between routers and
+// the bridge, so a low-TTL opening packet dies between the two NATs.
+const TRANSIT = true
+
+/** Every ordered pair of KINDS for each [first, second] joiner of `impls`. */
+function cases (impls = IMPLS) {
   const out = []
-  for (const [implA, implB] of IMPLS) {
-    for (const ka of KINDS) for (const kb of KINDS) out.push({ a: { impl: implA, kind: ka }, b: { impl: implB, kind: kb } })
-    for (const [ka, kb] of EXTRA) out.push({ a: { impl: implA, kind: ka }, b: { impl: implB, kind: kb }, extra: true })
+  for (const [implA, implB] of impls) {
+    for (const ka of KINDS) for (const kb of KINDS) out.push({ a: { impl: implA, kind: ka }, b: { impl: implB, kind: kb }, transit: TRANSIT })
   }
   return out
 }
 
 // Both peers join one topic with announce + lookup: A, then B JOIN_GAP
-// later. Connected = each side received the other's hello within WINDOW.
+// later. Connected = each side received the other's hello within WINDOW;
+// `ms` = from B's join until the later of the two hellos arrived. `alive`:
+// each peer process was still running when the window ended (a pair that
+// does not connect must still not crash); `stderr`: what either wrote.
 // A case may ask for the lab with ISP hops (`transit`, see natlab.js) and
 // bring `setup(lab)`, whose returned function's value is the result's
 // `probe` (read once the pair is done).
@@ -50,6 +60,12 @@ async function runCase (c, index) {
     const a = lab.spawn(0, NAT_PEER, [c.a.impl, opts('a')], { timeoutMs: 60000 })
     const b = lab.spawn(1, NAT_PEER, [c.b.impl, opts('b')], { timeoutMs: 60000 })
     await Promise.all([a.wait('ready'), b.wait('ready')])
+    // When each side's first 'peer' event reached us (a diagnostic: the
+    // time before it is discovery, the time after it dialling).
+    const firstPeer = {}
+    for (const [side, child] of [['a', a], ['b', b]]) {
+      child.proc.on('message', m => { if (m.type === 'peer' && firstPeer[side] === undefined) firstPeer[side] = Date.now() })
+    }
     const t = topic(`nat matrix ${index} ${process.pid} ${Date.now()}`)
     const joinedA = Date.now()
     a.send({ cmd: 'join', topic: t })
@@ -60,6 +76,8 @@ async function runCase (c, index) {
     const stamp = p => p.then(m => ({ m, at: Date.now() }), () => null)
     const [ra, rb] = await Promise.all([stamp(a.wait('received', WINDOW)), stamp(b.wait('received', WINDOW))])
     const flushedB = b.messages.find(m => m.type === 'flushed') || null
+    const running = side => side.proc.exitCode === null && side.proc.signalCode === null
+    const alive = { a: running(a), b: running(b) }
     const conns = side => side.messages.filter(m => m.type === 'connection')
     const dialer = conns(b).some(m => m.client) ? 'B' : conns(a).some(m => m.client) ? 'A' : null
     return {
@@ -69,6 +87,9 @@ async function runCase (c, index) {
       infoType: ra && rb ? conns(a).find(m => m.conn === ra.m.conn).infoType : null,
       dialer,
       ms: ra && rb ? Math.max(ra.at, rb.at) - joinedB : null,
+      // From B's join to the first 'peer' event on either side.
+      firstPeerMs: Object.keys(firstPeer).length ? Math.min(...Object.values(firstPeer)) - joinedB : null,
+      firstPeerSide: { a: firstPeer.a === undefined ? null : firstPeer.a - joinedB, b: firstPeer.b === undefined ? null : firstPeer.b - joinedB },
       aFoundB: a.messages.some(m => m.type === 'peer'),
       bFoundA: b.messages.some(m => m.type === 'peer'),
       attempts: conns(a).length + conns(b).length,
@@ -76,6 +97,9 @@ async function runCase (c, index) {
       tcpReached: conns(a).concat(conns(b)).some(m => m.transport === 'tcp' && !m.client),
       holepunchable: { a: flushedA && flushedA.holepunchable, b: flushedB && flushedB.holepunchable },
       flushMs: flushedA ? flushedA.ms : null,
+      alive,
+      errors: a.messages.concat(b.messages).filter(m => m.type === 'error' || m.type === 'warning').map(m => m.message),
+      stderr: (a.stderr + b.stderr).slice(-2000),
       probe: probe ? probe() : undefined
     }
   } catch (err) {
@@ -107,14 +131,11 @@ function cell (r) {
 
 function table (results, implA, implB) {
   const pad = (s, n) => String(s).padEnd(n)
-  const rows = [`${implA} (A, joins first) × ${implB} (B, joins ${JOIN_GAP} ms later); cell: transport, time from B's join, who dialled`]
+  const rows = [`${implA} (A, joins first) × ${implB} (B, joins ${JOIN_GAP} ms later)${TRANSIT ? ', ISP hops' : ''}; cell: transport, time from B's join, who dialled`]
   rows.push(pad('A | B', 12) + KINDS.map(k => pad(k, 24)).join(''))
   for (const ka of KINDS) {
-    const find = kb => results.find(r => !r.extra && r.a.impl === implA && r.b.impl === implB && r.a.kind === ka && r.b.kind === kb)
+    const find = kb => results.find(r => r.a.impl === implA && r.b.impl === implB && r.a.kind === ka && r.b.kind === kb)
     rows.push(pad(ka, 12) + KINDS.map(kb => pad(cell(find(kb)), 24)).join(''))
-  }
-  for (const r of results.filter(r => r.extra && r.a.impl === implA && r.b.impl === implB)) {
-    rows.push(`extra ${r.a.kind} (A) × ${r.b.kind} (B): ${cell(r)}`)
   }
   const hp = {}
   for (const r of results) {
@@ -124,8 +145,13 @@ function table (results, implA, implB) {
   return rows.join('\n')
 }
 
+function median (xs) {
+  const s = [...xs].sort((x, y) => x - y)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
 
-/** The recorded reference matrix: [{ a, b, ok, transport }]. */
+/** The recorded reference matrix: [{ a, b, ok, transport, ms, runs }]. */
 function baseline () {
   return JSON.parse(fs.readFileSync(BASELINE, 'utf8')).pairs
 }
@@ -133,25 +159,27 @@ function baseline () {
 async function record (runs) {
   const { assertIsolated } = require('./netns')
   assertIsolated()
-  const ref = cases().filter(c => c.a.impl === 'hyperswarm' && c.b.impl === 'hyperswarm')
+  const ref = cases([['hyperswarm', 'hyperswarm']])
   const all = []
   for (let i = 0; i < runs; i++) all.push(await pool(ref, PARALLEL, runCase))
   const pairs = ref.map((c, k) => {
     const seen = all.map(results => results[k])
     const ok = seen.every(r => r.ok)
     const transports = [...new Set(seen.map(r => r.transport))]
-    return { a: c.a.kind, b: c.b.kind, extra: !!c.extra, ok, transport: ok && transports.length === 1 ? transports[0] : null, runs: seen.map(r => r.ok ? r.transport : (r.error ? 'error' : 'failed')) }
+    const times = seen.filter(r => r.ok).map(r => r.ms)
+    return { a: c.a.kind, b: c.b.kind, ok, transport: ok && transports.length === 1 ? transports[0] : null, ms: times.length ? median(times) : null, runs: seen.map(r => r.ok ? `${r.transport} ${r.ms} ms` : (r.error ? 'error' : 'failed')) }
   })
   const out = {
-    what: 'hyperswarm 2.15.3 on both sides of every NAT pair (A joins first, B 750 ms later), recorded by __test__/helpers/nat-matrix.js',
+    what: `hyperswarm 2.15.3 on both sides of every ordered NAT pair (A joins first, B ${JOIN_GAP} ms later)${TRANSIT ? ', in the lab with ISP hops (transit)' : ''}, recorded by __test__/helpers/nat-matrix.js`,
+    transit: TRANSIT,
     recorded: new Date().toISOString().slice(0, 10),
     pairs
   }
   fs.writeFileSync(BASELINE, JSON.stringify(out, null, 2) + '\n')
-  for (const p of pairs) console.log(`${p.a} × ${p.b}${p.extra ? ' (extra)' : ''}: ${p.runs.join(', ')}`)
+  for (const p of pairs) console.log(`${p.a} × ${p.b}: ${p.runs.join(', ')}`)
 }
 
-module.exports = { NAT_PEER, KINDS, IMPLS, EXTRA, PARALLEL, JOIN_GAP, WINDOW, cases, runCase, pool, cell, table, baseline }
+module.exports = { NAT_PEER, KINDS, IMPLS, PARALLEL, JOIN_GAP, WINDOW, TRANSIT, cases, runCase, pool, cell, table, baseline, median }
 
 if (require.main === module && process.argv[2] === 'record') {
   record(Number(process.argv[3] || 1)).then(() => process.exit(0), err => { console.error(err); process.exit(1) })
