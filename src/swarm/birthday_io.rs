@@ -479,7 +479,19 @@ impl BirthdayIo {
                         Via::Extra(s) => self.extras.get(&s).map(|e| &*e.sock),
                     };
                     if let Some(socket) = socket {
-                        if let Err(e) = crate::io::send_now(socket, &payload, SocketAddr::V4(to)) {
+                        // An opener only has to open our own NAT. Reaching
+                        // the peer's router it would do harm: one without a
+                        // WAN input firewall (natlab.js, cone-nofw) makes it
+                        // a conntrack entry of its own, and then masquerades
+                        // the probe to that port from another port, which
+                        // our NAT drops. So it dies after our router, as a
+                        // hole punch's opening packet does (`OPENING_TTL`).
+                        let sent = if super::birthday::decode(&payload) == Some(super::birthday::Kind::Opener) {
+                            crate::io::send_with_ttl(socket, &payload, SocketAddr::V4(to), crate::dht::node::OPENING_TTL)
+                        } else {
+                            crate::io::send_now(socket, &payload, SocketAddr::V4(to))
+                        };
+                        if let Err(e) = sent {
                             tracing::trace!(%to, "birthday send failed: {e}");
                         }
                     }
