@@ -763,8 +763,7 @@ impl Driver {
                     self.core.punch_result(now, request, from)
                 }
                 DiscoveryEvent::PunchedBy { origin, referrer, capability } => {
-                    let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
-                    let ours = self.discovery.nat_type(local);
+                    let ours = self.nat_type();
                     // Dialling that IP ourselves proves it (`birthday_io`).
                     let dialling = self.core.dialling_ip(*origin.ip());
                     if let Decision::PunchBack(check) = self.birthday.punched_by(now, ours, origin, referrer, &capability, dialling) {
@@ -779,8 +778,7 @@ impl Driver {
         }
         if self.birthday.has_pending() {
             // A peer's punch waits for our NAT class (`birthday_io`).
-            let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
-            let ours = self.discovery.nat_type(local);
+            let ours = self.nat_type();
             if let Some((origin, referrer, check)) = self.birthday.nat_known(now, ours) {
                 let _ = self.discovery.holepunch_checked(now, origin, referrer, check);
             }
@@ -819,8 +817,7 @@ impl Driver {
         let (lan, dht) = (self.discovery.lan_stats(), self.discovery.dht_stats());
         let dht_nodes = self.discovery.dht().map(|d| d.table().len()).unwrap_or(0);
         let (holepunchable, remote) = (self.discovery.holepunchable(), self.discovery.remote_address());
-        let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
-        let nat_type = self.discovery.nat_type(local);
+        let nat_type = self.nat_type();
         self.stats(|s| {
             s.nat_type = nat_type;
             s.lan = lan;
@@ -881,6 +878,13 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Our NAT's class from the DHT's reports, our bound port and
+    /// interface addresses telling an open host from a NATed one.
+    fn nat_type(&self) -> crate::dht::nat::NatType {
+        let local = self.bound.as_ref().map(|b| crate::dht::nat::Local { port: b.port, ips: &self.local_ips });
+        self.discovery.nat_type(local)
     }
 
     /// Birthday punching's sockets, sends and winning connections.
