@@ -44,6 +44,14 @@ declare namespace network {
     maxIncomingPerIp?: number
     /** Not in the reference. Multiplies the DHT's per-source limits (request rate, unverified allowance, relays), for a testnet with many nodes behind one address. Default 1: no address is exempt. */
     dhtLimitScale?: number
+    /**
+     * Not in the reference. Offer a relay of last resort, for a public peer:
+     * two peers of ours whose NATs are both random meet there. It runs on a
+     * UDP port of its own (`port`, default any) and is announced on the
+     * DHT; `maxPairs` (default 32) and `rate` (bytes a second per pair,
+     * default 262144) cap it. A relay sees the bytes it carries. Default off.
+     */
+    relay?: boolean | { port?: number, maxPairs?: number, rate?: number }
     /** mDNS domain. Default `'hyperswarm.local'`. */
     domain?: string
     /** Bind exactly this port (TCP and UDP share it). */
@@ -90,7 +98,8 @@ declare namespace network {
   }
 
   interface ConnectionDetails {
-    type: 'tcp' | 'utp'
+    /** 'relay': uTP through a relay of last resort (both NATs random; not in the reference). */
+    type: 'tcp' | 'utp' | 'relay'
     /** True if this side dialled. */
     client: boolean
     /** The peer dialled; null for incoming connections. */
@@ -101,6 +110,8 @@ declare namespace network {
      * absent otherwise).
      */
     peerNatType?: NatType
+    /** Relayed connections only: the relay's `host:port`. A relay sees the bytes it carries. */
+    relay?: string
   }
 
   interface AddressInfo {
@@ -212,6 +223,17 @@ declare namespace network {
     /** Challenges sent through the referrer to a punching peer whose address was not proved yet, and echoes of them that came back (only a proved address gets a birthday punch's datagrams). */
     birthdayChallengesSent: number
     birthdayChallengesEchoed: number
+    /** Relay sessions (both NATs random, ours on both sides) started, paired at a relay, and failed (no relay found, refused, out of time). */
+    relaySessionsStarted: number
+    relaySessionsPaired: number
+    relaySessionsFailed: number
+    /** Lookups of the relay topic on the DHT, and the relays the last one found. */
+    relayLookups: number
+    relayRelaysKnown: number
+    /** Connections made through a relay; relay datagrams dropped (not from a relay we joined); milliseconds the last relayed connection took from its session's start. */
+    relayConnections: number
+    relayDropped: number
+    relayLastMs: number
   }
 
   class Network extends EventEmitter {

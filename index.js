@@ -60,11 +60,13 @@ Network.prototype.connect = function connect (peer, cb) {
 
 // What 'connection' and connect() hand over with the socket. peerNatType
 // (not in the reference) only when a hole punch told us the uTP peer runs
-// this package: the key is absent otherwise, so the object is the
-// reference's for every other connection.
+// this package, and type 'relay' with the relay's address for a connection
+// through a relay of last resort: the keys are absent otherwise, so the
+// object is the reference's for every other connection.
 function details (ev, client, peer) {
-  const d = { type: ev.stream.transport, client, peer }
+  const d = { type: ev.stream.relay ? 'relay' : ev.stream.transport, client, peer }
   if (ev.stream.peerNatType) d.peerNatType = ev.stream.peerNatType
+  if (ev.stream.relay) d.relay = ev.stream.relay
   return d
 }
 

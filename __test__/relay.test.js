@@ -14,40 +14,13 @@ const crypto = require('crypto')
 const { spawn } = require('child_process')
 const { Lab, assertIsolated, withLab } = require('./helpers/netns')
 const { dhtBinary } = require('./helpers/bins')
+const { startRelay: startRelayIn, relayStats } = require('./helpers/relay-bin')
 
 assertIsolated()
 const CLIENT = path.join(__dirname, 'helpers', 'relay-client.js')
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-
-/** The relay binary in host 0 of `lab`; resolves once it listens. */
-function startRelay (lab, args) {
-  const proc = spawn('ip', ['netns', 'exec', lab.hosts[0].ns, dhtBinary(), ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-  // 'close', not 'exit': the exit can come before the last of stderr.
-  const relay = { proc, stderr: '', exited: new Promise(resolve => proc.on('close', (code, signal) => resolve({ code, signal }))) }
-  proc.stderr.on('data', d => { relay.stderr += d })
-  const killer = setTimeout(() => proc.kill('SIGKILL'), 60000)
-  proc.on('exit', () => clearTimeout(killer))
-  relay.ready = until(() => /listening on/.test(relay.stderr), 10000, () => `relay did not start:\n${relay.stderr}`)
-  return relay
-}
-
-/** Polls `pred` every 20 ms for at most `ms`. */
-async function until (pred, ms, why) {
-  const end = Date.now() + ms
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(why())
-    await sleep(20)
-  }
-}
-
-/** The relay's counters now: SIGUSR1, then the newest stats line. */
-async function stats (relay) {
-  const seen = (relay.stderr.match(/relay stats /g) || []).length
-  relay.proc.kill('SIGUSR1')
-  await until(() => (relay.stderr.match(/relay stats /g) || []).length > seen, 5000, () => `no stats line:\n${relay.stderr}`)
-  const lines = relay.stderr.split('\n').filter(l => l.startsWith('relay stats '))
-  return JSON.parse(lines[lines.length - 1].slice('relay stats '.length))
-}
+const startRelay = (lab, args) => startRelayIn(lab.hosts[0].ns, args)
+const stats = relayStats
 
 const RATE = 20000
 

@@ -97,6 +97,20 @@ function engineOptions (opts) {
     if (!Number.isInteger(n) || n < 1 || n > 0xffffffff) throw new TypeError('options.dhtLimitScale must be a positive integer')
     out.dhtLimitScale = n
   }
+  if (opts.relay != null && opts.relay !== false) {
+    // Not in the reference: offer a relay of last resort to peers of ours
+    // whose NATs are both random (for a public peer; it sees the bytes it
+    // carries). true, or { port, maxPairs, rate }.
+    const r = opts.relay === true ? {} : opts.relay
+    if (typeof r !== 'object' || Array.isArray(r)) throw new TypeError('options.relay must be a boolean or an object { port, maxPairs, rate }')
+    out.relay = {}
+    if (r.port != null) out.relay.port = port(r.port, 'options.relay.port')
+    for (const name of ['maxPairs', 'rate']) {
+      if (r[name] == null) continue
+      if (!Number.isInteger(r[name]) || r[name] < 1 || r[name] > 0xffffffff) throw new TypeError(`options.relay.${name} must be a positive integer`)
+      out.relay[name] = r[name]
+    }
+  }
   if (opts.domain != null) {
     if (typeof opts.domain !== 'string' || !opts.domain) throw new TypeError('options.domain must be a non-empty string')
     out.domain = opts.domain

@@ -188,6 +188,7 @@ impl OneRace {
                             self.utp_live = false;
                             Terminal::WonUtp
                         }
+                        Via::Side => panic!("no path outside the race was started"),
                     });
                 }
                 Action::Failed { race, error, .. } => {

@@ -9,7 +9,7 @@
 // through the DHT only.
 //
 // Messages: ready; flushed (join's first DHT round is done: holepunchable,
-// remoteAddress, natType on ours); peer; connection { client, transport: 'tcp' | 'utp'
+// remoteAddress, natType on ours); peer; warning { message }; connection { client, transport: 'tcp' | 'utp' | 'relay'
 // (net.Socket or not), socketClass, infoType (the reference's details.type,
 // sticky, see api-network.md §4.3) }; received (the other side's hello
 // arrived); socket-error.
@@ -55,7 +55,8 @@ swarm.on('peer', p => send({
 swarm.on('connection', (socket, details) => {
   const conn = nextConn++
   const client = !!(details && details.client)
-  const transport = socket instanceof net.Socket ? 'tcp' : 'utp'
+  // 'relay': uTP through a relay of last resort (ours only, details.type).
+  const transport = socket instanceof net.Socket ? 'tcp' : details && details.type === 'relay' ? 'relay' : 'utp'
   send({
     type: 'connection',
     conn,
@@ -63,6 +64,7 @@ swarm.on('connection', (socket, details) => {
     transport,
     socketClass: socket.constructor && socket.constructor.name,
     infoType: details ? details.type : null,
+    relay: (details && details.relay) || null,
     remoteAddress: socket.remoteAddress || null,
     remotePort: socket.remotePort || null,
     ms: Date.now() - started

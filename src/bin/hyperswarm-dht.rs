@@ -17,6 +17,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 
+use hyperswarm_native::dht::ops::Command;
 use hyperswarm_native::dht::{DhtConfig, Limits};
 use hyperswarm_native::io::{dht_node::DhtNode, relay::RelayServer, resolve};
 use hyperswarm_native::relay::RelayConfig;
@@ -189,6 +190,14 @@ fn main() -> ExitCode {
             node.inject_panic();
         }
         let stats = relay.as_ref().map(|r| r.stats_reader());
+        // A relay announces its relay port on the relay topic, where swarms
+        // of ours look (`relay::rendezvous`): soon after the start, again
+        // as the routing table fills, then within the records' lifetime.
+        let relay_port = relay.as_ref().map(|r| r.local_addr().port());
+        let mut announces = 0u32;
+        let announce_at = |n: u32| tokio::time::Instant::now() + hyperswarm_native::relay::rendezvous::announce_delay(n);
+        let announce = tokio::time::sleep_until(announce_at(0));
+        tokio::pin!(announce);
         let outcome = {
             let relay_died = async {
                 match relay.as_mut() {
@@ -205,6 +214,15 @@ fn main() -> ExitCode {
                         if let Some(s) = &stats {
                             eprintln!("relay stats {}", s.get().to_json());
                         }
+                    }
+                    _ = &mut announce, if relay_port.is_some() => {
+                        let topic = hyperswarm_native::relay::rendezvous::relay_topic();
+                        let port = relay_port.unwrap_or(0);
+                        if let Err(e) = node.command(Command::Announce { request: announces, topic, port, local_address: None }) {
+                            eprintln!("cannot announce the relay: {e}");
+                        }
+                        announces = announces.saturating_add(1);
+                        announce.as_mut().reset(announce_at(announces));
                     }
                     _ = node.died() => break Err("the DHT node task"),
                     _ = &mut relay_died => break Err("the relay task"),

@@ -30,6 +30,17 @@ pub struct NativeOptions {
     pub max_incoming_per_ip: Option<u32>,
     /// Multiplies the DHT's per-source limits (testnets; default 1).
     pub dht_limit_scale: Option<u32>,
+    /// Offer a relay of last resort (a public peer); absent: none.
+    pub relay: Option<NativeRelayOptions>,
+}
+
+/// The swarm's own relay: its UDP port (0 or absent: any) and caps (absent:
+/// `RelayConfig`'s defaults).
+#[napi(object)]
+pub struct NativeRelayOptions {
+    pub port: Option<u32>,
+    pub max_pairs: Option<u32>,
+    pub rate: Option<u32>,
 }
 
 #[napi(object)]
@@ -167,11 +178,14 @@ pub enum NativeStream {
     Tcp { fd: i32, remote_host: Option<String> },
     /// A uTP connection the engine keeps (data comes as `data` events);
     /// `peer_nat_type`: the peer's NAT class (`open`, `consistent`,
-    /// `random`, `unknown`), when a punch told us it runs our code.
+    /// `random`, `unknown`), when a punch told us it runs our code;
+    /// `relay`: `host:port` of the relay it runs through, for a relayed
+    /// connection (`details.type` is then `'relay'`).
     Utp {
         remote_host: String,
         remote_port: u32,
         peer_nat_type: Option<String>,
+        relay: Option<String>,
     },
 }
 
@@ -256,6 +270,18 @@ pub struct NativeStats {
     pub birthday_last_ms: f64,
     pub birthday_challenges_sent: f64,
     pub birthday_challenges_echoed: f64,
+    /// Relay sessions (both NATs random) started, paired at a relay, and
+    /// failed (no relay found, refused, out of time); relay lookups;
+    /// relays known; connections made through a relay; relay datagrams
+    /// dropped (from no joined relay); the last session's time to connect.
+    pub relay_sessions_started: f64,
+    pub relay_sessions_paired: f64,
+    pub relay_sessions_failed: f64,
+    pub relay_lookups: f64,
+    pub relay_relays_known: f64,
+    pub relay_connections: f64,
+    pub relay_dropped: f64,
+    pub relay_last_ms: f64,
 }
 
 fn peer_to_js(p: Peer) -> NativePeer {
@@ -317,11 +343,18 @@ fn stream_to_js(stream: ConnStream) -> std::result::Result<NativeStream, NativeE
         }
         // Not reached: `NativeSwarm::new` refuses off Unix.
         #[cfg(not(unix))]
-        ConnStream::Tcp(_) => Err(NativeEvent::Error { message: FD_HANDOFF_UNIX_ONLY.into() }),
-        ConnStream::Utp { remote, peer_nat } => Ok(NativeStream::Utp {
+        ConnStream::Tcp(_) => Err(NativeEvent::Error {
+            message: FD_HANDOFF_UNIX_ONLY.into(),
+        }),
+        ConnStream::Utp {
+            remote,
+            peer_nat,
+            relay,
+        } => Ok(NativeStream::Utp {
             remote_host: remote.ip().to_string(),
             remote_port: remote.port() as u32,
             peer_nat_type: peer_nat.map(|n| n.as_str().into()),
+            relay: relay.map(|r| r.to_string()),
         }),
     }
 }
@@ -419,9 +452,31 @@ impl NativeSwarm {
             ephemeral: options.ephemeral,
             dial_tcp: options.tcp.unwrap_or(true),
             auto_dial: options.auto_dial.unwrap_or(true),
-            id: options.id.as_ref().map(|b| topic_from_js(b, "options.id")).transpose()?,
-            max_incoming_per_ip: options.max_incoming_per_ip.map_or(defaults.max_incoming_per_ip, |n| n as usize),
-            dht_limit_scale: options.dht_limit_scale.unwrap_or(defaults.dht_limit_scale).max(1),
+            id: options
+                .id
+                .as_ref()
+                .map(|b| topic_from_js(b, "options.id"))
+                .transpose()?,
+            max_incoming_per_ip: options
+                .max_incoming_per_ip
+                .map_or(defaults.max_incoming_per_ip, |n| n as usize),
+            dht_limit_scale: options
+                .dht_limit_scale
+                .unwrap_or(defaults.dht_limit_scale)
+                .max(1),
+            relay: match options.relay {
+                None => None,
+                Some(r) => {
+                    let mut c = crate::relay::RelayConfig::default();
+                    if let Some(n) = r.max_pairs.filter(|n| *n > 0) {
+                        c.max_pairs = n as usize;
+                    }
+                    if let Some(n) = r.rate.filter(|n| *n > 0) {
+                        c.rate = n;
+                    }
+                    Some((port_opt(r.port, "relay.port")?.unwrap_or(0), c))
+                }
+            },
             ..defaults
         };
         // The queue to JS is bounded by the gate's policy (EventGate): the
@@ -699,6 +754,14 @@ impl NativeSwarm {
             birthday_last_ms: s.birthday.last_ms as f64,
             birthday_challenges_sent: s.birthday.challenges_sent as f64,
             birthday_challenges_echoed: s.birthday.challenges_echoed as f64,
+            relay_sessions_started: s.relay.sessions_started as f64,
+            relay_sessions_paired: s.relay.sessions_paired as f64,
+            relay_sessions_failed: s.relay.sessions_failed as f64,
+            relay_lookups: s.relay.lookups as f64,
+            relay_relays_known: s.relay.relays_known as f64,
+            relay_connections: s.relay.connections as f64,
+            relay_dropped: s.relay.dropped as f64,
+            relay_last_ms: s.relay.last_ms as f64,
         })
     }
 

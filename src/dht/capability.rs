@@ -18,7 +18,7 @@
 //! | 1 | NAT class code (`NatType::code`) |
 //! | 1 | candidate count n, at most [`MAX_CANDIDATES`] |
 //! | 6 × n | candidate addresses, 6-byte peer records (wire-dht.md §4.1) |
-//! | 0 or 5 | a [`Check`]: kind (1 challenge, 2 echo), then a 4-byte nonce, big-endian |
+//! | 0, 5 or 17 | a [`Check`]: kind (1 challenge, 2 echo), then a 4-byte nonce, big-endian; or kind 3 (relay), then a 16-byte relay nonce |
 //!
 //! Other bytes after the last candidate are ignored, so a later version can
 //! add fields at the end.
@@ -45,6 +45,13 @@ const HEADER: usize = 6;
 /// A [`Check`] on the wire: its kind byte and nonce.
 const CHECK_LEN: usize = 5;
 
+/// A relay nonce: 16 random bytes; both peers take the relay session's
+/// token from it (`relay::rendezvous::token_from_nonce`).
+pub const RELAY_NONCE_LEN: usize = 16;
+
+/// [`Check::Relay`] on the wire: its kind byte and nonce.
+const RELAY_LEN: usize = 1 + RELAY_NONCE_LEN;
+
 /// A round trip through the referrer that proves a peer's address before
 /// anything costly is sent there (birthday punching, `swarm::birthday_io`).
 ///
@@ -52,10 +59,26 @@ const CHECK_LEN: usize = 5;
 /// is easy to forge. A peer that gets a punch it cannot trust yet answers
 /// through the same referrer with a `Challenge`; only the holder of that
 /// address sees it, and its next punch carries the nonce back as an `Echo`.
+///
+/// The same slot carries [`Check::Relay`]: when both NATs are random, the
+/// punched peer draws a nonce and punches back with it, and both join a
+/// relay session whose token is derived from it (`swarm::relay_io`). The
+/// nonce travels only through the referrer, so only the two peers and the
+/// referrer know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
     Challenge(u32),
     Echo(u32),
+    Relay([u8; RELAY_NONCE_LEN]),
+}
+
+impl Check {
+    fn wire_len(&self) -> usize {
+        match self {
+            Check::Relay(_) => RELAY_LEN,
+            _ => CHECK_LEN,
+        }
+    }
 }
 
 // A relay of ours carries a target of at most this many bytes.
@@ -75,8 +98,8 @@ pub struct Capability {
 impl Capability {
     /// The record; candidates past [`MAX_CANDIDATES`] are left out.
     pub fn encode(&self) -> Vec<u8> {
-        let room = match self.check {
-            Some(_) => (MAX_RELAYED_TARGET - HEADER - CHECK_LEN) / PEER_RECORD_LEN,
+        let room = match &self.check {
+            Some(c) => (MAX_RELAYED_TARGET - HEADER - c.wire_len()) / PEER_RECORD_LEN,
             None => MAX_CANDIDATES,
         };
         let n = self.candidates.len().min(MAX_CANDIDATES).min(room);
@@ -96,6 +119,10 @@ impl Capability {
             Some(Check::Echo(n)) => {
                 out.push(2);
                 out.extend_from_slice(&n.to_be_bytes());
+            }
+            Some(Check::Relay(nonce)) => {
+                out.push(3);
+                out.extend_from_slice(&nonce);
             }
             None => {}
         }
@@ -119,6 +146,11 @@ impl Capability {
             .ok()?;
         let rest = &buf[HEADER + n * PEER_RECORD_LEN..];
         let check = match rest {
+            [3, nonce @ ..] if nonce.len() >= RELAY_NONCE_LEN => {
+                let mut n = [0u8; RELAY_NONCE_LEN];
+                n.copy_from_slice(&nonce[..RELAY_NONCE_LEN]);
+                Some(Check::Relay(n))
+            }
             [kind, a, b, c, d, ..] => {
                 let nonce = u32::from_be_bytes([*a, *b, *c, *d]);
                 match kind {
@@ -220,6 +252,21 @@ mod tests {
         // An unknown kind, or too few bytes for one, is no check.
         assert_eq!(Capability::decode(b"HSN\x01\x03\x00\x09\x01\x02\x03\x04").unwrap().check, None);
         assert_eq!(Capability::decode(b"HSN\x01\x03\x00\x02\x01\x02").unwrap().check, None);
+    }
+
+    #[test]
+    fn a_relay_nonce_takes_the_check_slot_with_one_candidate() {
+        let nonce = *b"0123456789abcdef";
+        let c = Capability { nat: NatType::Random, candidates: (0..9).map(|i| a(i, 1)).collect(), check: Some(Check::Relay(nonce)) };
+        let bytes = c.encode();
+        assert_eq!(bytes.len(), 6 + 6 + 17);
+        assert!(bytes.len() <= MAX_RELAYED_TARGET);
+        let back = Capability::decode(&bytes).unwrap();
+        assert_eq!((back.check, back.candidates.len()), (Some(Check::Relay(nonce)), 1));
+        let bare = Capability { nat: NatType::Random, candidates: vec![], check: Some(Check::Relay(nonce)) }.encode();
+        assert_eq!(bare, b"HSN\x01\x03\x00\x030123456789abcdef");
+        // A nonce cut short is no check at all.
+        assert_eq!(Capability::decode(&bare[..bare.len() - 1]).unwrap().check, None);
     }
 
     #[test]

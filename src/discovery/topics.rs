@@ -81,6 +81,11 @@ pub enum DiscoveryEvent {
     /// A reply to an operation of the caller's on the DHT node itself
     /// ([`Discovery::dht_command`]: the network entry's `discovery.dht`).
     Dht(NodeEvent),
+    /// A node answered side query `query` ([`Discovery::side_lookup`])
+    /// with these peers (public records only).
+    SidePeers { query: QueryId, peers: Vec<SocketAddrV4> },
+    /// Side query `query` ended.
+    SideDone { query: QueryId, error: Option<String> },
 }
 
 /// One bootstrap node's answer to a ping batch.
@@ -217,6 +222,10 @@ pub struct Discovery {
     next_batch: u64,
     /// The caller's own operations on the DHT node.
     ops: Operations,
+    /// The swarm's own queries outside any joined topic (the relay topic):
+    /// their answers come as [`DiscoveryEvent::SidePeers`] and `SideDone`,
+    /// never as a topic's events.
+    side: std::collections::HashSet<QueryId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +255,7 @@ impl Discovery {
             ping_of: HashMap::new(),
             next_batch: 1,
             ops: Operations::default(),
+            side: std::collections::HashSet::new(),
         }
     }
 
@@ -522,6 +532,17 @@ impl Discovery {
                 }
                 continue;
             }
+            match &ev {
+                DhtEvent::Peers(found) if self.side.contains(&found.query) => {
+                    self.events.push_back(DiscoveryEvent::SidePeers { query: found.query, peers: found.peers.clone() });
+                    continue;
+                }
+                DhtEvent::QueryDone { query, error, .. } if self.side.remove(query) => {
+                    self.events.push_back(DiscoveryEvent::SideDone { query: *query, error: error.clone() });
+                    continue;
+                }
+                _ => {}
+            }
             match ev {
                 DhtEvent::Peers(found) => self.on_found(found),
                 DhtEvent::QueryDone { query, error, closest } => self.on_query_done(now, query, error, closest),
@@ -615,6 +636,23 @@ impl Discovery {
             // Nodes' reply sender drops here: its caller hears "none".
             None => cmd.request().map(|request| NodeEvent::Refused { request, error: "the DHT is off".into() }),
         }
+    }
+
+    /// Looks up `topic` for the swarm itself (not a joined topic: no
+    /// `peer` events, no rounds): answers come as [`DiscoveryEvent::SidePeers`],
+    /// then one [`DiscoveryEvent::SideDone`]. None without a DHT.
+    pub fn side_lookup(&mut self, now: Instant, topic: [u8; 32]) -> Option<QueryId> {
+        let q = self.dht.as_mut()?.lookup(now, topic, None);
+        self.side.insert(q);
+        Some(q)
+    }
+
+    /// Announces `port` on `topic` once for the swarm itself (a relay
+    /// announcing its relay port); ends with [`DiscoveryEvent::SideDone`].
+    pub fn side_announce(&mut self, now: Instant, topic: [u8; 32], port: u16) -> Option<QueryId> {
+        let q = self.dht.as_mut()?.announce(now, topic, port, None);
+        self.side.insert(q);
+        Some(q)
     }
 
     /// Asks `referrer` to make `peer` open its NAT towards us (wire-dht.md §6).

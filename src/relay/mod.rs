@@ -42,6 +42,7 @@ pub mod client;
 pub mod config;
 pub mod cookie;
 pub mod message;
+pub mod rendezvous;
 pub mod server;
 pub mod session;
 pub mod stats;

@@ -274,7 +274,7 @@ impl BirthdayIo {
                     // It proved itself with our nonce: it runs already.
                     Some(Check::Echo(_)) => Decision::None,
                     Some(Check::Challenge(nonce)) => Decision::PunchBack(Some(Check::Echo(nonce))),
-                    None => Decision::PunchBack(None),
+                    Some(Check::Relay(_)) | None => Decision::PunchBack(None),
                 }
             }
             Err(Refused::Busy) => {
@@ -534,7 +534,7 @@ impl BirthdayIo {
                         self.by_conn.insert(conn, *sock);
                         self.live.insert(conn, *link.peer.ip());
                         self.stats.connections += 1;
-                        events.push(SwarmEvent::Connection { id: conn, stream: ConnStream::Utp { remote: link.peer, peer_nat: None }, client: false, peer: None });
+                        events.push(SwarmEvent::Connection { id: conn, stream: ConnStream::Utp { remote: link.peer, peer_nat: None, relay: None }, client: false, peer: None });
                     }
                     LinkEvent::Failed { error, .. } => {
                         tracing::debug!(peer = %link.peer, "uTP over the birthday socket failed: {error}");

@@ -60,6 +60,10 @@ pub struct SwarmConfig {
     /// address is exempt. A testnet with many nodes behind one address
     /// raises it.
     pub dht_limit_scale: u32,
+    /// Run a relay of last resort beside the swarm (for a public peer), on
+    /// this UDP port (0: any), announced on the relay topic
+    /// (`relay::rendezvous`). None: no relay.
+    pub relay: Option<(u16, crate::relay::RelayConfig)>,
 }
 
 impl Default for SwarmConfig {
@@ -77,6 +81,7 @@ impl Default for SwarmConfig {
             auto_dial: true,
             max_incoming_per_ip: MAX_INCOMING_PER_IP,
             dht_limit_scale: 1,
+            relay: None,
         }
     }
 }

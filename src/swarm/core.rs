@@ -80,6 +80,9 @@ pub enum Via<S> {
     Tcp(S),
     /// The uTP attempt that connected; it is the connection now.
     Utp(ConnId),
+    /// A path outside the race connected (a relay session,
+    /// [`SwarmCore::side_won`]); the driver holds the connection.
+    Side,
 }
 
 /// What the driver does next.
@@ -305,7 +308,9 @@ impl<S> SwarmCore<S> {
             return;
         }
         match result {
-            Ok(stream) => self.win(now, race, Via::Tcp(stream)),
+            Ok(stream) => {
+                self.win(now, race, Via::Tcp(stream));
+            }
             Err(TcpError { error, refused }) => {
                 r.tcp = Leg::Failed;
                 if r.udp_pending.is_some() {
@@ -393,6 +398,44 @@ impl<S> SwarmCore<S> {
         r.utp = Leg::Failed;
         if r.lost() {
             self.fail(now, race, ConnectError::Failed { reason, errno: None });
+        }
+        self.pump(now);
+    }
+
+    /// A longer path to the peer at `ip` started outside the races (a relay
+    /// session): every race dialling that IP waits for it until `until`,
+    /// past the reference's 10 s when the path needs longer (the budget is
+    /// the caller's to keep, at most 35 s).
+    pub fn side_started(&mut self, ip: std::net::Ipv4Addr, until: Instant) -> usize {
+        let mut n = 0;
+        for r in self.races.values_mut().filter(|r| r.peer.addr_v4().is_some_and(|a| *a.ip() == ip)) {
+            r.side = Leg::Running;
+            r.deadline = r.deadline.max(until);
+            n += 1;
+        }
+        n
+    }
+
+    /// The path outside the races connected with the peer at `ip`: the
+    /// oldest race dialling it wins, and the connection's id is returned;
+    /// None when no race dials that IP (the connection is an incoming one).
+    pub fn side_won(&mut self, now: Instant, ip: std::net::Ipv4Addr) -> Option<u64> {
+        let race = self.races.iter().filter(|(_, r)| r.peer.addr_v4().is_some_and(|a| *a.ip() == ip)).map(|(id, _)| *id).min()?;
+        let conn = self.win(now, race, Via::Side);
+        self.pump(now);
+        conn
+    }
+
+    /// The path outside the races failed for the peer at `ip` with
+    /// `error`: a race that has nothing else running fails with it.
+    pub fn side_failed(&mut self, now: Instant, ip: std::net::Ipv4Addr, error: ConnectError) {
+        let races: Vec<RaceId> = self.races.iter().filter(|(_, r)| r.side == Leg::Running && r.peer.addr_v4().is_some_and(|a| *a.ip() == ip)).map(|(id, _)| *id).collect();
+        for race in races {
+            let Some(r) = self.races.get_mut(&race) else { continue };
+            r.side = Leg::Failed;
+            if r.lost() {
+                self.fail(now, race, error.clone());
+            }
         }
         self.pump(now);
     }
@@ -491,8 +534,9 @@ impl<S> SwarmCore<S> {
     }
 
     /// A leg connected first: it is the connection; the others are dropped.
-    fn win(&mut self, _now: Instant, race: RaceId, via: Via<S>) {
-        let Some(r) = self.unindex(race) else { return };
+    /// Returns the connection's id.
+    fn win(&mut self, _now: Instant, race: RaceId, via: Via<S>) -> Option<u64> {
+        let Some(r) = self.unindex(race) else { return None };
         if let Some((target, referrer)) = r.udp_pending {
             self.actions.push_back(Action::PunchUnanswered { target, referrer });
         }
@@ -504,12 +548,21 @@ impl<S> SwarmCore<S> {
                 }
             }
             Via::Utp(_) => {}
+            Via::Side => {
+                if r.tcp == Leg::Running {
+                    self.actions.push_back(Action::AbortTcp { race });
+                }
+                if let Some(utp) = r.utp_id {
+                    self.actions.push_back(Action::AbandonUtp { utp });
+                }
+            }
         }
         let conn = self.conn_id();
         if r.kind == DialKind::Auto {
             self.queue.dial_succeeded(&r.peer, conn);
         }
         self.actions.push_back(Action::Won { race, kind: r.kind, peer: r.peer, conn, via });
+        Some(conn)
     }
 
     fn fail(&mut self, now: Instant, race: RaceId, error: ConnectError) {

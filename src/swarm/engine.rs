@@ -23,6 +23,7 @@ use super::error::{ConnectError, SwarmError};
 use super::core::{Action, DialKind, RaceId, Refusal, SwarmCore, TcpError, Via};
 use super::utp_link::{LinkEvent, UtpLink};
 use super::birthday_io::{BirthdayIo, Decision};
+use super::relay_io::{Output as RelayOutput, RelayIo};
 use crate::discovery::{Host, Peer, Topic};
 
 use super::peer_queue::CONNECT_TIMEOUT;
@@ -100,6 +101,9 @@ pub struct SwarmStats {
     /// Birthday punching (`swarm::birthday`): sessions, their sockets and
     /// probes, and the connections they made.
     pub birthday: super::birthday_io::BirthdayIoStats,
+    /// The relay of last resort (`swarm::relay_io`): sessions, lookups and
+    /// the connections made through a relay.
+    pub relay: super::relay_io::RelayIoStats,
 }
 
 #[derive(Default)]
@@ -543,6 +547,17 @@ struct Driver {
     utp: UtpLink,
     /// Birthday punches with peers of ours when one NAT is random.
     birthday: BirthdayIo,
+    /// Relay sessions with peers of ours when both NATs are random.
+    relay: RelayIo,
+    /// Relayed connections a race won, until `run_actions` hands them out.
+    side_streams: HashMap<u64, ConnStream>,
+    /// The relay this swarm offers (`SwarmConfig::relay`): its port and
+    /// caps until the sockets are bound, then the running server, its
+    /// announces so far and the next one's time.
+    relay_config: Option<(u16, crate::relay::RelayConfig)>,
+    relay_server: Option<crate::io::relay::RelayServer>,
+    relay_announces: u32,
+    relay_announce_at: Option<Instant>,
     auto_dial: bool,
     pings: HashMap<u64, u32>,
     /// While `accept` fails: no new attempt before this instant.
@@ -605,6 +620,12 @@ impl Driver {
                 rand::random(),
             ),
             birthday: BirthdayIo::new(rand::random(), UtpConfig::default()),
+            relay: RelayIo::new(UtpConfig::default()),
+            side_streams: HashMap::new(),
+            relay_config: config.relay.clone(),
+            relay_server: None,
+            relay_announces: 0,
+            relay_announce_at: None,
             auto_dial: config.auto_dial,
             pings: HashMap::new(),
             accept_resume: None,
@@ -627,7 +648,7 @@ impl Driver {
             for handled in self.mdns_handled.drain(..) {
                 let _ = handled.send(());
             }
-            let deadline = [self.discovery.poll_timeout(), self.core.poll_timeout(), self.utp.poll_timeout(), self.birthday.poll_timeout()]
+            let deadline = [self.discovery.poll_timeout(), self.core.poll_timeout(), self.utp.poll_timeout(), self.birthday.poll_timeout(), self.relay.poll_timeout(), self.relay_announce_at]
                 .into_iter()
                 .flatten()
                 .min();
@@ -693,6 +714,8 @@ impl Driver {
                     self.utp.handle_timeout(now);
                     self.core.handle_timeout(now);
                     self.birthday.handle_timeout(now);
+                    self.relay.handle_timeout(now);
+                    self.announce_relay(now);
                 }
             }
         }
@@ -704,7 +727,12 @@ impl Driver {
         }
         self.send_utp();
         self.birthday.shut(now);
+        self.relay.shut(now);
+        self.send_relay();
         self.dials.shutdown().await;
+        if let Some(r) = self.relay_server.take() {
+            r.shutdown().await;
+        }
         self.bound = None;
         self.mdns = None;
         if let Ok(mut s) = self.shared.lock() {
@@ -766,6 +794,8 @@ impl Driver {
                     let ours = self.nat_type();
                     // Dialling that IP ourselves proves it (`birthday_io`).
                     let dialling = self.core.dialling_ip(*origin.ip());
+                    // Both random: no punch gets through; a relay may.
+                    self.relay.punched_by(now, ours, origin, referrer, &capability);
                     if let Decision::PunchBack(check) = self.birthday.punched_by(now, ours, origin, referrer, &capability, dialling) {
                         // The peer's own punch could not tell it our class
                         // (see `birthday_io`): ours, relayed, does, with a
@@ -774,6 +804,11 @@ impl Driver {
                     }
                 }
                 DiscoveryEvent::Dht(ev) => (self.sink)(SwarmEvent::Dht(ev)),
+                DiscoveryEvent::SidePeers { query, peers } => {
+                    self.relay.set_public_ip(self.discovery.remote_address().map(|a| *a.ip()));
+                    self.relay.lookup_found(query, &peers)
+                }
+                DiscoveryEvent::SideDone { query, .. } => self.relay.lookup_done(now, query),
             }
         }
         if self.birthday.has_pending() {
@@ -783,6 +818,7 @@ impl Driver {
                 let _ = self.discovery.holepunch_checked(now, origin, referrer, check);
             }
         }
+        self.pump_relay(now);
         self.run_actions(now);
         self.pump_birthday(now);
         // Last, so that what the events above started (punches, queries)
@@ -809,8 +845,10 @@ impl Driver {
         });
         let (half_open, refused) = (self.utp.half_open() as u64, self.core.queue().refused());
         let birthday = self.birthday.stats();
+        let relay = self.relay.stats();
         self.stats(|s| {
             s.birthday = birthday;
+            s.relay = relay;
             s.utp_half_open = half_open;
             s.dial_queue_refused = refused;
         });
@@ -831,6 +869,11 @@ impl Driver {
     /// One socket, two protocols (wire-utp.md §5): dht-rpc messages never
     /// pass the uTP header test.
     fn on_udp(&mut self, now: Instant, from: std::net::SocketAddrV4, bytes: &[u8]) {
+        // A relay's datagrams start `ff 52`: neither uTP nor dht-rpc.
+        if crate::relay::looks_like_relay(bytes) {
+            self.relay.handle_datagram(now, from, bytes);
+            return;
+        }
         if self.birthday.handle_main(now, from, bytes) {
             return;
         }
@@ -887,6 +930,71 @@ impl Driver {
         self.discovery.nat_type(local)
     }
 
+    /// Relay sessions: lookups, punches back with a nonce, the races that
+    /// wait for them, their connections, and their datagrams.
+    fn pump_relay(&mut self, now: Instant) {
+        {
+            let sink = &self.sink;
+            self.relay.pump(now, &|ev| sink(ev));
+        }
+        while let Some(o) = self.relay.poll_output() {
+            match o {
+                RelayOutput::Lookup => {
+                    let q = self.discovery.side_lookup(now, crate::relay::rendezvous::relay_topic());
+                    self.relay.lookup_started(now, q);
+                }
+                RelayOutput::PunchBack { origin, referrer, check } => {
+                    let _ = self.discovery.holepunch_checked(now, origin, referrer, Some(check));
+                }
+                RelayOutput::Started { ip, until } => {
+                    self.core.side_started(ip, until);
+                }
+                RelayOutput::Failed { ip, error } => {
+                    self.core.side_failed(now, ip, super::error::ConnectError::Failed { reason: error.clone(), errno: None });
+                    (self.sink)(SwarmEvent::Warning(format!("cannot reach the peer at {ip}: {error}")));
+                }
+                RelayOutput::Connected { token, ip } => match self.core.side_won(now, ip) {
+                    // A dial of that peer waited for it: the connection is its.
+                    Some(conn) => {
+                        if let Some(stream) = self.relay.adopt(now, &token, conn) {
+                            self.side_streams.insert(conn, stream);
+                        }
+                    }
+                    None => {
+                        let id = self.core.conn_id();
+                        if let Some(stream) = self.relay.adopt(now, &token, id) {
+                            self.stats(|s| s.connections_accepted += 1);
+                            (self.sink)(SwarmEvent::Connection { id, stream, client: false, peer: None });
+                        }
+                    }
+                },
+            }
+        }
+        self.send_relay();
+    }
+
+    /// Our own relay's announce on the relay topic, when due.
+    fn announce_relay(&mut self, now: Instant) {
+        let Some(at) = self.relay_announce_at else { return };
+        if now < at {
+            return;
+        }
+        let Some(port) = self.relay_server.as_ref().map(|r| r.local_addr().port()) else { return };
+        let _ = self.discovery.side_announce(now, crate::relay::rendezvous::relay_topic(), port);
+        self.relay_announces = self.relay_announces.saturating_add(1);
+        self.relay_announce_at = Some(now + crate::relay::rendezvous::announce_delay(self.relay_announces));
+    }
+
+    fn send_relay(&mut self) {
+        while let Some((to, bytes)) = self.relay.poll_transmit() {
+            if let Some(b) = &self.bound {
+                if let Err(e) = crate::io::send_now(&b.udp, &bytes, SocketAddr::V4(to)) {
+                    tracing::trace!(%to, "relay send failed: {e}");
+                }
+            }
+        }
+    }
+
     /// Birthday punching's sockets, sends and winning connections.
     fn pump_birthday(&mut self, now: Instant) {
         let core = &mut self.core;
@@ -905,7 +1013,7 @@ impl Driver {
                 // DHT's `peer_capability`): the seed's details for an
                 // accepted connection are exactly `{ type, client, peer }`,
                 // and conformance tests compare them whole.
-                (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: from, peer_nat: None }, client: false, peer: None });
+                (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: from, peer_nat: None, relay: None }, client: false, peer: None });
             }
             // An attempt no race waits for is abandoned by the core.
             LinkEvent::Connected { utp } => match self.utp.peer_addr(utp) {
@@ -954,6 +1062,10 @@ impl Driver {
                     }
                     let stream = match via {
                         Via::Tcp(stream) => ConnStream::Tcp(stream),
+                        Via::Side => match self.side_streams.remove(&conn) {
+                            Some(stream) => stream,
+                            None => continue,
+                        },
                         Via::Utp(utp) => {
                             // Checked before the core heard of the connection.
                             let remote = self.utp.peer_addr(utp).unwrap_or(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
@@ -962,7 +1074,7 @@ impl Driver {
                             // kept by the address that answered, which is
                             // where the core dials after a punch.
                             let peer_nat = self.discovery.dht().and_then(|d| d.peer_capability(now, remote)).map(|c| c.nat);
-                            ConnStream::Utp { remote, peer_nat }
+                            ConnStream::Utp { remote, peer_nat, relay: None }
                         }
                     };
                     self.stats(|s| s.connections_dialled += 1);
@@ -1004,6 +1116,18 @@ impl Driver {
                 self.local_ips = crate::io::multicast::ipv4_interfaces();
                 // Our punches tell a peer of ours our NAT class and where to
                 // reach us; JS peers never look (`dht::capability`).
+                if let Some((relay_port, config)) = self.relay_config.take() {
+                    let addr = std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, relay_port);
+                    match crate::io::relay::RelayServer::spawn(addr, config) {
+                        Ok(r) => {
+                            tracing::debug!(addr = %r.local_addr(), "relay of last resort offered");
+                            self.relay_announce_at = Some(now + crate::relay::rendezvous::announce_delay(0));
+                            self.relay.set_own_relay_port(Some(r.local_addr().port()));
+                            self.relay_server = Some(r);
+                        }
+                        Err(e) => (self.sink)(SwarmEvent::Warning(format!("cannot offer a relay: cannot bind UDP port {relay_port}: {e}"))),
+                    }
+                }
                 if let Some(d) = self.discovery.dht_mut() {
                     d.advertise_capability(port, self.local_ips.clone());
                     // Our punches open our NAT with a packet that dies
@@ -1057,6 +1181,8 @@ impl Driver {
                 let mut out = Vec::new();
                 if self.birthday.owns(conn) {
                     self.birthday.write(now, conn, write, data, &mut out);
+                } else if self.relay.owns(conn) {
+                    self.relay.write(now, conn, write, data, &mut out);
                 } else {
                     self.utp.write(now, conn, write, data, &mut out);
                 }
@@ -1068,6 +1194,10 @@ impl Driver {
             Command::UtpRead { conn } if self.birthday.owns(conn) => self.birthday.grant(conn),
             Command::UtpShutdown { conn } if self.birthday.owns(conn) => self.birthday.shutdown(now, conn),
             Command::UtpClose { conn } if self.birthday.owns(conn) => self.birthday.close(now, conn),
+            // A relayed connection lives on its session's endpoint.
+            Command::UtpRead { conn } if self.relay.owns(conn) => self.relay.grant(conn),
+            Command::UtpShutdown { conn } if self.relay.owns(conn) => self.relay.shutdown(now, conn),
+            Command::UtpClose { conn } if self.relay.owns(conn) => self.relay.close(now, conn),
             Command::UtpRead { conn } => self.utp.grant(conn),
             Command::UtpShutdown { conn } => self.utp.shutdown(now, conn),
             Command::UtpClose { conn } => self.utp.close(now, conn),

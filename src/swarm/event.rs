@@ -16,7 +16,9 @@ pub enum ConnStream {
     /// data comes as [`SwarmEvent::Data`], and goes in with `Swarm::utp_write`.
     /// `peer_nat`: the peer's NAT class, when a punch told us it runs our
     /// code (`dht::capability`).
-    Utp { remote: SocketAddrV4, peer_nat: Option<crate::dht::nat::NatType> },
+    /// `relay`: the relay the connection runs through (`swarm::relay_io`);
+    /// `remote` is then the peer's address as the referrer saw it.
+    Utp { remote: SocketAddrV4, peer_nat: Option<crate::dht::nat::NatType>, relay: Option<SocketAddrV4> },
 }
 
 #[derive(Debug)]
@@ -153,7 +155,7 @@ mod tests {
     }
 
     fn connection(id: u64) -> SwarmEvent {
-        SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: "10.0.0.1:1".parse().unwrap(), peer_nat: None }, client: false, peer: None }
+        SwarmEvent::Connection { id, stream: ConnStream::Utp { remote: "10.0.0.1:1".parse().unwrap(), peer_nat: None, relay: None }, client: false, peer: None }
     }
 
     #[test]

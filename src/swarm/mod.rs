@@ -12,6 +12,8 @@ mod error;
 mod event;
 mod peer_queue;
 mod race;
+mod relay_io;
+pub use relay_io::RelayIoStats;
 pub(crate) mod utp_link;
 
 pub use config::SwarmConfig;

@@ -60,6 +60,9 @@ pub struct Race {
     /// if that fails too, the dial fails with TCP's error, as the
     /// reference's would.
     pub tcp_error: Option<ConnectError>,
+    /// A longer path for this peer runs outside the race (a relay session,
+    /// `swarm::relay_io`): the race waits for it past the direct legs.
+    pub side: Leg,
 }
 
 impl Race {
@@ -77,12 +80,13 @@ impl Race {
             caller_punch: false,
             awaiting_caller: false,
             tcp_error: None,
+            side: Leg::Absent,
         }
     }
 
     /// Every leg has failed.
     pub fn lost(&self) -> bool {
-        self.tcp != Leg::Running && self.utp != Leg::Running
+        self.tcp != Leg::Running && self.utp != Leg::Running && self.side != Leg::Running
     }
 
     /// TCP was refused by a LAN peer and no uTP leg was planned: dial uTP

@@ -1,0 +1,581 @@
+//! The swarm's side of the relay of last resort ([`crate::relay`]): when
+//! both NATs are random no punch gets through, so two peers of ours meet at
+//! a relay and run their uTP connection over its DATA messages. Sans-IO:
+//! it takes relayed punches, lookup answers, relay datagrams and the time,
+//! and returns [`Output`]s for the engine to carry out on the swarm's one
+//! socket and its DHT.
+//!
+//! # Who decides, and how the token travels
+//!
+//! As with birthday punching (`birthday_io`), the punched peer is the one
+//! that learns both NAT classes: the dialler's capability record arrives in
+//! the relayed `_holepunch`. When both are random, the punched peer draws a
+//! 16-byte nonce and punches back through the same referrer with it in its
+//! record ([`Check::Relay`]). Both take the session token from the nonce
+//! (`relay::rendezvous::token_from_nonce`), both look up the relay topic on
+//! the DHT, both pick the same relay by rendezvous hashing, and both join.
+//! The side that drew the nonce accepts the uTP connection; the other
+//! dials it through the relay once the pair forms.
+//!
+//! Two peers that punch each other at once both draw a nonce; the smaller
+//! nonce wins on both sides (each gives up its own session for a smaller
+//! one it hears, and answers a larger one with its own again).
+//!
+//! # Budget
+//!
+//! A session gets [`RELAY_BUDGET`] from its start to a connection; a dial
+//! of the same peer waits for it that long (past the reference's 10 s, only
+//! for random × random). No relay found, a refusal, or the budget spent
+//! fails it with an error that says which.
+//!
+//! A forged punch can make us join a relay session that never pairs: one
+//! datagram to the referrer and a few joins to a relay, never anything to
+//! the forged address; sessions are capped ([`MAX_SESSIONS`]) and a peer IP
+//! gets one every [`REPEAT_AFTER`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use super::event::{ConnStream, SwarmEvent};
+use super::utp_link::{LinkEvent, UtpLink};
+use crate::dht::capability::{Capability, Check, RELAY_NONCE_LEN};
+use crate::dht::nat::NatType;
+use crate::dht::QueryId;
+use crate::relay::rendezvous::{pick, token_from_nonce};
+use crate::relay::{ClientEvent, RelayClient, RelayError, Token};
+use crate::utp::{looks_like_utp, ConnId, UtpConfig};
+
+/// From a relay session's start to its connection: lookup (a DHT query,
+/// 1–3 s), join and pairing (the partner starts one referrer round trip
+/// later), uTP's handshake through the relay. Issue 11 allows at most 35 s
+/// for the slow paths; ours stays inside the relay's own 35 s wait.
+pub const RELAY_BUDGET: Duration = Duration::from_secs(30);
+
+/// Relays found by a lookup are used this long without looking again.
+pub const RELAYS_FRESH: Duration = Duration::from_secs(5 * 60);
+
+/// Relays remembered from one lookup at most (a bound: answers come from
+/// any DHT node).
+pub const MAX_RELAYS: usize = 32;
+
+/// Relay sessions at once. Ours: a swarm keeps a few dozen connections,
+/// and random × random is the rare pair.
+pub const MAX_SESSIONS: usize = 8;
+
+/// No new session with a peer IP sooner than this after the last one
+/// started (its dial queue retries; a forger repeats).
+pub const REPEAT_AFTER: Duration = Duration::from_secs(10);
+
+/// Our nonce goes to a peer again no sooner than this (its punch retries
+/// mean it may not have heard it).
+const PUNCH_BACK_AGAIN: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// We drew the nonce: we take the peer's uTP connection.
+    Accept,
+    /// We were told the nonce: we dial through the relay.
+    Connect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the relay lookup.
+    Looking,
+    /// Joined at `relay`; waiting for the partner.
+    Joined,
+    /// Paired: uTP runs.
+    Paired,
+}
+
+struct Session {
+    peer: SocketAddrV4,
+    referrer: SocketAddrV4,
+    nonce: [u8; RELAY_NONCE_LEN],
+    role: Role,
+    state: State,
+    relay: Option<SocketAddrV4>,
+    deadline: Instant,
+    /// When our nonce last went to the peer.
+    punched_back: Option<Instant>,
+    utp: Option<UtpLink>,
+    /// The uTP connection, up and waiting for its id ([`RelayIo::adopt`]).
+    pending_utp: Option<ConnId>,
+    conn: Option<u64>,
+    started: Instant,
+}
+
+/// What the engine does for the relay side.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Look up the relay topic ([`crate::relay::rendezvous::relay_topic`]);
+    /// report with [`RelayIo::lookup_started`].
+    Lookup,
+    /// Punch `origin` back through `referrer` with this record check.
+    PunchBack { origin: SocketAddrV4, referrer: SocketAddrV4, check: Check },
+    /// A session for the peer at `ip` runs until `until`: dials of it wait.
+    Started { ip: Ipv4Addr, until: Instant },
+    /// The session for the peer at `ip` failed.
+    Failed { ip: Ipv4Addr, error: String },
+    /// The session's uTP connection is up: give it an id
+    /// ([`RelayIo::adopt`]).
+    Connected { token: Token, ip: Ipv4Addr },
+}
+
+/// Counters for the swarm's stats.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RelayIoStats {
+    pub sessions_started: u64,
+    pub sessions_paired: u64,
+    pub sessions_failed: u64,
+    pub connections: u64,
+    pub lookups: u64,
+    pub relays_known: u64,
+    /// Relay datagrams from addresses no session joined, or malformed.
+    pub dropped: u64,
+    /// Milliseconds from the last session's start to its connection.
+    pub last_ms: u64,
+}
+
+pub struct RelayIo {
+    client: RelayClient,
+    sessions: HashMap<Token, Session>,
+    by_conn: HashMap<u64, Token>,
+    relays: Vec<SocketAddrV4>,
+    relays_at: Option<Instant>,
+    /// The relay lookup running, and whether one was asked of the engine.
+    lookup: Option<QueryId>,
+    lookup_asked: bool,
+    found: Vec<SocketAddrV4>,
+    /// Our own relay's port (the swarm's `relay` option): a relay at our
+    /// public IP on it is ourselves, never picked.
+    own_port: Option<u16>,
+    /// Our public IP as the DHT sees it.
+    public_ip: Option<Ipv4Addr>,
+    /// Peer IPs sessions started with, and when (at most `4 * MAX_SESSIONS`).
+    recent: Vec<(Ipv4Addr, Instant)>,
+    out: VecDeque<Output>,
+    utp_config: UtpConfig,
+    stats: RelayIoStats,
+}
+
+impl RelayIo {
+    pub fn new(utp_config: UtpConfig) -> Self {
+        RelayIo {
+            client: RelayClient::new(),
+            sessions: HashMap::new(),
+            by_conn: HashMap::new(),
+            relays: Vec::new(),
+            relays_at: None,
+            lookup: None,
+            lookup_asked: false,
+            found: Vec::new(),
+            own_port: None,
+            public_ip: None,
+            recent: Vec::new(),
+            out: VecDeque::new(),
+            utp_config,
+            stats: RelayIoStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> RelayIoStats {
+        RelayIoStats { relays_known: self.relays.len() as u64, ..self.stats }
+    }
+
+    /// The port of the relay this swarm runs itself, left out of its own
+    /// picks (with [`Self::set_public_ip`]).
+    pub fn set_own_relay_port(&mut self, port: Option<u16>) {
+        self.own_port = port;
+    }
+
+    /// Our public IP as the DHT reports it.
+    pub fn set_public_ip(&mut self, ip: Option<Ipv4Addr>) {
+        self.public_ip = ip;
+    }
+
+    /// A peer of ours punched us through `referrer` from `origin` with
+    /// `capability`; `ours` is our NAT's class. Random × random starts a
+    /// session (or joins the one the peer's nonce names).
+    pub fn punched_by(&mut self, now: Instant, ours: NatType, origin: SocketAddrV4, referrer: SocketAddrV4, capability: &Capability) {
+        if ours != NatType::Random || capability.nat != NatType::Random {
+            return;
+        }
+        let ip = *origin.ip();
+        let mine = self.sessions.iter().find(|(_, s)| *s.peer.ip() == ip).map(|(t, s)| (*t, s.nonce, s.state));
+        match (capability.check, mine) {
+            (Some(Check::Relay(theirs)), Some((token, nonce, state))) => {
+                if theirs == nonce {
+                    return;
+                }
+                // Two nonces crossed: the smaller one wins on both sides.
+                if theirs < nonce && state != State::Paired {
+                    self.drop_session(&token);
+                    self.start(now, origin, referrer, theirs, Role::Connect);
+                } else {
+                    self.punch_back(now, &token);
+                }
+            }
+            (Some(Check::Relay(theirs)), None) => {
+                if self.may_start(now, ip) {
+                    self.start(now, origin, referrer, theirs, Role::Connect);
+                }
+            }
+            // Its punch again: it may not have heard our nonce.
+            (_, Some((token, _, _))) => self.punch_back(now, &token),
+            (_, None) => {
+                if self.may_start(now, ip) {
+                    let nonce: [u8; RELAY_NONCE_LEN] = rand::random();
+                    let token = self.start(now, origin, referrer, nonce, Role::Accept);
+                    if let Some(token) = token {
+                        self.punch_back(now, &token);
+                    }
+                }
+            }
+        }
+    }
+
+    fn may_start(&mut self, now: Instant, ip: Ipv4Addr) -> bool {
+        self.recent.retain(|(_, at)| now.saturating_duration_since(*at) < REPEAT_AFTER);
+        if self.sessions.len() >= MAX_SESSIONS || self.recent.len() >= 4 * MAX_SESSIONS || self.recent.iter().any(|(i, _)| *i == ip) {
+            tracing::debug!(%ip, "relay session not started: too many, or one started with this IP just now");
+            return false;
+        }
+        true
+    }
+
+    fn start(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4, nonce: [u8; RELAY_NONCE_LEN], role: Role) -> Option<Token> {
+        let token = token_from_nonce(&nonce);
+        if self.sessions.contains_key(&token) {
+            return None;
+        }
+        self.recent.push((*peer.ip(), now));
+        let deadline = now + RELAY_BUDGET;
+        tracing::debug!(%peer, ?role, "relay session: both NATs are random");
+        self.sessions.insert(
+            token,
+            Session { peer, referrer, nonce, role, state: State::Looking, relay: None, deadline, punched_back: None, utp: None, pending_utp: None, conn: None, started: now },
+        );
+        self.stats.sessions_started += 1;
+        self.out.push_back(Output::Started { ip: *peer.ip(), until: deadline });
+        let fresh = self.relays_at.is_some_and(|at| now.saturating_duration_since(at) < RELAYS_FRESH) && !self.relays.is_empty();
+        if fresh {
+            self.join(now, &token);
+        } else if self.lookup.is_none() && !self.lookup_asked {
+            self.lookup_asked = true;
+            self.stats.lookups += 1;
+            self.out.push_back(Output::Lookup);
+        }
+        Some(token)
+    }
+
+    fn punch_back(&mut self, now: Instant, token: &Token) {
+        let Some(s) = self.sessions.get_mut(token) else { return };
+        if s.role != Role::Accept || s.punched_back.is_some_and(|at| now.saturating_duration_since(at) < PUNCH_BACK_AGAIN) {
+            return;
+        }
+        s.punched_back = Some(now);
+        self.out.push_back(Output::PunchBack { origin: s.peer, referrer: s.referrer, check: Check::Relay(s.nonce) });
+    }
+
+    /// The engine started the relay lookup as `query` (None: no DHT).
+    pub fn lookup_started(&mut self, now: Instant, query: Option<QueryId>) {
+        self.lookup_asked = false;
+        match query {
+            Some(q) => {
+                self.lookup = Some(q);
+                self.found.clear();
+            }
+            None => {
+                self.lookup = None;
+                self.fail_looking(now, "both NATs are random and there is no DHT to find a relay on");
+            }
+        }
+    }
+
+    /// A DHT node answered the lookup with these relays.
+    pub fn lookup_found(&mut self, query: QueryId, relays: &[SocketAddrV4]) {
+        if self.lookup != Some(query) {
+            return;
+        }
+        for r in relays {
+            if self.found.len() >= MAX_RELAYS {
+                break;
+            }
+            let ours = self.own_port == Some(r.port()) && self.public_ip == Some(*r.ip());
+            if !ours && r.port() != 0 && !self.found.contains(r) {
+                self.found.push(*r);
+            }
+        }
+    }
+
+    /// The lookup ended: sessions waiting for it join, or fail.
+    pub fn lookup_done(&mut self, now: Instant, query: QueryId) {
+        if self.lookup != Some(query) {
+            return;
+        }
+        self.lookup = None;
+        if !self.found.is_empty() {
+            self.relays = std::mem::take(&mut self.found);
+            self.relays_at = Some(now);
+        }
+        let waiting: Vec<Token> = self.sessions.iter().filter(|(_, s)| s.state == State::Looking).map(|(t, _)| *t).collect();
+        if self.relays.is_empty() {
+            self.fail_looking(now, "both NATs are random and no relay is announced on the DHT");
+            return;
+        }
+        for token in waiting {
+            self.join(now, &token);
+        }
+    }
+
+    fn fail_looking(&mut self, _now: Instant, why: &str) {
+        let waiting: Vec<Token> = self.sessions.iter().filter(|(_, s)| s.state == State::Looking).map(|(t, _)| *t).collect();
+        for token in waiting {
+            self.fail(&token, why.to_string());
+        }
+    }
+
+    fn join(&mut self, now: Instant, token: &Token) {
+        let Some(relay) = pick(token, &self.relays) else { return };
+        let Some(s) = self.sessions.get_mut(token) else { return };
+        s.relay = Some(relay);
+        s.state = State::Joined;
+        tracing::debug!(peer = %s.peer, %relay, "relay session: joining");
+        if let Err(e) = self.client.join(now, relay, *token) {
+            self.fail(token, format!("cannot join the relay: {e}"));
+        }
+    }
+
+    fn fail(&mut self, token: &Token, error: String) {
+        if let Some(s) = self.sessions.remove(token) {
+            tracing::debug!(peer = %s.peer, "relay session failed: {error}");
+            self.client.close(token);
+            if let Some(conn) = s.conn {
+                self.by_conn.remove(&conn);
+            }
+            self.stats.sessions_failed += 1;
+            self.out.push_back(Output::Failed { ip: *s.peer.ip(), error });
+        }
+    }
+
+    fn drop_session(&mut self, token: &Token) {
+        if let Some(s) = self.sessions.remove(token) {
+            self.client.close(token);
+            if let Some(conn) = s.conn {
+                self.by_conn.remove(&conn);
+            }
+        }
+    }
+
+    /// A datagram on the main socket that `looks_like_relay`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV4, bytes: &[u8]) {
+        if !self.sessions.values().any(|s| s.relay == Some(from)) {
+            self.stats.dropped += 1;
+            return;
+        }
+        self.client.handle_datagram(now, from, bytes);
+        self.client_events(now);
+    }
+
+    fn client_events(&mut self, now: Instant) {
+        while let Some(ev) = self.client.poll_event() {
+            match ev {
+                ClientEvent::Waiting { .. } => {}
+                ClientEvent::Paired { token } => {
+                    let Some(s) = self.sessions.get_mut(&token) else { continue };
+                    if s.state == State::Paired {
+                        continue;
+                    }
+                    s.state = State::Paired;
+                    self.stats.sessions_paired += 1;
+                    let Some(relay) = s.relay else { continue };
+                    let mut utp = UtpLink::new(self.utp_config.clone(), rand::random());
+                    match s.role {
+                        Role::Connect => {
+                            utp.set_accepting(false);
+                            utp.connect(now, relay);
+                        }
+                        Role::Accept => utp.set_accepting(true),
+                    }
+                    tracing::debug!(peer = %s.peer, %relay, "relay session paired: uTP through the relay");
+                    s.utp = Some(utp);
+                }
+                ClientEvent::Data { token, payload } => {
+                    let Some(s) = self.sessions.get_mut(&token) else { continue };
+                    if let (Some(utp), Some(relay)) = (s.utp.as_mut(), s.relay) {
+                        if looks_like_utp(&payload) {
+                            utp.handle_datagram(now, relay, &payload);
+                        }
+                    }
+                }
+                ClientEvent::Failed { token, error } => self.client_failed(&token, error),
+            }
+        }
+    }
+
+    fn client_failed(&mut self, token: &Token, error: RelayError) {
+        // The client forgot it already; `fail` closes nothing more there.
+        self.fail(token, format!("both NATs are random and the relay failed: {error}"));
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let links = self.sessions.values().filter_map(|s| s.utp.as_ref().and_then(UtpLink::poll_timeout)).min();
+        let deadlines = self.sessions.values().filter(|s| s.conn.is_none()).map(|s| s.deadline).min();
+        [self.client.poll_timeout(), links, deadlines].into_iter().flatten().min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.client.handle_timeout(now);
+        self.client_events(now);
+        for s in self.sessions.values_mut() {
+            if let Some(utp) = s.utp.as_mut() {
+                utp.handle_timeout(now);
+            }
+        }
+        let late: Vec<Token> = self.sessions.iter().filter(|(_, s)| s.conn.is_none() && now >= s.deadline).map(|(t, _)| *t).collect();
+        for token in late {
+            let why = match self.sessions.get(&token).map(|s| s.state) {
+                Some(State::Joined) => "both NATs are random and the peer never came to the relay",
+                Some(State::Paired) => "both NATs are random and uTP through the relay did not connect",
+                _ => "both NATs are random and no relay was found in time",
+            };
+            self.fail(&token, format!("{why} (within {} s)", RELAY_BUDGET.as_secs()));
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Whether connection `conn` runs through a relay.
+    pub fn owns(&self, conn: u64) -> bool {
+        self.by_conn.contains_key(&conn)
+    }
+
+    /// The connection of session `token` is `conn` from now on; returns
+    /// its stream for the owner.
+    pub fn adopt(&mut self, now: Instant, token: &Token, conn: u64) -> Option<ConnStream> {
+        let s = self.sessions.get_mut(token)?;
+        let utp_id = s.pending_utp?;
+        let utp = s.utp.as_mut()?;
+        utp.adopt(conn, utp_id);
+        s.conn = Some(conn);
+        self.by_conn.insert(conn, *token);
+        self.stats.connections += 1;
+        self.stats.last_ms = now.saturating_duration_since(s.started).as_millis() as u64;
+        Some(ConnStream::Utp { remote: s.peer, peer_nat: Some(NatType::Random), relay: s.relay })
+    }
+
+    fn session_of(&mut self, conn: u64) -> Option<&mut Session> {
+        let token = self.by_conn.get(&conn)?;
+        self.sessions.get_mut(token)
+    }
+
+    pub fn write(&mut self, now: Instant, conn: u64, write: u32, data: Vec<u8>, out: &mut Vec<LinkEvent>) {
+        if let Some(utp) = self.session_of(conn).and_then(|s| s.utp.as_mut()) {
+            utp.write(now, conn, write, data, out);
+        }
+    }
+
+    pub fn grant(&mut self, conn: u64) {
+        if let Some(utp) = self.session_of(conn).and_then(|s| s.utp.as_mut()) {
+            utp.grant(conn);
+        }
+    }
+
+    pub fn shutdown(&mut self, now: Instant, conn: u64) {
+        if let Some(utp) = self.session_of(conn).and_then(|s| s.utp.as_mut()) {
+            utp.shutdown(now, conn);
+        }
+    }
+
+    pub fn close(&mut self, now: Instant, conn: u64) {
+        if let Some(utp) = self.session_of(conn).and_then(|s| s.utp.as_mut()) {
+            utp.close(now, conn);
+        }
+    }
+
+    /// The swarm is going away: close every connection and session.
+    pub fn shut(&mut self, now: Instant) {
+        let conns: Vec<u64> = self.by_conn.keys().copied().collect();
+        for conn in conns {
+            self.close(now, conn);
+        }
+        self.flush_links(now);
+        let tokens: Vec<Token> = self.sessions.keys().copied().collect();
+        for t in tokens {
+            self.client.close(&t);
+        }
+        self.sessions.clear();
+        self.by_conn.clear();
+    }
+
+    /// Moves the links' events to the owner (connections become
+    /// [`Output::Connected`]), and queues what their endpoints and the
+    /// client send; `poll_transmit` hands it out.
+    pub fn pump(&mut self, now: Instant, sink: &dyn Fn(SwarmEvent)) {
+        let mut dead = Vec::new();
+        for (token, s) in self.sessions.iter_mut() {
+            let Some(utp) = s.utp.as_mut() else { continue };
+            let mut evs = Vec::new();
+            utp.poll(now, &mut evs);
+            for ev in evs {
+                match ev {
+                    LinkEvent::Connected { utp: id } | LinkEvent::Incoming { utp: id, .. } => {
+                        if s.conn.is_some() || s.pending_utp.is_some() {
+                            utp.abandon(now, id);
+                            continue;
+                        }
+                        s.pending_utp = Some(id);
+                        self.out.push_back(Output::Connected { token: *token, ip: *s.peer.ip() });
+                    }
+                    LinkEvent::Failed { error, .. } => dead.push((*token, format!("both NATs are random and uTP through the relay failed: {error}"))),
+                    LinkEvent::Data { conn, data } => sink(SwarmEvent::Data { id: conn, data }),
+                    LinkEvent::Written { conn, write } => sink(SwarmEvent::Written { id: conn, write }),
+                    LinkEvent::End { conn } => sink(SwarmEvent::End { id: conn }),
+                    LinkEvent::Closed { conn, error } => {
+                        sink(SwarmEvent::StreamClosed { id: conn, error });
+                        dead.push((*token, String::new()));
+                    }
+                }
+            }
+        }
+        for (token, error) in dead {
+            if error.is_empty() {
+                // The connection closed: the session ends with it.
+                self.flush_one(now, &token);
+                if let Some(s) = self.sessions.remove(&token) {
+                    if let Some(conn) = s.conn {
+                        self.by_conn.remove(&conn);
+                    }
+                }
+                self.client.close(&token);
+            } else {
+                self.fail(&token, error);
+            }
+        }
+        self.flush_links(now);
+    }
+
+    fn flush_one(&mut self, now: Instant, token: &Token) {
+        let Some(s) = self.sessions.get_mut(token) else { return };
+        let Some(utp) = s.utp.as_mut() else { return };
+        while let Some((_, bytes)) = utp.poll_transmit() {
+            let _ = self.client.send(now, token, &bytes);
+        }
+    }
+
+    fn flush_links(&mut self, now: Instant) {
+        let tokens: Vec<Token> = self.sessions.iter().filter(|(_, s)| s.utp.is_some()).map(|(t, _)| *t).collect();
+        for t in tokens {
+            self.flush_one(now, &t);
+        }
+    }
+
+    /// The next datagram for the main socket (to a relay).
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
+        self.client.poll_transmit()
+    }
+}
