@@ -57,6 +57,13 @@ const RECORD = Buffer.concat([
   Buffer.from('HSN'), Buffer.from([1, 2, 2]),
   ipv4peers.encode([{ host: '203.0.113.7', port: 4000 }, { host: '192.168.1.20', port: 4000 }])
 ])
+// A punch back that starts a relay session (both NATs random): "HSN",
+// version 1, NAT code 3 (random), 1 candidate, then kind 3 and a 16-byte
+// relay nonce (README, "Relay of last resort"): 29 bytes.
+const RELAY_RECORD = Buffer.concat([
+  Buffer.from('HSN'), Buffer.from([1, 3, 1]), ipv4peers.encode([{ host: '198.51.100.9', port: 5000 }]),
+  Buffer.from([3]), Buffer.from('0123456789abcdef')
+])
 const B_RECORD = Buffer.concat([
   Buffer.from('HSN'), Buffer.from([1, 3, 1]), ipv4peers.encode([{ host: '198.51.100.9', port: 5000 }])
 ])
@@ -86,7 +93,7 @@ function next (socket, ms = 3000) {
   })
 }
 
-async function relayCase (name, relayPort, ephemeral, askerPort, punchedPort) {
+async function relayCase (name, relayPort, ephemeral, askerPort, punchedPort, record = RECORD) {
   const relaySocket = await bound(relayPort)
   const id = ephemeral ? null : Buffer.alloc(32, 0x5a)
   const relay = rpc({ socket: relaySocket, ephemeral, bootstrap: [], id: id || undefined })
@@ -98,7 +105,7 @@ async function relayCase (name, relayPort, ephemeral, askerPort, punchedPort) {
     type: 1,
     rid: 4242,
     to: ipv4peers.encode([{ host: HOST, port: relayPort }]),
-    target: RECORD,
+    target: record,
     command: '_holepunch',
     value: require('dht-rpc/lib/messages').Holepunch.encode({ to: ipv4peers.encode([{ host: HOST, port: punchedPort }]) })
   })
@@ -116,7 +123,7 @@ async function relayCase (name, relayPort, ephemeral, askerPort, punchedPort) {
     relay: { host: HOST, port: relayPort },
     asker: { host: HOST, port: askerPort },
     punched: { host: HOST, port: punchedPort },
-    record: hex(RECORD),
+    record: hex(record),
     sent: hex(punch),
     relayed: hex(relayed.buf),
     relayed_from_port: relayed.rinfo.port,
@@ -180,7 +187,8 @@ async function jsAsker () {
 async function main () {
   const cases = [
     await relayCase('persistent relay', 10001, false, 10002, 10003),
-    await relayCase('ephemeral relay', 10004, true, 10005, 10006)
+    await relayCase('ephemeral relay', 10004, true, 10005, 10006),
+    await relayCase('persistent relay, relay nonce', 10007, false, 10008, 10009, RELAY_RECORD)
   ]
   const js = await jsAsker()
   fs.mkdirSync(OUT_DIR, { recursive: true })

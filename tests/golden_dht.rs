@@ -652,23 +652,30 @@ fn capability_record_survives_a_reference_relay() {
         panic!("{} missing; run scripts/capture-dht-capability.js", path.display())
     }))
     .unwrap();
-    let want = Capability {
+    let consistent = Capability {
         nat: NatType::Consistent,
         candidates: vec!["203.0.113.7:4000".parse().unwrap(), "192.168.1.20:4000".parse().unwrap()],
         check: None,
     };
+    // The punch back that starts a relay session (`swarm::relay_io`).
+    let relay_nonce = Capability {
+        nat: NatType::Random,
+        candidates: vec!["198.51.100.9:5000".parse().unwrap()],
+        check: Some(hyperswarm_native::dht::capability::Check::Relay(*b"0123456789abcdef")),
+    };
     let cases = v["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 2);
+    assert_eq!(cases.len(), 3);
     for c in cases {
         let ctx = c["name"].as_str().unwrap();
+        let want = if ctx.contains("relay nonce") { &relay_nonce } else { &consistent };
         let record = unhex(c["record"].as_str().unwrap());
-        assert_eq!(Capability::decode(&record).as_ref(), Some(&want), "{ctx}: our decoder reads the record");
+        assert_eq!(Capability::decode(&record).as_ref(), Some(want), "{ctx}: our decoder reads the record");
         assert_eq!(want.encode(), record, "{ctx}: and writes it");
         let sent_bytes = unhex(c["sent"].as_str().unwrap());
         let relayed_bytes = unhex(c["relayed"].as_str().unwrap());
         let relayed = Message::decode(&relayed_bytes).unwrap();
         assert_eq!(relayed.target.as_deref(), Some(&record[..]), "{ctx}: the reference carries target whole");
-        assert_eq!(Capability::decode(relayed.target.as_deref().unwrap()).as_ref(), Some(&want), "{ctx}");
+        assert_eq!(Capability::decode(relayed.target.as_deref().unwrap()).as_ref(), Some(want), "{ctx}");
 
         // The codec's relay helper, then a whole node acting as the relay.
         let relay_id = c["relay_id"].as_str().map(|h| <[u8; 32]>::try_from(unhex(h)).unwrap());

@@ -439,6 +439,53 @@ fn without_tcp_the_punch_starts_at_once_and_without_a_dht_the_race_fails() {
     assert_eq!((core.races(), core.attempts()), (0, (0, 0)));
 }
 
+/// A relay session for the peer (both NATs random) keeps its dial alive
+/// past the failed punch and the 10 s deadline, and its connection is the
+/// dial's; a failed session fails the dial with its reason.
+#[test]
+fn a_path_outside_the_race_keeps_the_dial_waiting_and_answers_it() {
+    let t0 = Instant::now();
+    let ip: std::net::Ipv4Addr = "198.51.100.7".parse().unwrap();
+    for won in [true, false] {
+        let mut core: SwarmCore<()> = SwarmCore::new(4, false);
+        core.set_udp(true);
+        let race = core.dial(t0, DialKind::Request(1), public_peer(), false);
+        let Some(Action::Punch { .. }) = core.poll_action() else { panic!() };
+        core.punch_started(t0, race, Some(9));
+        assert_eq!(core.side_started("203.0.113.99".parse().unwrap(), t0 + 30 * 1000 * MS), 0, "another IP's session");
+        assert_eq!(core.side_started(ip, t0 + 30 * 1000 * MS), 1);
+        // The punch fails and the reference's deadline passes: still waiting.
+        core.punch_result(t0 + 2000 * MS, 9, None);
+        core.handle_timeout(t0 + CONNECT_TIMEOUT);
+        assert!(core.poll_action().is_none(), "the dial waits for the relay");
+        assert_eq!(core.races(), 1);
+        if won {
+            let conn = core.side_won(t0 + 12_000 * MS, ip).expect("the dial takes the connection");
+            match core.poll_action() {
+                Some(Action::Won { race: r, conn: c, via: Via::Side, kind: DialKind::Request(1), .. }) => assert_eq!((r, c), (race, conn)),
+                a => panic!("{a:?}"),
+            }
+            assert_eq!(core.side_won(t0 + 12_000 * MS, ip), None, "no dial left: the next is an incoming connection");
+        } else {
+            core.side_failed(t0 + 12_000 * MS, ip, ConnectError::Failed { reason: "both NATs are random and no relay is announced on the DHT".into(), errno: None });
+            match core.poll_action() {
+                Some(Action::Failed { error: ConnectError::Failed { reason, .. }, .. }) => assert!(reason.contains("no relay")),
+                a => panic!("{a:?}"),
+            }
+        }
+        assert_eq!(core.races(), 0);
+    }
+    // Past the session's own budget the dial times out all the same.
+    let mut core: SwarmCore<()> = SwarmCore::new(4, false);
+    core.set_udp(true);
+    let race = core.dial(t0, DialKind::Request(2), public_peer(), false);
+    let _ = core.poll_action();
+    core.punch_started(t0, race, Some(3));
+    core.side_started(ip, t0 + 30 * 1000 * MS);
+    core.handle_timeout(t0 + 30 * 1000 * MS);
+    assert!(matches!(core.poll_action(), Some(Action::Failed { error: ConnectError::TimedOut, .. })));
+}
+
 #[test]
 fn a_lan_peer_that_times_out_gets_no_utp_dial() {
     let mut r = OneRace::new(Shape::Lan);

@@ -156,6 +156,8 @@ pub struct RelayIo {
     /// Peer IPs sessions started with, and when (at most `4 * MAX_SESSIONS`).
     recent: Vec<(Ipv4Addr, Instant)>,
     out: VecDeque<Output>,
+    /// Connections whose session the relay ended, to report closed.
+    lost: Vec<(u64, String)>,
     utp_config: UtpConfig,
     stats: RelayIoStats,
 }
@@ -175,6 +177,7 @@ impl RelayIo {
             public_ip: None,
             recent: Vec::new(),
             out: VecDeque::new(),
+            lost: Vec::new(),
             utp_config,
             stats: RelayIoStats::default(),
         }
@@ -349,14 +352,20 @@ impl RelayIo {
     }
 
     fn fail(&mut self, token: &Token, error: String) {
-        if let Some(s) = self.sessions.remove(token) {
-            tracing::debug!(peer = %s.peer, "relay session failed: {error}");
-            self.client.close(token);
-            if let Some(conn) = s.conn {
+        let Some(s) = self.sessions.remove(token) else { return };
+        self.client.close(token);
+        match s.conn {
+            // Connected: the connection ends with the session, with why.
+            Some(conn) => {
+                tracing::debug!(peer = %s.peer, "relayed connection lost: {error}");
                 self.by_conn.remove(&conn);
+                self.lost.push((conn, error));
             }
-            self.stats.sessions_failed += 1;
-            self.out.push_back(Output::Failed { ip: *s.peer.ip(), error });
+            None => {
+                tracing::debug!(peer = %s.peer, "relay session failed: {error}");
+                self.stats.sessions_failed += 1;
+                self.out.push_back(Output::Failed { ip: *s.peer.ip(), error });
+            }
         }
     }
 
@@ -516,6 +525,9 @@ impl RelayIo {
     /// [`Output::Connected`]), and queues what their endpoints and the
     /// client send; `poll_transmit` hands it out.
     pub fn pump(&mut self, now: Instant, sink: &dyn Fn(SwarmEvent)) {
+        for (conn, error) in self.lost.drain(..) {
+            sink(SwarmEvent::StreamClosed { id: conn, error: Some(error) });
+        }
         let mut dead = Vec::new();
         for (token, s) in self.sessions.iter_mut() {
             let Some(utp) = s.utp.as_mut() else { continue };
@@ -577,5 +589,256 @@ impl RelayIo {
     /// The next datagram for the main socket (to a relay).
     pub fn poll_transmit(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
         self.client.poll_transmit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::{Relay, RelayConfig};
+    use std::cell::RefCell;
+
+    const RELAY: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), 49738);
+    const REF: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 49737);
+    /// A and B as the referrer and the relay see them (their routers).
+    const A: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 10), 40001);
+    const B: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 11), 40002);
+
+    fn cap(check: Option<Check>) -> Capability {
+        Capability { nat: NatType::Random, candidates: vec![], check }
+    }
+
+    /// Two swarms' relay sides and a relay core, on a virtual clock.
+    struct Net {
+        now: Instant,
+        a: RelayIo,
+        b: RelayIo,
+        relay: Relay,
+        /// What each side's owner heard: (conn, bytes) and the outputs.
+        data: [RefCell<Vec<(u64, Vec<u8>)>>; 2],
+        outs: [Vec<Output>; 2],
+        conns: [Option<u64>; 2],
+        /// Relays each side's lookup finds.
+        found: Vec<SocketAddrV4>,
+    }
+
+    impl Net {
+        fn new() -> Net {
+            let now = Instant::now();
+            Net {
+                now,
+                a: RelayIo::new(UtpConfig::default()),
+                b: RelayIo::new(UtpConfig::default()),
+                relay: Relay::new(RelayConfig::default(), now, [7; 32]),
+                data: [RefCell::new(Vec::new()), RefCell::new(Vec::new())],
+                outs: [Vec::new(), Vec::new()],
+                conns: [None, None],
+                found: vec![RELAY],
+            }
+        }
+
+        fn side(&mut self, i: usize) -> &mut RelayIo {
+            if i == 0 {
+                &mut self.a
+            } else {
+                &mut self.b
+            }
+        }
+
+        /// Pumps both sides and carries every datagram until nothing moves.
+        fn settle(&mut self) {
+            for _ in 0..200 {
+                let mut moved = false;
+                for i in 0..2 {
+                    let now = self.now;
+                    let data = &self.data[i];
+                    let side = if i == 0 { &mut self.a } else { &mut self.b };
+                    side.pump(now, &|ev| {
+                        if let SwarmEvent::Data { id, data: d } = ev {
+                            data.borrow_mut().push((id, d));
+                        }
+                    });
+                    while let Some(o) = self.side(i).poll_output() {
+                        moved = true;
+                        match &o {
+                            Output::Lookup => {
+                                let q = 100 + i as u64;
+                                let found = self.found.clone();
+                                let s = self.side(i);
+                                s.lookup_started(now, Some(q));
+                                s.lookup_found(q, &found);
+                                s.lookup_done(now, q);
+                            }
+                            Output::Connected { token, .. } => {
+                                let conn = 10 + i as u64;
+                                let token = *token;
+                                assert!(self.side(i).adopt(now, &token, conn).is_some());
+                                self.conns[i] = Some(conn);
+                            }
+                            _ => {}
+                        }
+                        self.outs[i].push(o);
+                    }
+                    let from = if i == 0 { A } else { B };
+                    while let Some((to, bytes)) = self.side(i).poll_transmit() {
+                        assert_eq!(to, RELAY, "a relay side sends only to the relay");
+                        moved = true;
+                        self.relay.handle_datagram(now, from, &bytes);
+                    }
+                }
+                while let Some((to, bytes)) = self.relay.poll_transmit() {
+                    moved = true;
+                    let now = self.now;
+                    if to == A {
+                        self.a.handle_datagram(now, RELAY, &bytes);
+                    } else if to == B {
+                        self.b.handle_datagram(now, RELAY, &bytes);
+                    }
+                }
+                if !moved {
+                    return;
+                }
+            }
+            panic!("never settled");
+        }
+
+        fn advance(&mut self, by: Duration) {
+            self.now += by;
+            let now = self.now;
+            self.a.handle_timeout(now);
+            self.b.handle_timeout(now);
+            self.relay.handle_timeout(now);
+            self.settle();
+        }
+
+        /// The punch-back B sent A with its nonce.
+        fn punch_back(&self, i: usize) -> Option<Check> {
+            self.outs[i].iter().find_map(|o| match o {
+                Output::PunchBack { check, .. } => Some(*check),
+                _ => None,
+            })
+        }
+    }
+
+    #[test]
+    fn random_by_random_pairs_at_the_relay_and_carries_data_both_ways() {
+        let mut n = Net::new();
+        let t0 = n.now;
+        // A punches B (relayed, A's record says random): B draws a nonce
+        // and punches back with it; a dial of A waits for the session.
+        n.b.punched_by(t0, NatType::Random, A, REF, &cap(None));
+        n.settle();
+        let Some(nonce @ Check::Relay(_)) = n.punch_back(1) else { panic!("B punches back with a nonce: {:?}", n.outs[1]) };
+        assert!(n.outs[1].iter().any(|o| matches!(o, Output::Started { ip, until } if *ip == *A.ip() && *until == t0 + RELAY_BUDGET)));
+        // B's punch reaches A through the referrer: A joins the same session.
+        n.a.punched_by(t0, NatType::Random, B, REF, &cap(Some(nonce)));
+        n.settle();
+        assert!(n.punch_back(0).is_none(), "the side told the nonce does not punch back");
+        assert_eq!(n.relay.stats().pairs, 1, "one pair at the relay");
+        // uTP's handshake ran through the relay: both have a connection.
+        let (ca, cb) = (n.conns[0].expect("A connected"), n.conns[1].expect("B connected"));
+        assert!(n.a.owns(ca) && n.b.owns(cb));
+        let mut evs = Vec::new();
+        n.a.write(n.now, ca, 1, b"hello from a".to_vec(), &mut evs);
+        n.b.write(n.now, cb, 1, b"hello from b".to_vec(), &mut evs);
+        n.settle();
+        n.b.grant(cb);
+        n.a.grant(ca);
+        n.settle();
+        assert!(n.data[1].borrow().iter().any(|(c, d)| *c == cb && d == b"hello from a"), "{:?}", n.data[1]);
+        assert!(n.data[0].borrow().iter().any(|(c, d)| *c == ca && d == b"hello from b"), "{:?}", n.data[0]);
+        assert!(n.relay.stats().forwarded >= 4);
+        let (sa, sb) = (n.a.stats(), n.b.stats());
+        assert_eq!((sa.connections, sb.connections, sa.sessions_failed, sb.sessions_failed), (1, 1, 0, 0));
+        // Closing one side ends both sessions at the relay's word.
+        n.a.close(n.now, ca);
+        n.advance(Duration::from_secs(1));
+        n.advance(Duration::from_secs(5));
+        assert_eq!(n.a.sessions.len(), 0, "A's session ends with its connection");
+        n.b.shut(n.now);
+        assert_eq!(n.b.sessions.len(), 0);
+    }
+
+    #[test]
+    fn no_relay_found_fails_at_once_with_the_reason_and_a_silent_partner_within_the_budget() {
+        let mut n = Net::new();
+        n.found.clear();
+        n.b.punched_by(n.now, NatType::Random, A, REF, &cap(None));
+        n.settle();
+        let failed: Vec<_> = n.outs[1].iter().filter_map(|o| if let Output::Failed { error, .. } = o { Some(error.clone()) } else { None }).collect();
+        assert_eq!(failed, vec!["both NATs are random and no relay is announced on the DHT".to_string()]);
+        assert_eq!(n.b.stats().sessions_failed, 1);
+        // A relay, but the peer never comes: failed when the budget is spent.
+        let mut n = Net::new();
+        n.b.punched_by(n.now, NatType::Random, A, REF, &cap(None));
+        n.settle();
+        n.advance(RELAY_BUDGET - Duration::from_secs(1));
+        assert!(!n.outs[1].iter().any(|o| matches!(o, Output::Failed { .. })));
+        n.advance(Duration::from_secs(1));
+        assert!(n.outs[1].iter().any(|o| matches!(o, Output::Failed { error, .. } if error.contains("never came to the relay"))), "{:?}", n.outs[1]);
+        assert_eq!(n.b.sessions.len(), 0);
+    }
+
+    #[test]
+    fn only_random_by_random_and_bounded() {
+        let t0 = Instant::now();
+        let mut r = RelayIo::new(UtpConfig::default());
+        // Any other pair of classes: nothing.
+        for (ours, theirs) in [(NatType::Consistent, NatType::Random), (NatType::Random, NatType::Consistent), (NatType::Unknown, NatType::Random), (NatType::Open, NatType::Random)] {
+            r.punched_by(t0, ours, A, REF, &Capability { nat: theirs, candidates: vec![], check: None });
+        }
+        assert!(r.poll_output().is_none());
+        // Forged punches from many IPs: at most MAX_SESSIONS sessions, one
+        // lookup, one punch back each; none to the forged addresses.
+        for i in 0..100u32 {
+            let origin = SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 4000);
+            r.punched_by(t0, NatType::Random, origin, REF, &cap(None));
+            r.punched_by(t0, NatType::Random, origin, REF, &cap(None));
+        }
+        assert_eq!(r.sessions.len(), MAX_SESSIONS);
+        let outs: Vec<Output> = std::iter::from_fn(|| r.poll_output()).collect();
+        assert_eq!(outs.iter().filter(|o| matches!(o, Output::Lookup)).count(), 1);
+        assert_eq!(outs.iter().filter(|o| matches!(o, Output::PunchBack { .. })).count(), MAX_SESSIONS);
+        assert!(r.poll_transmit().is_none(), "nothing sent before a relay is known");
+        // A datagram from anything but a joined relay is dropped and counted.
+        r.handle_datagram(t0, SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 9), 1), &[0xff, 0x52, 1, 4]);
+        assert_eq!(r.stats().dropped, 1);
+        // The same peer IP again within REPEAT_AFTER, once its session is gone: no new one.
+        r.shut(t0);
+        r.punched_by(t0 + Duration::from_secs(1), NatType::Random, SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000), 4000), REF, &cap(None));
+        assert_eq!(r.sessions.len(), 0);
+        r.punched_by(t0 + REPEAT_AFTER, NatType::Random, SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000), 4000), REF, &cap(None));
+        assert_eq!(r.sessions.len(), 1);
+    }
+
+    #[test]
+    fn crossed_nonces_settle_on_the_smaller_one_on_both_sides() {
+        let mut n = Net::new();
+        let t0 = n.now;
+        // Both punched each other at once: each drew a nonce.
+        n.a.punched_by(t0, NatType::Random, B, REF, &cap(None));
+        n.b.punched_by(t0, NatType::Random, A, REF, &cap(None));
+        let (Some(Check::Relay(na)), Some(Check::Relay(nb))) = (
+            std::iter::from_fn(|| n.a.poll_output()).find_map(|o| if let Output::PunchBack { check, .. } = o { Some(check) } else { None }),
+            std::iter::from_fn(|| n.b.poll_output()).find_map(|o| if let Output::PunchBack { check, .. } = o { Some(check) } else { None }),
+        ) else {
+            panic!("both punch back with a nonce")
+        };
+        // Each hears the other's nonce.
+        n.a.punched_by(t0, NatType::Random, B, REF, &cap(Some(Check::Relay(nb))));
+        n.b.punched_by(t0, NatType::Random, A, REF, &cap(Some(Check::Relay(na))));
+        let token = token_from_nonce(&na.min(nb));
+        assert_eq!(n.a.sessions.keys().collect::<Vec<_>>(), vec![&token]);
+        assert_eq!(n.b.sessions.keys().collect::<Vec<_>>(), vec![&token]);
+        // The sessions connect (the lookups answer in `settle`).
+        n.a.lookup_started(t0, Some(1));
+        n.a.lookup_found(1, &[RELAY]);
+        n.a.lookup_done(t0, 1);
+        n.b.lookup_started(t0, Some(2));
+        n.b.lookup_found(2, &[RELAY]);
+        n.b.lookup_done(t0, 2);
+        n.settle();
+        assert!(n.conns[0].is_some() && n.conns[1].is_some(), "{:?} {:?}", n.outs[0], n.outs[1]);
+        assert_eq!(n.relay.stats().pairs, 1);
     }
 }
