@@ -156,7 +156,8 @@ function startSwarm (bootstrap) {
       ? addr(details.peer.host, details.peer.port)
       : addr(socket.remoteAddress, socket.remotePort)
     // Our uTP connections only come after a hole punch (ours or the peer's).
-    const how = details.type === 'utp' ? 'utp (hole-punched)' : details.type
+    // A relayed one (both NATs random) names the relay it runs through.
+    const how = details.type === 'utp' ? 'utp (hole-punched)' : details.type === 'relay' ? `relay (through ${details.relay})` : details.type
     console.log(`${sym.pointerSmall} New connection! ${how} ${details.client ? 'client' : 'server'} ${where}`)
     console.log(detailsBlock(details))
     socket.on('close', () => {

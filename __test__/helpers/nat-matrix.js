@@ -19,6 +19,7 @@ const fs = require('fs')
 const path = require('path')
 const { NatLab } = require('./natlab')
 const { topic } = require('./data')
+const { startRelay, stopRelay } = require('./relay-bin')
 
 const NAT_PEER = path.join(__dirname, 'nat-peer.js')
 const BASELINE = path.join(__dirname, 'nat-reference-baseline.json')
@@ -34,12 +35,17 @@ const WINDOW = 15000 // ms after B's join for both sides to exchange a hello
 // The lab the matrix runs in (natlab.js): ISP hops between routers and
 // the bridge, so a low-TTL opening packet dies between the two NATs.
 const TRANSIT = true
+// And a relay of last resort on the public bridge (`hyperswarm-dht
+// --relay` on the dht2 host, announced on the DHT): only two peers of ours
+// behind random NATs ever use it.
+const RELAY = true
+const RELAY_AT = { host: 'dht2', ip: '192.0.2.1', port: 49740, relayPort: 49741 }
 
 /** Every ordered pair of KINDS for each [first, second] joiner of `impls`. */
 function cases (impls = IMPLS) {
   const out = []
   for (const [implA, implB] of impls) {
-    for (const ka of KINDS) for (const kb of KINDS) out.push({ a: { impl: implA, kind: ka }, b: { impl: implB, kind: kb }, transit: TRANSIT })
+    for (const ka of KINDS) for (const kb of KINDS) out.push({ a: { impl: implA, kind: ka }, b: { impl: implB, kind: kb }, transit: TRANSIT, relay: RELAY })
   }
   return out
 }
@@ -54,7 +60,13 @@ function cases (impls = IMPLS) {
 // `probe` (read once the pair is done).
 async function runCase (c, index) {
   const lab = await NatLab.create({ peers: [c.a.kind, c.b.kind], transit: !!c.transit })
+  let relay = null
   try {
+    if (c.relay) {
+      const ns = lab.lab.hosts[lab.hostIndex(RELAY_AT.host)].ns
+      relay = startRelay(ns, ['--host', RELAY_AT.ip, '--port', String(RELAY_AT.port), '--bootstrap', lab.bootstrap, '--relay', '--relay-port', String(RELAY_AT.relayPort)], { killAfterMs: 90000 })
+      await relay.ready
+    }
     const probe = c.setup ? c.setup(lab) : null
     const opts = name => JSON.stringify({ name, swarm: { bootstrap: [lab.bootstrap] } })
     const a = lab.spawn(0, NAT_PEER, [c.a.impl, opts('a')], { timeoutMs: 60000 })
@@ -105,6 +117,7 @@ async function runCase (c, index) {
   } catch (err) {
     return { ...c, ok: false, error: err.message }
   } finally {
+    if (relay) await stopRelay(relay)
     await lab.destroy()
   }
 }
@@ -179,7 +192,7 @@ async function record (runs) {
   for (const p of pairs) console.log(`${p.a} × ${p.b}: ${p.runs.join(', ')}`)
 }
 
-module.exports = { NAT_PEER, KINDS, IMPLS, PARALLEL, JOIN_GAP, WINDOW, TRANSIT, cases, runCase, pool, cell, table, baseline, median }
+module.exports = { NAT_PEER, KINDS, IMPLS, PARALLEL, JOIN_GAP, WINDOW, TRANSIT, RELAY, cases, runCase, pool, cell, table, baseline, median }
 
 if (require.main === module && process.argv[2] === 'record') {
   record(Number(process.argv[3] || 1)).then(() => process.exit(0), err => { console.error(err); process.exit(1) })

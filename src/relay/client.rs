@@ -1,9 +1,9 @@
 //! The peer's side of a relay, sans-IO: joins sessions (answering the
 //! cookie challenge, retrying lost joins), keeps their NAT mappings alive,
 //! wraps and unwraps data, and turns a refusal, an ending or a join that
-//! never got an answer into an error the peer can report. Not used by the
-//! swarm yet (see [`crate::relay`]'s module doc); `tests/relay_client.rs`
-//! runs it against [`super::Relay`].
+//! never got an answer into an error the peer can report. The swarm
+//! drives it (`swarm::relay_io`); `tests/relay_client.rs` runs it against
+//! [`super::Relay`].
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

@@ -23,19 +23,17 @@
 //! sent to one is larger than the join it sent. Each side then sends under
 //! a random 64-bit id only it was told, from the address it registered.
 //!
-//! **How it will plug in** (not built yet): a relay announces its relay
-//! port on the DHT under a well-known topic, as any peer announces (a JS
-//! node stores it like any other announcement); a swarm looks the topic
-//! up when the two NAT classes (the capability record) call for a relay,
-//! or when every punch failed. The token must travel through the referrer
-//! (the one channel the two share), in the capability record of the
-//! `_holepunch`, which has no room for 32 more bytes: the dialling peer
-//! will put a 16-byte random nonce there and both take the token as
-//! BLAKE2b-256 of it, then both join; the swarm's socket tells relay datagrams
-//! from uTP and the DHT by [`message::looks_like_relay`] and runs its uTP
-//! connection over [`Message::Data`], and the connection reports
-//! `details.type === 'relay'`. A swarm option will let a public peer run
-//! the same core on a socket of its own.
+//! **How it plugs in**: a relay announces its relay port on the DHT under
+//! a well-known topic ([`rendezvous::relay_topic`]), as any peer announces
+//! (a JS node stores it like any other announcement). When both NATs are
+//! random, the punched peer sends a 16-byte nonce back through the
+//! referrer (the capability record's kind 3), both take the token from it
+//! ([`rendezvous::token_from_nonce`]), pick the same relay
+//! ([`rendezvous::pick`]) and join; the swarm's socket tells relay
+//! datagrams from uTP and the DHT by [`message::looks_like_relay`] and runs
+//! its uTP connection over [`Message::Data`] (`swarm::relay_io`), and the
+//! connection reports `details.type === 'relay'`. The swarm's `relay`
+//! option runs the same core on a socket of its own.
 
 pub mod bucket;
 pub mod client;
