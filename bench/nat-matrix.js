@@ -55,7 +55,7 @@ if (nonLoopback().length) {
   process.exit(r.status === null ? 1 : r.status)
 }
 
-const { KINDS, JOIN_GAP, WINDOW, cases, runCase, pool, median } = require('../__test__/helpers/nat-matrix')
+const { KINDS, JOIN_GAP, WINDOW, BIRTHDAY_WINDOW, cases, runCase, pool, median } = require('../__test__/helpers/nat-matrix')
 
 const OURS = ['ours', 'ours']
 const REF = ['hyperswarm', 'hyperswarm']
@@ -65,7 +65,7 @@ const label = ([a, b]) => `${a === 'hyperswarm' ? 'ref' : a}→${b === 'hyperswa
 
 // The worst case: lab set-up (~10 s), the first DHT round (up to 10 s),
 // the join gap, the window, the teardown.
-const CASE_MS = 10000 + 10000 + JOIN_GAP + WINDOW + 10000
+const CASE_MS = 10000 + 10000 + JOIN_GAP + BIRTHDAY_WINDOW + 10000
 const list = []
 for (let run = 0; run < Math.max(runs, refRuns); run++) {
   for (const combo of COMBOS) {

@@ -3,12 +3,16 @@
 import network = require('../..')
 
 const net = network({ bootstrap: ['127.0.0.1:49737', { host: 'localhost', port: 1 }], ephemeral: true, multicast: false })
+network({ relay: true })
+network({ relay: { port: 49738, maxPairs: 4, rate: 65536 } })
 const topic = Buffer.alloc(32)
 net.join(topic, { lookup: true, announce: true })
 net.join(new Uint8Array(32))
 net.leave(topic)
 net.on('connection', (socket: network.Connection, details: network.ConnectionDetails) => {
-  const type: 'tcp' | 'utp' = details.type
+  const type: 'tcp' | 'utp' | 'relay' = details.type
+  const relay: string | undefined = details.relay
+  void relay
   const client: boolean = details.client
   if (details.peer) {
     const host: string = details.peer.host

@@ -9,7 +9,11 @@ use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
 
 use super::message::Token;
-use crate::dht::capability::RELAY_NONCE_LEN;
+
+/// Bytes of the nonce a token is derived from. Ours: 128 random bits
+/// cannot be guessed, and leave room for a candidate in a capability
+/// record (`dht::capability`, which carries it).
+pub const NONCE_LEN: usize = 16;
 
 /// What is hashed into [`relay_topic`]. Ours: any fixed string works, as
 /// long as every relay and every swarm of ours uses the same one.
@@ -39,7 +43,7 @@ pub fn announce_delay(n: u32) -> Duration {
 /// The relay session's token: BLAKE2b-256 of the nonce one peer drew and
 /// sent through the referrer. Random, and known only to the two peers and
 /// the referrer; the relay sees the token, never the nonce.
-pub fn token_from_nonce(nonce: &[u8; RELAY_NONCE_LEN]) -> Token {
+pub fn token_from_nonce(nonce: &[u8; NONCE_LEN]) -> Token {
     let mut h = Blake2b::<U32>::new();
     h.update(b"hyperswarm-native relay token");
     h.update(nonce);

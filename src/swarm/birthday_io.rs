@@ -33,10 +33,13 @@
 //! numbering, so the owner cannot tell which endpoint a connection lives
 //! on; the engine asks [`BirthdayIo::owns`] to route its calls.
 //!
-//! The connection reaches the owner as an incoming one (`client: false`,
-//! no peer) on both sides: neither side's `connect` produced it, and the
-//! entries treat a `connection` event as incoming. A dial of the same
-//! peer that was running fails as a punch that went unanswered does.
+//! A dial of the peer that runs when a session starts waits for it (the
+//! session's [`super::birthday::BUDGET`], past the reference's 10 s), and
+//! the session's connection answers it ([`RaceNews`]): the winning
+//! socket's connection on the random side, the random side's uTP
+//! connection on the consistent side. With no such dial the connection
+//! reaches the owner as an incoming one (`client: false`, no peer). A
+//! session that ends without a connection fails the dial with its reason.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
@@ -124,6 +127,15 @@ struct SideLink {
     conn: Option<u64>,
 }
 
+/// What the swarm's dials of a session's peer learn ([`BirthdayIo::poll_race_news`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RaceNews {
+    /// A session with the peer at this IP runs until then: dials of it wait.
+    Started(std::net::Ipv4Addr, Instant),
+    /// It ended without a connection, for this reason.
+    Failed(std::net::Ipv4Addr, String),
+}
+
 /// Counters for the swarm's stats.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BirthdayIoStats {
@@ -166,6 +178,9 @@ pub struct BirthdayIo {
     rx: mpsc::Receiver<(SockId, SocketAddrV4, Vec<u8>)>,
     utp_config: UtpConfig,
     stats: BirthdayIoStats,
+    /// The running session's peer IP, and news for the dials of it.
+    session_ip: Option<std::net::Ipv4Addr>,
+    news: Vec<RaceNews>,
 }
 
 impl BirthdayIo {
@@ -185,6 +200,8 @@ impl BirthdayIo {
             rx,
             utp_config,
             stats: BirthdayIoStats::default(),
+            session_ip: None,
+            news: Vec::new(),
         }
     }
 
@@ -269,6 +286,8 @@ impl BirthdayIo {
         // referrer saw its punch come from. Probe needs only the IP.
         match self.machine.start(now, role, origin) {
             Ok(_) => {
+                self.session_ip = Some(*origin.ip());
+                self.news.push(RaceNews::Started(*origin.ip(), now + super::birthday::BUDGET));
                 tracing::debug!(?role, %origin, "birthday punch: peer of ours with the other NAT class");
                 match theirs {
                     // It proved itself with our nonce: it runs already.
@@ -310,6 +329,22 @@ impl BirthdayIo {
         let hit = found.map(|k| self.challenges.remove(k)).is_some();
         self.stats.challenges_echoed += u64::from(hit);
         hit
+    }
+
+    /// News for the dials of sessions' peers, oldest first.
+    pub fn poll_race_news(&mut self) -> Option<RaceNews> {
+        if self.news.is_empty() {
+            None
+        } else {
+            Some(self.news.remove(0))
+        }
+    }
+
+    /// Whether an incoming connection from `ip` is a session's: the
+    /// random side connecting to the consistent side after a probe got
+    /// through (within [`WON_GRACE`] of the win).
+    pub fn claims(&self, now: Instant, ip: std::net::Ipv4Addr) -> bool {
+        self.last_won.is_some_and(|(won, at)| won == ip && now.saturating_duration_since(at) < WON_GRACE)
     }
 
     /// Whether a peer's punch waits for our NAT class.
@@ -461,7 +496,17 @@ impl BirthdayIo {
     /// Carries out the machine's outputs, moves the winning links' events
     /// to the owner, and sends what their endpoints queued. `main` is the
     /// swarm's socket; `conn_id` numbers connections as the core does.
-    pub fn pump(&mut self, now: Instant, main: Option<&UdpSocket>, conn_id: &mut dyn FnMut() -> u64, sink: &dyn Fn(SwarmEvent)) {
+    /// `claim(ip)` gives a connection with the peer at `ip` its id, and
+    /// says whether a dial took it (its stream then goes to `raced`
+    /// rather than out as an incoming connection).
+    pub fn pump(
+        &mut self,
+        now: Instant,
+        main: Option<&UdpSocket>,
+        claim: &mut dyn FnMut(std::net::Ipv4Addr) -> (u64, bool),
+        raced: &mut Vec<(u64, ConnStream)>,
+        sink: &dyn Fn(SwarmEvent),
+    ) {
         while let Some(o) = self.machine.poll_output() {
             match o {
                 Output::OpenSocket { sock } => match self.open(sock) {
@@ -513,7 +558,13 @@ impl BirthdayIo {
                     self.last_won = Some((*peer.ip(), now));
                     tracing::debug!(%peer, "birthday punch won: the random side connects to us");
                 }
-                Output::Ended { report, .. } => {
+                Output::Ended { report, outcome, .. } => {
+                    if let Some(ip) = self.session_ip.take() {
+                        if outcome == super::birthday::Outcome::TimedOut {
+                            let why = format!("one NAT is random and the birthday punch found no path in {} s", super::birthday::BUDGET.as_secs());
+                            self.news.push(RaceNews::Failed(ip, why));
+                        }
+                    }
                     self.stats.last_sockets_opened = report.sockets_opened;
                     self.stats.last_probes_sent = report.probes_sent;
                     self.stats.last_ms = report.elapsed.as_millis() as u64;
@@ -528,16 +579,24 @@ impl BirthdayIo {
             for ev in out {
                 match ev {
                     LinkEvent::Connected { utp } => {
-                        let conn = conn_id();
+                        let (conn, dialled) = claim(*link.peer.ip());
                         link.utp.adopt(conn, utp);
                         link.conn = Some(conn);
                         self.by_conn.insert(conn, *sock);
                         self.live.insert(conn, *link.peer.ip());
                         self.stats.connections += 1;
-                        events.push(SwarmEvent::Connection { id: conn, stream: ConnStream::Utp { remote: link.peer, peer_nat: None, relay: None }, client: false, peer: None });
+                        // A dial's details may say the peer's class; an
+                        // incoming connection's are the seed's exactly.
+                        let stream = ConnStream::Utp { remote: link.peer, peer_nat: dialled.then_some(NatType::Consistent), relay: None };
+                        if dialled {
+                            raced.push((conn, stream));
+                        } else {
+                            events.push(SwarmEvent::Connection { id: conn, stream, client: false, peer: None });
+                        }
                     }
                     LinkEvent::Failed { error, .. } => {
                         tracing::debug!(peer = %link.peer, "uTP over the birthday socket failed: {error}");
+                        self.news.push(RaceNews::Failed(*link.peer.ip(), format!("uTP over the birthday punch's socket failed: {error}")));
                         dead.push(*sock);
                     }
                     LinkEvent::Incoming { utp, .. } => link.utp.abandon(now, utp),

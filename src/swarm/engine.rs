@@ -22,7 +22,7 @@ use super::event::{ConnStream, SwarmEvent};
 use super::error::{ConnectError, SwarmError};
 use super::core::{Action, DialKind, RaceId, Refusal, SwarmCore, TcpError, Via};
 use super::utp_link::{LinkEvent, UtpLink};
-use super::birthday_io::{BirthdayIo, Decision};
+use super::birthday_io::{BirthdayIo, Decision, RaceNews};
 use super::relay_io::{Output as RelayOutput, RelayIo};
 use crate::discovery::{Host, Peer, Topic};
 
@@ -802,6 +802,7 @@ impl Driver {
                         // challenge or its echo when the check needs one.
                         let _ = self.discovery.holepunch_checked(now, origin, referrer, check);
                     }
+                    self.birthday_news(now);
                 }
                 DiscoveryEvent::Dht(ev) => (self.sink)(SwarmEvent::Dht(ev)),
                 DiscoveryEvent::SidePeers { query, peers } => {
@@ -817,6 +818,7 @@ impl Driver {
             if let Some((origin, referrer, check)) = self.birthday.nat_known(now, ours) {
                 let _ = self.discovery.holepunch_checked(now, origin, referrer, check);
             }
+            self.birthday_news(now);
         }
         self.pump_relay(now);
         self.run_actions(now);
@@ -995,15 +997,48 @@ impl Driver {
         }
     }
 
-    /// Birthday punching's sockets, sends and winning connections.
+    /// Birthday punching's sockets, sends and winning connections. A
+    /// winning socket's connection answers a dial of its peer if one runs.
     fn pump_birthday(&mut self, now: Instant) {
         let core = &mut self.core;
         let sink = &self.sink;
-        self.birthday.pump(now, self.bound.as_ref().map(|b| &b.udp), &mut || core.conn_id(), &|ev| sink(ev));
+        let mut raced = Vec::new();
+        let mut claim = |ip| match core.side_won(now, ip) {
+            Some(conn) => (conn, true),
+            None => (core.conn_id(), false),
+        };
+        self.birthday.pump(now, self.bound.as_ref().map(|b| &b.udp), &mut claim, &mut raced, &|ev| sink(ev));
+        let any = !raced.is_empty();
+        self.side_streams.extend(raced);
+        self.birthday_news(now);
+        if any {
+            self.run_actions(now);
+        }
+    }
+
+    /// Dials of a birthday session's peer wait for it, and fail with its
+    /// reason when it ends without a connection.
+    fn birthday_news(&mut self, now: Instant) {
+        while let Some(news) = self.birthday.poll_race_news() {
+            match news {
+                RaceNews::Started(ip, until) => {
+                    self.core.side_started(ip, until);
+                }
+                RaceNews::Failed(ip, reason) => self.core.side_failed(now, ip, super::error::ConnectError::Failed { reason, errno: None }),
+            }
+        }
     }
 
     fn on_link(&mut self, now: Instant, ev: LinkEvent) {
         match ev {
+            // The random side of a birthday punch connecting to us: a dial
+            // of that peer waiting for the punch takes it.
+            LinkEvent::Incoming { utp, from } if self.birthday.claims(now, *from.ip()) && self.core.dialling_ip(*from.ip()) => {
+                let Some(id) = self.core.side_won(now, *from.ip()) else { return };
+                self.birthday.connected_to(now, *from.ip(), id);
+                self.utp.adopt(id, utp);
+                self.side_streams.insert(id, ConnStream::Utp { remote: from, peer_nat: Some(crate::dht::nat::NatType::Random), relay: None });
+            }
             LinkEvent::Incoming { utp, from } => {
                 let id = self.core.conn_id();
                 self.birthday.connected_to(now, *from.ip(), id);

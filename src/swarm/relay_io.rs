@@ -46,6 +46,9 @@ use crate::relay::rendezvous::{pick, token_from_nonce};
 use crate::relay::{ClientEvent, RelayClient, RelayError, Token};
 use crate::utp::{looks_like_utp, ConnId, UtpConfig};
 
+// The record carries what the token is derived from.
+const _: () = assert!(RELAY_NONCE_LEN == crate::relay::rendezvous::NONCE_LEN);
+
 /// From a relay session's start to its connection: lookup (a DHT query,
 /// 1–3 s), join and pairing (the partner starts one referrer round trip
 /// later), uTP's handshake through the relay. Issue 11 allows at most 35 s
