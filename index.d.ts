@@ -234,6 +234,8 @@ declare namespace network {
     relayConnections: number
     relayDropped: number
     relayLastMs: number
+    /** Relay sessions started because a peer of ours punched us and never connected within 11 s (every punch failed). */
+    relayFallbacks: number
   }
 
   class Network extends EventEmitter {

@@ -11,6 +11,8 @@
 //     of the binary, the same.
 //   - With no relay anywhere, both fail clearly inside the budget: a
 //     'warning' that names the reason, and no connection.
+//   - Two cone routers whose path drops UDP: every punch fails, and the
+//     punched peer falls back to the relay (below).
 const test = require('node:test')
 const assert = require('node:assert')
 const { assertIsolated } = require('./helpers/netns')
@@ -18,23 +20,12 @@ const { NatLab } = require('./helpers/natlab')
 const { NAT_PEER, JOIN_GAP } = require('./helpers/nat-matrix')
 const { topic } = require('./helpers/data')
 const { startRelay, relayStats, stopRelay } = require('./helpers/relay-bin')
+const { ask, joined, until } = require('./helpers/nat-peer-ipc')
 
 assertIsolated()
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 /** Issue 11: slow paths get at most 35 s. */
 const BUDGET_MS = 35000
-
-async function ask (p, cmd, type, ms = 5000) {
-  const n = p.messages.filter(m => m.type === type).length
-  p.send({ cmd })
-  return p.wait(m => m.type === type && p.messages.filter(x => x.type === type).indexOf(m) >= n, ms, type)
-}
-
-async function joined (p, t) {
-  const n = p.messages.filter(m => m.type === 'flushed').length
-  p.send({ cmd: 'join', topic: t })
-  return p.wait(m => m.type === 'flushed' && p.messages.filter(x => x.type === 'flushed').indexOf(m) >= n, 15000, 'flushed')
-}
 
 /** Two symmetric peers of ours, classified random, then on one topic. */
 async function meet (lab, peers, label) {
@@ -69,12 +60,7 @@ async function assertRelayed (lab, peers, joinedSecond, relayAddr) {
   assert.strictEqual(conn(1).remoteAddress, lab.peers[0].publicIp)
   for (const p of peers) {
     // Counters refresh within a second (the engine's stats pass).
-    let s
-    for (let k = 0; k < 20; k++) {
-      s = (await ask(p, 'stats', 'stats')).stats
-      if (s.relayConnections >= 1) break
-      await sleep(250)
-    }
+    const s = (await until(p, m => m.stats.relayConnections >= 1, 5000)).stats
     assert.strictEqual(s.relayConnections, 1, 'one relayed connection')
     assert.ok(s.relaySessionsPaired >= 1, JSON.stringify(s))
     assert.strictEqual(s.birthdayStarted, 0, 'random × random never tries a birthday punch')
@@ -137,6 +123,49 @@ test('symmetric × symmetric (ours) with no relay in the lab: fails clearly with
     console.log(`relay (none): symmetric × symmetric failed clearly in ${ms} ms: ${warned.message}`)
   } finally {
     for (const p of peers) p.send({ cmd: 'exit' })
+    await lab.destroy()
+  }
+})
+
+// Every punch fails: two cone routers whose ISP hop drops UDP between
+// their public addresses (as a filtering middlebox might), while both
+// reach the DHT and the relay. The dialler's race gives up at 10 s; the
+// punched peer saw a peer of ours punch it and never connect, starts a
+// relay session at 11 s and sends its nonce back through the referrer;
+// the two connect through the relay within 35 s.
+test('cone × cone (ours) with UDP between them dropped: every punch fails, and the punched peer falls back to the relay', { timeout: 150000 }, async () => {
+  const lab = await NatLab.create({ peers: ['cone', 'cone', 'public'], transit: true })
+  const [p0, p1] = [lab.peers[0].publicIp, lab.peers[1].publicIp]
+  const relayIp = lab.peers[2].publicIp
+  let relay = null
+  let peers = []
+  try {
+    lab.execAt('isp0', ['nft', '-f', '-'], {
+      input: `table ip cut {\n  chain through {\n    type filter hook forward priority filter; policy accept;\n    ip saddr ${p0} ip daddr ${p1} ip protocol udp drop\n    ip saddr ${p1} ip daddr ${p0} ip protocol udp drop\n  }\n}\n`
+    })
+    relay = startRelay(lab.peers[2].ns, ['--host', relayIp, '--port', '49737', '--bootstrap', lab.bootstrap, '--relay', '--relay-port', '49738'], { killAfterMs: 140000 })
+    peers = [0, 1].map(i => lab.spawn(i, NAT_PEER, ['ours', JSON.stringify({ name: `c${i}`, swarm: { bootstrap: [lab.bootstrap] } })], { timeoutMs: 140000 }))
+    await relay.ready
+    await Promise.all(peers.map(p => p.wait('ready')))
+    await Promise.all(peers.map((p, i) => joined(p, topic(`fallback warm-up ${i} ${process.pid} ${Date.now()}`))))
+    const t = topic(`fallback ${process.pid} ${Date.now()}`)
+    peers[0].send({ cmd: 'join', topic: t })
+    await sleep(JOIN_GAP)
+    const joinedSecond = Date.now()
+    peers[1].send({ cmd: 'join', topic: t })
+    const got = await Promise.all(peers.map(p => p.wait('received', BUDGET_MS + 10000)))
+    const ms = Date.now() - joinedSecond
+    assert.deepStrictEqual(got.map(g => g.transport), ['relay', 'relay'], 'through the relay')
+    assert.ok(ms > 10000, `not before the direct attempts gave up (${ms} ms)`)
+    assert.ok(ms <= BUDGET_MS, `connected in ${ms} ms, inside the ${BUDGET_MS} ms budget`)
+    const s0 = (await until(peers[0], m => m.stats.relayConnections >= 1, 5000)).stats
+    assert.strictEqual(s0.relayFallbacks, 1, 'the punched peer (the first joiner) fell back')
+    const s = await relayStats(relay)
+    assert.strictEqual(s.pairsFormed, 1, JSON.stringify(s))
+    console.log(`relay (fallback): cone × cone with UDP cut connected through the relay in ${ms} ms`)
+  } finally {
+    for (const p of peers) p.send({ cmd: 'exit' })
+    if (relay) await stopRelay(relay)
     await lab.destroy()
   }
 })

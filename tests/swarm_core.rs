@@ -29,6 +29,13 @@ fn public_peer() -> Peer {
     Peer { host: "198.51.100.7".into(), port: 4000, local: false, referrer, topic: None, to: None }
 }
 
+/// A peer found through the DHT at a private address (a testnet, or a
+/// LAN whose DHT node answered): TCP gets its head start there.
+fn testnet_peer() -> Peer {
+    let referrer = Some(Referrer { host: "10.0.0.1".into(), port: 49737, id: None });
+    Peer { host: "10.0.0.7".into(), port: 4000, local: false, referrer, topic: None, to: None }
+}
+
 fn lan_peer() -> Peer {
     Peer { host: "192.168.1.7".into(), port: 4000, local: true, referrer: None, topic: None, to: None }
 }
@@ -102,8 +109,8 @@ impl OneRace {
         let mut core = SwarmCore::new(16, true);
         core.set_udp(true);
         let (peer, caller) = match shape {
-            Shape::Punch => (public_peer(), false),
-            Shape::CallerPunch => (public_peer(), true),
+            Shape::Punch => (testnet_peer(), false),
+            Shape::CallerPunch => (testnet_peer(), true),
             Shape::Lan => (lan_peer(), false),
         };
         let race = core.dial(t0, DialKind::Request(7), peer, caller);
@@ -149,7 +156,7 @@ impl OneRace {
                 }
                 Action::Punch { race, target, referrer } => {
                     assert!(!finished && race == self.race && self.punch.is_none() && self.shape == Shape::Punch);
-                    assert_eq!((target, referrer), ("198.51.100.7:4000".parse().unwrap(), "203.0.113.1:49737".parse().unwrap()));
+                    assert_eq!((target, referrer), ("10.0.0.7:4000".parse().unwrap(), "10.0.0.1:49737".parse().unwrap()));
                     self.punch = Some(900 + race);
                     self.punch_at = Some(self.now);
                     self.core.punch_started(self.now, race, self.punch);
@@ -242,7 +249,7 @@ impl OneRace {
             Outcome::Punch(ok) if !self.punch_reported && (self.punch.is_some() || self.asked_caller) => {
                 self.punch_reported = true;
                 match self.punch {
-                    Some(req) => self.core.punch_result(self.now, req, ok.then(|| "198.51.100.7:4001".parse().unwrap())),
+                    Some(req) => self.core.punch_result(self.now, req, ok.then(|| "10.0.0.7:4001".parse().unwrap())),
                     None => self.core.caller_punched(self.now, 7, ok),
                 }
                 if live && !ok {
@@ -408,6 +415,24 @@ fn tcp_inside_its_head_start_still_sends_the_punch_unanswered() {
     // The PunchUnanswered came before Won (checked in drain); no race punch.
     assert_eq!(r.punch, None);
     r.finish();
+}
+
+/// Across the internet a NAT drops our SYN: a peer at a public address
+/// gets its punch beside TCP at once, as the reference does.
+#[test]
+fn a_peer_at_a_public_address_is_punched_beside_tcp_at_once() {
+    let t0 = Instant::now();
+    let mut core: SwarmCore<()> = SwarmCore::new(4, true);
+    core.set_udp(true);
+    let race = core.dial(t0, DialKind::Request(1), public_peer(), false);
+    assert!(matches!(core.poll_action(), Some(Action::StartTcp { race: r, .. }) if r == race));
+    assert!(matches!(core.poll_action(), Some(Action::Punch { race: r, .. }) if r == race), "no head start");
+    // The same at a private address waits UDP_LEG_DELAY.
+    let race = core.dial(t0, DialKind::Request(2), testnet_peer(), false);
+    assert!(matches!(core.poll_action(), Some(Action::StartTcp { race: r, .. }) if r == race));
+    assert!(core.poll_action().is_none());
+    core.handle_timeout(t0 + UDP_LEG_DELAY);
+    assert!(matches!(core.poll_action(), Some(Action::Punch { race: r, .. }) if r == race));
 }
 
 #[test]

@@ -282,6 +282,9 @@ pub struct NativeStats {
     pub relay_connections: f64,
     pub relay_dropped: f64,
     pub relay_last_ms: f64,
+    /// Relay sessions started because a peer of ours punched us and never
+    /// connected (every punch failed).
+    pub relay_fallbacks: f64,
 }
 
 fn peer_to_js(p: Peer) -> NativePeer {
@@ -762,6 +765,7 @@ impl NativeSwarm {
             relay_connections: s.relay.connections as f64,
             relay_dropped: s.relay.dropped as f64,
             relay_last_ms: s.relay.last_ms as f64,
+            relay_fallbacks: s.relay.fallbacks as f64,
         })
     }
 

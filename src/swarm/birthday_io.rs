@@ -272,6 +272,17 @@ impl BirthdayIo {
     /// A session with `origin` in `role`, if its address is proved;
     /// otherwise a challenge.
     fn begin(&mut self, now: Instant, role: Role, origin: SocketAddrV4, verified: bool, theirs: Option<Check>) -> Decision {
+        // Our half runs already (it may have started on the peer's hint,
+        // before the peer knew our class): a challenge the peer sends since
+        // is still echoed, or its half never starts; and nothing else is
+        // sent, above all no challenge of ours (each would draw an echo,
+        // and the peer's retried punches a new challenge: a loop).
+        if self.machine.running().is_some_and(|(_, r, peer)| r == role && peer.ip() == origin.ip()) {
+            return match theirs {
+                Some(Check::Challenge(nonce)) => Decision::PunchBack(Some(Check::Echo(nonce))),
+                _ => Decision::None,
+            };
+        }
         if !verified {
             return match self.challenge(now, *origin.ip()) {
                 Some(nonce) => {
@@ -766,6 +777,39 @@ mod tests {
         b.shut(later);
         assert!(b.machine.running().is_none());
         assert_eq!(b.stats().sockets_open, 0);
+    }
+
+    #[test]
+    fn a_half_started_on_a_hint_still_echoes_the_peers_challenge() {
+        let t0 = Instant::now();
+        let c_addr = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 30), 4000);
+        // R (random) dials C. C, its own class unknown to R yet, hinted; R
+        // started spraying on the hint. C then challenges R's address.
+        let mut r = BirthdayIo::new(21, UtpConfig::default());
+        assert_eq!(r.punched_by(t0, NatType::Random, c_addr, REF, &cap(NatType::Consistent), true), Decision::PunchBack(None));
+        assert_eq!(r.machine.running().map(|x| x.1), Some(Role::Spray));
+        let challenge = Check::Challenge(77);
+        assert_eq!(
+            r.punched_by(t0 + Duration::from_millis(500), NatType::Random, c_addr, REF, &with(NatType::Consistent, challenge), true),
+            Decision::PunchBack(Some(Check::Echo(77))),
+            "the running half echoes, or C's half never starts"
+        );
+        assert_eq!(r.stats().machine.started, 1, "no second session");
+        // A plain punch again while it runs: nothing.
+        assert_eq!(r.punched_by(t0 + Duration::from_secs(1), NatType::Random, c_addr, REF, &cap(NatType::Consistent), true), Decision::None);
+        // C, once its half runs, answers R's further punches (plain, or a
+        // retried echo) with nothing: no new challenge to echo, no loop.
+        let mut c = BirthdayIo::new(22, UtpConfig::default());
+        let r_addr = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 31), 5000);
+        let Decision::PunchBack(Some(Check::Challenge(n))) = c.punched_by(t0, NatType::Consistent, r_addr, REF, &cap(NatType::Random), false) else { panic!() };
+        assert_eq!(c.punched_by(t0, NatType::Consistent, r_addr, REF, &with(NatType::Random, Check::Echo(n)), false), Decision::None);
+        assert!(c.machine.running().is_some());
+        for k in 1..20u64 {
+            let at = t0 + Duration::from_millis(300 * k);
+            assert_eq!(c.punched_by(at, NatType::Consistent, r_addr, REF, &cap(NatType::Random), false), Decision::None);
+            assert_eq!(c.punched_by(at, NatType::Consistent, r_addr, REF, &with(NatType::Random, Check::Echo(n)), false), Decision::None);
+        }
+        assert_eq!((c.stats().challenges_sent, c.stats().challenges_echoed), (1, 1));
     }
 
     #[test]

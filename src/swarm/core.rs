@@ -467,7 +467,7 @@ impl<S> SwarmCore<S> {
         }
         if let Some(leg) = udp_leg {
             r.udp_pending = Some(leg);
-            r.udp_at = Some(if self.dial_tcp { now + UDP_LEG_DELAY } else { now });
+            r.udp_at = Some(if self.dial_tcp { now + super::race::head_start(leg.0) } else { now });
         }
         let lost = r.lost();
         let start_now = r.udp_at.is_some_and(|at| at <= now);

@@ -951,9 +951,11 @@ impl Driver {
                 RelayOutput::Started { ip, until } => {
                     self.core.side_started(ip, until);
                 }
-                RelayOutput::Failed { ip, error } => {
+                RelayOutput::Failed { ip, error, quiet } => {
                     self.core.side_failed(now, ip, super::error::ConnectError::Failed { reason: error.clone(), errno: None });
-                    (self.sink)(SwarmEvent::Warning(format!("cannot reach the peer at {ip}: {error}")));
+                    if !quiet {
+                        (self.sink)(SwarmEvent::Warning(format!("cannot reach the peer at {ip}: {error}")));
+                    }
                 }
                 RelayOutput::Connected { token, ip } => match self.core.side_won(now, ip) {
                     // A dial of that peer waited for it: the connection is its.
@@ -1003,13 +1005,20 @@ impl Driver {
         let core = &mut self.core;
         let sink = &self.sink;
         let mut raced = Vec::new();
-        let mut claim = |ip| match core.side_won(now, ip) {
-            Some(conn) => (conn, true),
-            None => (core.conn_id(), false),
+        let mut connected = Vec::new();
+        let mut claim = |ip| {
+            connected.push(ip);
+            match core.side_won(now, ip) {
+                Some(conn) => (conn, true),
+                None => (core.conn_id(), false),
+            }
         };
         self.birthday.pump(now, self.bound.as_ref().map(|b| &b.udp), &mut claim, &mut raced, &|ev| sink(ev));
         let any = !raced.is_empty();
         self.side_streams.extend(raced);
+        for ip in connected {
+            self.relay.connected_to(now, ip);
+        }
         self.birthday_news(now);
         if any {
             self.run_actions(now);
@@ -1021,10 +1030,16 @@ impl Driver {
     fn birthday_news(&mut self, now: Instant) {
         while let Some(news) = self.birthday.poll_race_news() {
             match news {
+                // The relay fallback waits for the punch, and follows a
+                // punch that found no path at once.
                 RaceNews::Started(ip, until) => {
                     self.core.side_started(ip, until);
+                    self.relay.defer(ip, until);
                 }
-                RaceNews::Failed(ip, reason) => self.core.side_failed(now, ip, super::error::ConnectError::Failed { reason, errno: None }),
+                RaceNews::Failed(ip, reason) => {
+                    self.core.side_failed(now, ip, super::error::ConnectError::Failed { reason, errno: None });
+                    self.relay.expedite(now, ip);
+                }
             }
         }
     }
@@ -1035,11 +1050,14 @@ impl Driver {
             // of that peer waiting for the punch takes it.
             LinkEvent::Incoming { utp, from } if self.birthday.claims(now, *from.ip()) && self.core.dialling_ip(*from.ip()) => {
                 let Some(id) = self.core.side_won(now, *from.ip()) else { return };
+                self.relay.connected_to(now, *from.ip());
                 self.birthday.connected_to(now, *from.ip(), id);
                 self.utp.adopt(id, utp);
                 self.side_streams.insert(id, ConnStream::Utp { remote: from, peer_nat: Some(crate::dht::nat::NatType::Random), relay: None });
             }
             LinkEvent::Incoming { utp, from } => {
+                // A peer of ours that punched us got through: no fallback.
+                self.relay.connected_to(now, *from.ip());
                 let id = self.core.conn_id();
                 self.birthday.connected_to(now, *from.ip(), id);
                 self.utp.adopt(id, utp);
@@ -1094,6 +1112,7 @@ impl Driver {
                 Action::Won { kind, peer, conn, via, .. } => {
                     if let Some(addr) = peer.addr_v4() {
                         self.birthday.connected_to(now, *addr.ip(), conn);
+                        self.relay.connected_to(now, *addr.ip());
                     }
                     let stream = match via {
                         Via::Tcp(stream) => ConnStream::Tcp(stream),
@@ -1303,6 +1322,9 @@ impl Driver {
             Ok(stream) => {
                 self.stats(|s| s.connections_accepted += 1);
                 tracing::debug!(%from, "TCP accepted");
+                if let std::net::IpAddr::V4(ip) = crate::discovery::peer::unmap(from.ip()) {
+                    self.relay.connected_to(Instant::now(), ip);
+                }
                 (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Tcp(stream), client: false, peer: None });
             }
             Err(e) => {

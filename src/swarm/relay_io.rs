@@ -70,6 +70,41 @@ pub const MAX_SESSIONS: usize = 8;
 /// started (its dial queue retries; a forger repeats).
 pub const REPEAT_AFTER: Duration = Duration::from_secs(10);
 
+/// A peer of ours that punched us and made no connection with us this
+/// long after gets a relay session (when every punch failed): its dial
+/// gave up at the reference's 10 s, and a second more lets a connection
+/// that won at the last moment be seen first.
+pub const FALLBACK_AFTER: Duration = Duration::from_secs(11);
+
+/// A fallback session's budget: from the peer's first punch, 11 s, then
+/// this, stays within issue 11's 35 s.
+pub const FALLBACK_BUDGET: Duration = Duration::from_secs(20);
+
+/// A fallback's budget at the least: a lookup and a relay round trip.
+pub const FALLBACK_MIN: Duration = Duration::from_secs(4);
+
+/// Punches watched for a fallback at once (a bound: anyone can get a
+/// punch relayed to us).
+pub const MAX_WATCHED: usize = 32;
+
+/// A peer IP we connected with this recently is not watched when it
+/// punches us again (a second `connect`, a retry beside a live
+/// connection): its punches got through before. Ours.
+pub const CONNECTED_MEMORY: Duration = Duration::from_secs(10 * 60);
+
+/// The longest a fallback may take from the peer's first punch to its
+/// connection: issue 11's cap on the slow paths.
+pub const FALLBACK_BY: Duration = Duration::from_secs(35);
+
+/// A peer of ours that punched us, watched for a connection.
+struct Watch {
+    origin: SocketAddrV4,
+    referrer: SocketAddrV4,
+    /// Its first punch, and when the fallback starts if nothing connects.
+    since: Instant,
+    due: Instant,
+}
+
 /// Our nonce goes to a peer again no sooner than this (its punch retries
 /// mean it may not have heard it).
 const PUNCH_BACK_AGAIN: Duration = Duration::from_secs(1);
@@ -107,6 +142,9 @@ struct Session {
     pending_utp: Option<ConnId>,
     conn: Option<u64>,
     started: Instant,
+    /// Started as a fallback ([`FALLBACK_AFTER`]): no dial of ours waits,
+    /// so a failure is only counted, not warned about.
+    fallback: bool,
 }
 
 /// What the engine does for the relay side.
@@ -119,8 +157,9 @@ pub enum Output {
     PunchBack { origin: SocketAddrV4, referrer: SocketAddrV4, check: Check },
     /// A session for the peer at `ip` runs until `until`: dials of it wait.
     Started { ip: Ipv4Addr, until: Instant },
-    /// The session for the peer at `ip` failed.
-    Failed { ip: Ipv4Addr, error: String },
+    /// The session for the peer at `ip` failed; `quiet` when nobody of
+    /// ours asked for it (a fallback): counted, not warned about.
+    Failed { ip: Ipv4Addr, error: String, quiet: bool },
     /// The session's uTP connection is up: give it an id
     /// ([`RelayIo::adopt`]).
     Connected { token: Token, ip: Ipv4Addr },
@@ -139,6 +178,9 @@ pub struct RelayIoStats {
     pub dropped: u64,
     /// Milliseconds from the last session's start to its connection.
     pub last_ms: u64,
+    /// Sessions started because a peer of ours punched us and never
+    /// connected (every punch failed).
+    pub fallbacks: u64,
 }
 
 pub struct RelayIo {
@@ -161,6 +203,11 @@ pub struct RelayIo {
     out: VecDeque<Output>,
     /// Connections whose session the relay ended, to report closed.
     lost: Vec<(u64, String)>,
+    /// Peers of ours that punched us, until a connection with them is
+    /// seen ([`RelayIo::connected_to`]) or [`FALLBACK_AFTER`] passes:
+    watched: Vec<Watch>,
+    /// Peer IPs we connected with, and when (at most [`MAX_WATCHED`] × 2).
+    connected: Vec<(Ipv4Addr, Instant)>,
     utp_config: UtpConfig,
     stats: RelayIoStats,
 }
@@ -181,6 +228,8 @@ impl RelayIo {
             recent: Vec::new(),
             out: VecDeque::new(),
             lost: Vec::new(),
+            watched: Vec::new(),
+            connected: Vec::new(),
             utp_config,
             stats: RelayIoStats::default(),
         }
@@ -203,12 +252,17 @@ impl RelayIo {
 
     /// A peer of ours punched us through `referrer` from `origin` with
     /// `capability`; `ours` is our NAT's class. Random × random starts a
-    /// session (or joins the one the peer's nonce names).
+    /// session; a nonce joins the one it names (the peer decided it needs
+    /// a relay: both random, or every punch failed); any other punch is
+    /// watched, and a session starts if no connection with the peer
+    /// follows within [`FALLBACK_AFTER`].
     pub fn punched_by(&mut self, now: Instant, ours: NatType, origin: SocketAddrV4, referrer: SocketAddrV4, capability: &Capability) {
-        if ours != NatType::Random || capability.nat != NatType::Random {
+        let ip = *origin.ip();
+        let told = matches!(capability.check, Some(Check::Relay(_)));
+        if !told && (ours != NatType::Random || capability.nat != NatType::Random) {
+            self.watch(now, origin, referrer);
             return;
         }
-        let ip = *origin.ip();
         let mine = self.sessions.iter().find(|(_, s)| *s.peer.ip() == ip).map(|(t, s)| (*t, s.nonce, s.state));
         match (capability.check, mine) {
             (Some(Check::Relay(theirs)), Some((token, nonce, state))) => {
@@ -242,6 +296,69 @@ impl RelayIo {
         }
     }
 
+    fn watch(&mut self, now: Instant, origin: SocketAddrV4, referrer: SocketAddrV4) {
+        self.connected.retain(|(_, at)| now.saturating_duration_since(*at) < CONNECTED_MEMORY);
+        let ip = origin.ip();
+        if self.watched.iter().any(|w| w.origin.ip() == ip) || self.sessions.values().any(|s| s.peer.ip() == ip) || self.connected.iter().any(|(i, _)| i == ip) {
+            return;
+        }
+        if self.watched.len() >= MAX_WATCHED {
+            self.watched.remove(0);
+        }
+        self.watched.push(Watch { origin, referrer, since: now, due: now + FALLBACK_AFTER });
+    }
+
+    /// A connection with the peer at `ip` was made (any transport): its
+    /// punch needs no fallback.
+    pub fn connected_to(&mut self, now: Instant, ip: Ipv4Addr) {
+        self.watched.retain(|w| *w.origin.ip() != ip);
+        self.connected.retain(|(i, _)| *i != ip);
+        if self.connected.len() >= 2 * MAX_WATCHED {
+            self.connected.remove(0);
+        }
+        self.connected.push((ip, now));
+    }
+
+    /// A longer path to the peer at `ip` runs until `until` (a birthday
+    /// punch): its watch waits for it, a second past its end.
+    pub fn defer(&mut self, ip: Ipv4Addr, until: Instant) {
+        for w in self.watched.iter_mut().filter(|w| *w.origin.ip() == ip) {
+            w.due = w.due.max(until + Duration::from_secs(1));
+        }
+    }
+
+    /// That longer path failed: a watched punch of the peer at `ip` falls
+    /// back now.
+    pub fn expedite(&mut self, now: Instant, ip: Ipv4Addr) {
+        for w in self.watched.iter_mut().filter(|w| *w.origin.ip() == ip) {
+            w.due = w.due.min(now);
+        }
+    }
+
+    /// Watched punches whose peer never connected: every punch failed, so
+    /// a relay session starts, and the nonce goes to the peer.
+    fn fallbacks(&mut self, now: Instant) {
+        let due: Vec<(SocketAddrV4, SocketAddrV4, Instant)> = self.watched.iter().filter(|w| now >= w.due).map(|w| (w.origin, w.referrer, w.since)).collect();
+        self.watched.retain(|w| now < w.due);
+        for (origin, referrer, since) in due {
+            if !self.may_start(now, *origin.ip()) {
+                continue;
+            }
+            tracing::debug!(%origin, "a peer of ours punched us and never connected: relay session");
+            let nonce: [u8; RELAY_NONCE_LEN] = rand::random();
+            if let Some(token) = self.start(now, origin, referrer, nonce, Role::Accept) {
+                if let Some(s) = self.sessions.get_mut(&token) {
+                    // Within 35 s of the first punch, after a birthday
+                    // punch's 30 s too, but never less than a few seconds.
+                    s.deadline = (now + FALLBACK_BUDGET).min(since + FALLBACK_BY).max(now + FALLBACK_MIN);
+                    s.fallback = true;
+                }
+                self.stats.fallbacks += 1;
+                self.punch_back(now, &token);
+            }
+        }
+    }
+
     fn may_start(&mut self, now: Instant, ip: Ipv4Addr) -> bool {
         self.recent.retain(|(_, at)| now.saturating_duration_since(*at) < REPEAT_AFTER);
         if self.sessions.len() >= MAX_SESSIONS || self.recent.len() >= 4 * MAX_SESSIONS || self.recent.iter().any(|(i, _)| *i == ip) {
@@ -261,7 +378,7 @@ impl RelayIo {
         tracing::debug!(%peer, ?role, "relay session: both NATs are random");
         self.sessions.insert(
             token,
-            Session { peer, referrer, nonce, role, state: State::Looking, relay: None, deadline, punched_back: None, utp: None, pending_utp: None, conn: None, started: now },
+            Session { peer, referrer, nonce, role, state: State::Looking, relay: None, deadline, punched_back: None, utp: None, pending_utp: None, conn: None, started: now, fallback: false },
         );
         self.stats.sessions_started += 1;
         self.out.push_back(Output::Started { ip: *peer.ip(), until: deadline });
@@ -367,7 +484,7 @@ impl RelayIo {
             None => {
                 tracing::debug!(peer = %s.peer, "relay session failed: {error}");
                 self.stats.sessions_failed += 1;
-                self.out.push_back(Output::Failed { ip: *s.peer.ip(), error });
+                self.out.push_back(Output::Failed { ip: *s.peer.ip(), error, quiet: s.fallback });
             }
         }
     }
@@ -435,10 +552,12 @@ impl RelayIo {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let links = self.sessions.values().filter_map(|s| s.utp.as_ref().and_then(UtpLink::poll_timeout)).min();
         let deadlines = self.sessions.values().filter(|s| s.conn.is_none()).map(|s| s.deadline).min();
-        [self.client.poll_timeout(), links, deadlines].into_iter().flatten().min()
+        let watched = self.watched.iter().map(|w| w.due).min();
+        [self.client.poll_timeout(), links, deadlines, watched].into_iter().flatten().min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.fallbacks(now);
         self.client.handle_timeout(now);
         self.client_events(now);
         for s in self.sessions.values_mut() {
@@ -812,6 +931,44 @@ mod tests {
         assert_eq!(r.sessions.len(), 0);
         r.punched_by(t0 + REPEAT_AFTER, NatType::Random, SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000), 4000), REF, &cap(None));
         assert_eq!(r.sessions.len(), 1);
+    }
+
+    #[test]
+    fn a_peer_of_ours_that_punched_and_never_connected_gets_a_relay_session() {
+        let mut n = Net::new();
+        let t0 = n.now;
+        let consistent = Capability { nat: NatType::Consistent, candidates: vec![], check: None };
+        // A punched B (both consistent): nothing yet, and a connection in
+        // time means nothing ever.
+        n.b.punched_by(t0, NatType::Consistent, A, REF, &consistent);
+        n.advance(FALLBACK_AFTER - Duration::from_secs(1));
+        assert!(n.outs[1].is_empty(), "{:?}", n.outs[1]);
+        n.b.connected_to(n.now, *A.ip());
+        n.advance(Duration::from_secs(2));
+        assert!(n.outs[1].is_empty(), "connected: no fallback");
+        // Punched again by a peer it connected with: not watched.
+        n.b.punched_by(n.now, NatType::Consistent, A, REF, &consistent);
+        n.advance(FALLBACK_AFTER);
+        assert!(n.outs[1].is_empty());
+
+        // No connection within FALLBACK_AFTER: B starts a session and
+        // sends its nonce; A, told it, joins whatever the classes; they
+        // connect through the relay.
+        let mut n = Net::new();
+        let t0 = n.now;
+        n.b.punched_by(t0, NatType::Consistent, A, REF, &consistent);
+        n.advance(FALLBACK_AFTER);
+        let Some(nonce @ Check::Relay(_)) = n.punch_back(1) else { panic!("B sends a nonce: {:?}", n.outs[1]) };
+        assert_eq!(n.b.stats().fallbacks, 1);
+        n.a.punched_by(n.now, NatType::Consistent, B, REF, &Capability { nat: NatType::Consistent, candidates: vec![], check: Some(nonce) });
+        n.settle();
+        assert!(n.conns[0].is_some() && n.conns[1].is_some(), "{:?} {:?}", n.outs[0], n.outs[1]);
+        // A fallback that fails is not warned about: nobody asked for it.
+        let mut n = Net::new();
+        n.found.clear();
+        n.b.punched_by(n.now, NatType::Open, A, REF, &consistent);
+        n.advance(FALLBACK_AFTER);
+        assert!(n.outs[1].iter().any(|o| matches!(o, Output::Failed { quiet: true, .. })), "{:?}", n.outs[1]);
     }
 
     #[test]
