@@ -259,11 +259,15 @@ impl RelayIo {
     pub fn punched_by(&mut self, now: Instant, ours: NatType, origin: SocketAddrV4, referrer: SocketAddrV4, capability: &Capability) {
         let ip = *origin.ip();
         let told = matches!(capability.check, Some(Check::Relay(_)));
+        let mine = self.sessions.iter().find(|(_, s)| *s.peer.ip() == ip).map(|(t, s)| (*t, s.nonce, s.state));
         if !told && (ours != NatType::Random || capability.nat != NatType::Random) {
-            self.watch(now, origin, referrer);
+            match mine {
+                // A fallback of ours runs: the peer may not have heard our nonce.
+                Some((token, ..)) => self.punch_back(now, &token),
+                None => self.watch(now, origin, referrer),
+            }
             return;
         }
-        let mine = self.sessions.iter().find(|(_, s)| *s.peer.ip() == ip).map(|(t, s)| (*t, s.nonce, s.state));
         match (capability.check, mine) {
             (Some(Check::Relay(theirs)), Some((token, nonce, state))) => {
                 if theirs == nonce {
@@ -272,14 +276,14 @@ impl RelayIo {
                 // Two nonces crossed: the smaller one wins on both sides.
                 if theirs < nonce && state != State::Paired {
                     self.drop_session(&token);
-                    self.start(now, origin, referrer, theirs, Role::Connect);
+                    self.start(now, origin, referrer, theirs, Role::Connect, None);
                 } else {
                     self.punch_back(now, &token);
                 }
             }
             (Some(Check::Relay(theirs)), None) => {
                 if self.may_start(now, ip) {
-                    self.start(now, origin, referrer, theirs, Role::Connect);
+                    self.start(now, origin, referrer, theirs, Role::Connect, None);
                 }
             }
             // Its punch again: it may not have heard our nonce.
@@ -287,7 +291,7 @@ impl RelayIo {
             (_, None) => {
                 if self.may_start(now, ip) {
                     let nonce: [u8; RELAY_NONCE_LEN] = rand::random();
-                    let token = self.start(now, origin, referrer, nonce, Role::Accept);
+                    let token = self.start(now, origin, referrer, nonce, Role::Accept, None);
                     if let Some(token) = token {
                         self.punch_back(now, &token);
                     }
@@ -346,13 +350,10 @@ impl RelayIo {
             }
             tracing::debug!(%origin, "a peer of ours punched us and never connected: relay session");
             let nonce: [u8; RELAY_NONCE_LEN] = rand::random();
-            if let Some(token) = self.start(now, origin, referrer, nonce, Role::Accept) {
-                if let Some(s) = self.sessions.get_mut(&token) {
-                    // Within 35 s of the first punch, after a birthday
-                    // punch's 30 s too, but never less than a few seconds.
-                    s.deadline = (now + FALLBACK_BUDGET).min(since + FALLBACK_BY).max(now + FALLBACK_MIN);
-                    s.fallback = true;
-                }
+            // Within 35 s of the first punch, after a birthday punch's 30 s
+            // too, but never less than a few seconds.
+            let deadline = (now + FALLBACK_BUDGET).min(since + FALLBACK_BY).max(now + FALLBACK_MIN);
+            if let Some(token) = self.start(now, origin, referrer, nonce, Role::Accept, Some(deadline)) {
                 self.stats.fallbacks += 1;
                 self.punch_back(now, &token);
             }
@@ -368,17 +369,33 @@ impl RelayIo {
         true
     }
 
-    fn start(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4, nonce: [u8; RELAY_NONCE_LEN], role: Role) -> Option<Token> {
+    /// A session with `peer`; a fallback (`Some(deadline)`) ends then,
+    /// any other after [`RELAY_BUDGET`].
+    fn start(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4, nonce: [u8; RELAY_NONCE_LEN], role: Role, fallback: Option<Instant>) -> Option<Token> {
         let token = token_from_nonce(&nonce);
         if self.sessions.contains_key(&token) {
             return None;
         }
         self.recent.push((*peer.ip(), now));
-        let deadline = now + RELAY_BUDGET;
-        tracing::debug!(%peer, ?role, "relay session: both NATs are random");
+        let deadline = fallback.unwrap_or(now + RELAY_BUDGET);
+        tracing::debug!(%peer, ?role, fallback = fallback.is_some(), "relay session started");
         self.sessions.insert(
             token,
-            Session { peer, referrer, nonce, role, state: State::Looking, relay: None, deadline, punched_back: None, utp: None, pending_utp: None, conn: None, started: now, fallback: false },
+            Session {
+                peer,
+                referrer,
+                nonce,
+                role,
+                state: State::Looking,
+                relay: None,
+                deadline,
+                punched_back: None,
+                utp: None,
+                pending_utp: None,
+                conn: None,
+                started: now,
+                fallback: fallback.is_some(),
+            },
         );
         self.stats.sessions_started += 1;
         self.out.push_back(Output::Started { ip: *peer.ip(), until: deadline });
