@@ -919,6 +919,24 @@ mod tests {
     }
 
     #[test]
+    fn a_relay_at_its_cap_refuses_and_both_dials_hear_why() {
+        let mut n = Net::new();
+        n.relay = Relay::new(RelayConfig { max_pairs: 0, ..RelayConfig::default() }, n.now, [7; 32]);
+        n.b.punched_by(n.now, NatType::Random, A, REF, &cap(None));
+        n.settle();
+        let nonce = n.punch_back(1).unwrap();
+        n.a.punched_by(n.now, NatType::Random, B, REF, &cap(Some(nonce)));
+        n.settle();
+        for i in 0..2 {
+            let failed: Vec<&String> = n.outs[i].iter().filter_map(|o| if let Output::Failed { error, quiet: false, .. } = o { Some(error) } else { None }).collect();
+            assert_eq!(failed.len(), 1, "side {i}: {:?}", n.outs[i]);
+            assert!(failed[0].contains("relay refused: the relay carries as many pairs as it may"), "{}", failed[0]);
+        }
+        assert_eq!((n.a.stats().sessions_failed, n.b.stats().sessions_failed), (1, 1));
+        assert!(n.conns.iter().all(Option::is_none));
+    }
+
+    #[test]
     fn only_random_by_random_and_bounded() {
         let t0 = Instant::now();
         let mut r = RelayIo::new(UtpConfig::default());
