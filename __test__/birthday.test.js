@@ -15,7 +15,7 @@ const { assertIsolated } = require('./helpers/netns')
 const { NatLab } = require('./helpers/natlab')
 const { NAT_PEER, JOIN_GAP } = require('./helpers/nat-matrix')
 const { topic } = require('./helpers/data')
-const { ask, joined, until } = require('./helpers/nat-peer-ipc')
+const { ask, joined, until, natTypeBecomes } = require('./helpers/nat-peer-ipc')
 
 assertIsolated()
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
@@ -32,12 +32,7 @@ async function run (kinds, index, { transit = false } = {}) {
     await Promise.all(peers.map((p, i) => joined(p, topic(`birthday warm-up ${i} ${index} ${process.pid} ${Date.now()}`))))
     const want = { symmetric: 'random', cone: 'consistent', 'cone-nofw': 'consistent' }
     for (const [i, p] of peers.entries()) {
-      let nat
-      for (let k = 0; k < 60 && nat !== want[kinds[i]]; k++) {
-        nat = (await ask(p, 'address', 'address')).natType
-        if (nat !== want[kinds[i]]) await sleep(250)
-      }
-      assert.strictEqual(nat, want[kinds[i]], `${kinds[i]} classified`)
+      assert.strictEqual(await natTypeBecomes(p, want[kinds[i]]), want[kinds[i]], `${kinds[i]} classified`)
     }
     const r = kinds.indexOf('symmetric')
     const c = 1 - r

@@ -20,7 +20,7 @@ const { NatLab } = require('./helpers/natlab')
 const { NAT_PEER, JOIN_GAP } = require('./helpers/nat-matrix')
 const { topic } = require('./helpers/data')
 const { startRelay, relayStats, stopRelay } = require('./helpers/relay-bin')
-const { ask, joined, until } = require('./helpers/nat-peer-ipc')
+const { ask, joined, until, natTypeBecomes } = require('./helpers/nat-peer-ipc')
 
 assertIsolated()
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
@@ -32,12 +32,7 @@ async function meet (lab, peers, label) {
   await Promise.all(peers.map(p => p.wait('ready')))
   await Promise.all(peers.map((p, i) => joined(p, topic(`relay warm-up ${label} ${i} ${process.pid} ${Date.now()}`))))
   for (const p of peers) {
-    let nat
-    for (let k = 0; k < 60 && nat !== 'random'; k++) {
-      nat = (await ask(p, 'address', 'address')).natType
-      if (nat !== 'random') await sleep(250)
-    }
-    assert.strictEqual(nat, 'random', 'a symmetric router is classified random')
+    assert.strictEqual(await natTypeBecomes(p, 'random'), 'random', 'a symmetric router is classified random')
   }
   const t = topic(`relay ${label} ${process.pid} ${Date.now()}`)
   peers[0].send({ cmd: 'join', topic: t })

@@ -30,4 +30,15 @@ async function until (p, pred, ms) {
   return last
 }
 
-module.exports = { ask, joined, until }
+/** Polls `address` (every 250 ms, at most 60 times) until the peer's
+ * NAT class is `want`; returns the last class seen. */
+async function natTypeBecomes (p, want) {
+  let nat
+  for (let k = 0; k < 60 && nat !== want; k++) {
+    nat = (await ask(p, 'address', 'address')).natType
+    if (nat !== want) await sleep(250)
+  }
+  return nat
+}
+
+module.exports = { ask, joined, until, natTypeBecomes }

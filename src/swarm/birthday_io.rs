@@ -180,7 +180,7 @@ pub struct BirthdayIo {
     stats: BirthdayIoStats,
     /// The running session's peer IP, and news for the dials of it.
     session_ip: Option<std::net::Ipv4Addr>,
-    news: Vec<RaceNews>,
+    news: std::collections::VecDeque<RaceNews>,
 }
 
 impl BirthdayIo {
@@ -201,7 +201,7 @@ impl BirthdayIo {
             utp_config,
             stats: BirthdayIoStats::default(),
             session_ip: None,
-            news: Vec::new(),
+            news: std::collections::VecDeque::new(),
         }
     }
 
@@ -298,7 +298,7 @@ impl BirthdayIo {
         match self.machine.start(now, role, origin) {
             Ok(_) => {
                 self.session_ip = Some(*origin.ip());
-                self.news.push(RaceNews::Started(*origin.ip(), now + super::birthday::BUDGET));
+                self.news.push_back(RaceNews::Started(*origin.ip(), now + super::birthday::BUDGET));
                 tracing::debug!(?role, %origin, "birthday punch: peer of ours with the other NAT class");
                 match theirs {
                     // It proved itself with our nonce: it runs already.
@@ -344,11 +344,7 @@ impl BirthdayIo {
 
     /// News for the dials of sessions' peers, oldest first.
     pub fn poll_race_news(&mut self) -> Option<RaceNews> {
-        if self.news.is_empty() {
-            None
-        } else {
-            Some(self.news.remove(0))
-        }
+        self.news.pop_front()
     }
 
     /// Whether an incoming connection from `ip` is a session's: the
@@ -573,7 +569,7 @@ impl BirthdayIo {
                     if let Some(ip) = self.session_ip.take() {
                         if outcome == super::birthday::Outcome::TimedOut {
                             let why = format!("one NAT is random and the birthday punch found no path in {} s", super::birthday::BUDGET.as_secs());
-                            self.news.push(RaceNews::Failed(ip, why));
+                            self.news.push_back(RaceNews::Failed(ip, why));
                         }
                     }
                     self.stats.last_sockets_opened = report.sockets_opened;
@@ -607,7 +603,7 @@ impl BirthdayIo {
                     }
                     LinkEvent::Failed { error, .. } => {
                         tracing::debug!(peer = %link.peer, "uTP over the birthday socket failed: {error}");
-                        self.news.push(RaceNews::Failed(*link.peer.ip(), format!("uTP over the birthday punch's socket failed: {error}")));
+                        self.news.push_back(RaceNews::Failed(*link.peer.ip(), format!("uTP over the birthday punch's socket failed: {error}")));
                         dead.push(*sock);
                     }
                     LinkEvent::Incoming { utp, .. } => link.utp.abandon(now, utp),

@@ -943,7 +943,7 @@ impl Driver {
             match o {
                 RelayOutput::Lookup => {
                     let q = self.discovery.side_lookup(now, crate::relay::rendezvous::relay_topic());
-                    self.relay.lookup_started(now, q);
+                    self.relay.lookup_started(q);
                 }
                 RelayOutput::PunchBack { origin, referrer, check } => {
                     let _ = self.discovery.holepunch_checked(now, origin, referrer, Some(check));

@@ -43,7 +43,7 @@ use crate::dht::capability::{Capability, Check, RELAY_NONCE_LEN};
 use crate::dht::nat::NatType;
 use crate::dht::QueryId;
 use crate::relay::rendezvous::{pick, token_from_nonce};
-use crate::relay::{ClientEvent, RelayClient, RelayError, Token};
+use crate::relay::{ClientEvent, RelayClient, Token};
 use crate::utp::{looks_like_utp, ConnId, UtpConfig};
 
 // The record carries what the token is derived from.
@@ -275,7 +275,7 @@ impl RelayIo {
                 }
                 // Two nonces crossed: the smaller one wins on both sides.
                 if theirs < nonce && state != State::Paired {
-                    self.drop_session(&token);
+                    self.forget(&token);
                     self.start(now, origin, referrer, theirs, Role::Connect, None);
                 } else {
                     self.punch_back(now, &token);
@@ -420,7 +420,7 @@ impl RelayIo {
     }
 
     /// The engine started the relay lookup as `query` (None: no DHT).
-    pub fn lookup_started(&mut self, now: Instant, query: Option<QueryId>) {
+    pub fn lookup_started(&mut self, query: Option<QueryId>) {
         self.lookup_asked = false;
         match query {
             Some(q) => {
@@ -429,7 +429,7 @@ impl RelayIo {
             }
             None => {
                 self.lookup = None;
-                self.fail_looking(now, "both NATs are random and there is no DHT to find a relay on");
+                self.fail_looking("both NATs are random and there is no DHT to find a relay on");
             }
         }
     }
@@ -460,19 +460,22 @@ impl RelayIo {
             self.relays = std::mem::take(&mut self.found);
             self.relays_at = Some(now);
         }
-        let waiting: Vec<Token> = self.sessions.iter().filter(|(_, s)| s.state == State::Looking).map(|(t, _)| *t).collect();
         if self.relays.is_empty() {
-            self.fail_looking(now, "both NATs are random and no relay is announced on the DHT");
+            self.fail_looking("both NATs are random and no relay is announced on the DHT");
             return;
         }
-        for token in waiting {
+        for token in self.looking() {
             self.join(now, &token);
         }
     }
 
-    fn fail_looking(&mut self, _now: Instant, why: &str) {
-        let waiting: Vec<Token> = self.sessions.iter().filter(|(_, s)| s.state == State::Looking).map(|(t, _)| *t).collect();
-        for token in waiting {
+    /// Sessions waiting for the relay lookup.
+    fn looking(&self) -> Vec<Token> {
+        self.sessions.iter().filter(|(_, s)| s.state == State::Looking).map(|(t, _)| *t).collect()
+    }
+
+    fn fail_looking(&mut self, why: &str) {
+        for token in self.looking() {
             self.fail(&token, why.to_string());
         }
     }
@@ -488,29 +491,28 @@ impl RelayIo {
         }
     }
 
-    fn fail(&mut self, token: &Token, error: String) {
-        let Some(s) = self.sessions.remove(token) else { return };
+    /// Ends session `token` at the relay and forgets it.
+    fn forget(&mut self, token: &Token) -> Option<Session> {
+        let s = self.sessions.remove(token)?;
         self.client.close(token);
+        if let Some(conn) = s.conn {
+            self.by_conn.remove(&conn);
+        }
+        Some(s)
+    }
+
+    fn fail(&mut self, token: &Token, error: String) {
+        let Some(s) = self.forget(token) else { return };
         match s.conn {
             // Connected: the connection ends with the session, with why.
             Some(conn) => {
                 tracing::debug!(peer = %s.peer, "relayed connection lost: {error}");
-                self.by_conn.remove(&conn);
                 self.lost.push((conn, error));
             }
             None => {
                 tracing::debug!(peer = %s.peer, "relay session failed: {error}");
                 self.stats.sessions_failed += 1;
                 self.out.push_back(Output::Failed { ip: *s.peer.ip(), error, quiet: s.fallback });
-            }
-        }
-    }
-
-    fn drop_session(&mut self, token: &Token) {
-        if let Some(s) = self.sessions.remove(token) {
-            self.client.close(token);
-            if let Some(conn) = s.conn {
-                self.by_conn.remove(&conn);
             }
         }
     }
@@ -556,14 +558,10 @@ impl RelayIo {
                         }
                     }
                 }
-                ClientEvent::Failed { token, error } => self.client_failed(&token, error),
+                // The client forgot it already; `fail` closes nothing more there.
+                ClientEvent::Failed { token, error } => self.fail(&token, format!("both NATs are random and the relay failed: {error}")),
             }
         }
-    }
-
-    fn client_failed(&mut self, token: &Token, error: RelayError) {
-        // The client forgot it already; `fail` closes nothing more there.
-        self.fail(token, format!("both NATs are random and the relay failed: {error}"));
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -682,29 +680,25 @@ impl RelayIo {
                         s.pending_utp = Some(id);
                         self.out.push_back(Output::Connected { token: *token, ip: *s.peer.ip() });
                     }
-                    LinkEvent::Failed { error, .. } => dead.push((*token, format!("both NATs are random and uTP through the relay failed: {error}"))),
+                    LinkEvent::Failed { error, .. } => dead.push((*token, Some(format!("both NATs are random and uTP through the relay failed: {error}")))),
                     LinkEvent::Data { conn, data } => sink(SwarmEvent::Data { id: conn, data }),
                     LinkEvent::Written { conn, write } => sink(SwarmEvent::Written { id: conn, write }),
                     LinkEvent::End { conn } => sink(SwarmEvent::End { id: conn }),
                     LinkEvent::Closed { conn, error } => {
                         sink(SwarmEvent::StreamClosed { id: conn, error });
-                        dead.push((*token, String::new()));
+                        dead.push((*token, None));
                     }
                 }
             }
         }
         for (token, error) in dead {
-            if error.is_empty() {
+            match error {
+                Some(error) => self.fail(&token, error),
                 // The connection closed: the session ends with it.
-                self.flush_one(now, &token);
-                if let Some(s) = self.sessions.remove(&token) {
-                    if let Some(conn) = s.conn {
-                        self.by_conn.remove(&conn);
-                    }
+                None => {
+                    self.flush_one(now, &token);
+                    self.forget(&token);
                 }
-                self.client.close(&token);
-            } else {
-                self.fail(&token, error);
             }
         }
         self.flush_links(now);
@@ -804,7 +798,7 @@ mod tests {
                                 let q = 100 + i as u64;
                                 let found = self.found.clone();
                                 let s = self.side(i);
-                                s.lookup_started(now, Some(q));
+                                s.lookup_started(Some(q));
                                 s.lookup_found(q, &found);
                                 s.lookup_done(now, q);
                             }
@@ -1026,10 +1020,10 @@ mod tests {
         assert_eq!(n.a.sessions.keys().collect::<Vec<_>>(), vec![&token]);
         assert_eq!(n.b.sessions.keys().collect::<Vec<_>>(), vec![&token]);
         // The sessions connect (the lookups answer in `settle`).
-        n.a.lookup_started(t0, Some(1));
+        n.a.lookup_started(Some(1));
         n.a.lookup_found(1, &[RELAY]);
         n.a.lookup_done(t0, 1);
-        n.b.lookup_started(t0, Some(2));
+        n.b.lookup_started(Some(2));
         n.b.lookup_found(2, &[RELAY]);
         n.b.lookup_done(t0, 2);
         n.settle();
