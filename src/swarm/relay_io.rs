@@ -105,6 +105,11 @@ struct Watch {
     due: Instant,
 }
 
+/// Why a session exists, the first words of its errors: both NATs are
+/// random, or (a fallback, or a peer's nonce told us) no punch got through.
+const CAUSE_RANDOM: &str = "both NATs are random";
+const CAUSE_FALLBACK: &str = "no punch got through";
+
 /// Our nonce goes to a peer again no sooner than this (its punch retries
 /// mean it may not have heard it).
 const PUNCH_BACK_AGAIN: Duration = Duration::from_secs(1);
@@ -145,6 +150,8 @@ struct Session {
     /// Started as a fallback ([`FALLBACK_AFTER`]): no dial of ours waits,
     /// so a failure is only counted, not warned about.
     fallback: bool,
+    /// [`CAUSE_RANDOM`] or [`CAUSE_FALLBACK`].
+    cause: &'static str,
 }
 
 /// What the engine does for the relay side.
@@ -259,6 +266,7 @@ impl RelayIo {
     pub fn punched_by(&mut self, now: Instant, ours: NatType, origin: SocketAddrV4, referrer: SocketAddrV4, capability: &Capability) {
         let ip = *origin.ip();
         let told = matches!(capability.check, Some(Check::Relay(_)));
+        let cause = if ours == NatType::Random && capability.nat == NatType::Random { CAUSE_RANDOM } else { CAUSE_FALLBACK };
         let mine = self.sessions.iter().find(|(_, s)| *s.peer.ip() == ip).map(|(t, s)| (*t, s.nonce, s.state));
         if !told && (ours != NatType::Random || capability.nat != NatType::Random) {
             match mine {
@@ -276,14 +284,14 @@ impl RelayIo {
                 // Two nonces crossed: the smaller one wins on both sides.
                 if theirs < nonce && state != State::Paired {
                     self.forget(&token);
-                    self.start(now, origin, referrer, theirs, Role::Connect, None);
+                    self.start(now, origin, referrer, theirs, Role::Connect, None, cause);
                 } else {
                     self.punch_back(now, &token);
                 }
             }
             (Some(Check::Relay(theirs)), None) => {
                 if self.may_start(now, ip) {
-                    self.start(now, origin, referrer, theirs, Role::Connect, None);
+                    self.start(now, origin, referrer, theirs, Role::Connect, None, cause);
                 }
             }
             // Its punch again: it may not have heard our nonce.
@@ -291,7 +299,7 @@ impl RelayIo {
             (_, None) => {
                 if self.may_start(now, ip) {
                     let nonce: [u8; RELAY_NONCE_LEN] = rand::random();
-                    let token = self.start(now, origin, referrer, nonce, Role::Accept, None);
+                    let token = self.start(now, origin, referrer, nonce, Role::Accept, None, CAUSE_RANDOM);
                     if let Some(token) = token {
                         self.punch_back(now, &token);
                     }
@@ -353,7 +361,7 @@ impl RelayIo {
             // Within 35 s of the first punch, after a birthday punch's 30 s
             // too, but never less than a few seconds.
             let deadline = (now + FALLBACK_BUDGET).min(since + FALLBACK_BY).max(now + FALLBACK_MIN);
-            if let Some(token) = self.start(now, origin, referrer, nonce, Role::Accept, Some(deadline)) {
+            if let Some(token) = self.start(now, origin, referrer, nonce, Role::Accept, Some(deadline), CAUSE_FALLBACK) {
                 self.stats.fallbacks += 1;
                 self.punch_back(now, &token);
             }
@@ -371,7 +379,7 @@ impl RelayIo {
 
     /// A session with `peer`; a fallback (`Some(deadline)`) ends then,
     /// any other after [`RELAY_BUDGET`].
-    fn start(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4, nonce: [u8; RELAY_NONCE_LEN], role: Role, fallback: Option<Instant>) -> Option<Token> {
+    fn start(&mut self, now: Instant, peer: SocketAddrV4, referrer: SocketAddrV4, nonce: [u8; RELAY_NONCE_LEN], role: Role, fallback: Option<Instant>, cause: &'static str) -> Option<Token> {
         let token = token_from_nonce(&nonce);
         if self.sessions.contains_key(&token) {
             return None;
@@ -395,6 +403,7 @@ impl RelayIo {
                 conn: None,
                 started: now,
                 fallback: fallback.is_some(),
+                cause,
             },
         );
         self.stats.sessions_started += 1;
@@ -429,7 +438,7 @@ impl RelayIo {
             }
             None => {
                 self.lookup = None;
-                self.fail_looking("both NATs are random and there is no DHT to find a relay on");
+                self.fail_looking("there is no DHT to find a relay on");
             }
         }
     }
@@ -461,7 +470,7 @@ impl RelayIo {
             self.relays_at = Some(now);
         }
         if self.relays.is_empty() {
-            self.fail_looking("both NATs are random and no relay is announced on the DHT");
+            self.fail_looking("no relay is announced on the DHT");
             return;
         }
         for token in self.looking() {
@@ -487,7 +496,7 @@ impl RelayIo {
         s.state = State::Joined;
         tracing::debug!(peer = %s.peer, %relay, "relay session: joining");
         if let Err(e) = self.client.join(now, relay, *token) {
-            self.fail(token, format!("cannot join the relay: {e}"));
+            self.fail(token, format!("the relay cannot be joined: {e}"));
         }
     }
 
@@ -501,8 +510,10 @@ impl RelayIo {
         Some(s)
     }
 
-    fn fail(&mut self, token: &Token, error: String) {
+    /// Session `token` failed for `detail`; its error names its cause too.
+    fn fail(&mut self, token: &Token, detail: String) {
         let Some(s) = self.forget(token) else { return };
+        let error = format!("{} and {detail}", s.cause);
         match s.conn {
             // Connected: the connection ends with the session, with why.
             Some(conn) => {
@@ -559,7 +570,7 @@ impl RelayIo {
                     }
                 }
                 // The client forgot it already; `fail` closes nothing more there.
-                ClientEvent::Failed { token, error } => self.fail(&token, format!("both NATs are random and the relay failed: {error}")),
+                ClientEvent::Failed { token, error } => self.fail(&token, format!("the relay failed: {error}")),
             }
         }
     }
@@ -583,11 +594,12 @@ impl RelayIo {
         let late: Vec<Token> = self.sessions.iter().filter(|(_, s)| s.conn.is_none() && now >= s.deadline).map(|(t, _)| *t).collect();
         for token in late {
             let why = match self.sessions.get(&token).map(|s| s.state) {
-                Some(State::Joined) => "both NATs are random and the peer never came to the relay",
-                Some(State::Paired) => "both NATs are random and uTP through the relay did not connect",
-                _ => "both NATs are random and no relay was found in time",
+                Some(State::Joined) => "the peer never came to the relay",
+                Some(State::Paired) => "uTP through the relay did not connect",
+                _ => "no relay was found in time",
             };
-            self.fail(&token, format!("{why} (within {} s)", RELAY_BUDGET.as_secs()));
+            let budget = self.sessions.get(&token).map_or(RELAY_BUDGET, |s| s.deadline.saturating_duration_since(s.started));
+            self.fail(&token, format!("{why} (within {} s)", budget.as_secs()));
         }
     }
 
@@ -680,7 +692,7 @@ impl RelayIo {
                         s.pending_utp = Some(id);
                         self.out.push_back(Output::Connected { token: *token, ip: *s.peer.ip() });
                     }
-                    LinkEvent::Failed { error, .. } => dead.push((*token, Some(format!("both NATs are random and uTP through the relay failed: {error}")))),
+                    LinkEvent::Failed { error, .. } => dead.push((*token, Some(format!("uTP through the relay failed: {error}")))),
                     LinkEvent::Data { conn, data } => sink(SwarmEvent::Data { id: conn, data }),
                     LinkEvent::Written { conn, write } => sink(SwarmEvent::Written { id: conn, write }),
                     LinkEvent::End { conn } => sink(SwarmEvent::End { id: conn }),
@@ -997,7 +1009,11 @@ mod tests {
         n.found.clear();
         n.b.punched_by(n.now, NatType::Open, A, REF, &consistent);
         n.advance(FALLBACK_AFTER);
-        assert!(n.outs[1].iter().any(|o| matches!(o, Output::Failed { quiet: true, .. })), "{:?}", n.outs[1]);
+        assert!(
+            n.outs[1].iter().any(|o| matches!(o, Output::Failed { quiet: true, error, .. } if error == "no punch got through and no relay is announced on the DHT")),
+            "{:?}",
+            n.outs[1]
+        );
     }
 
     #[test]
