@@ -5,8 +5,9 @@
 // then on); uTP connections are UtpStreams driven by the engine.
 const net = require('net')
 const os = require('os')
-const { NativeSwarm, NativePeerQueue } = require('../binding')
+const { NativeSwarm, NativePeerQueue, socketPair } = require('../binding')
 const UtpStream = require('./utp-stream')
+const { warm } = require('./warm')
 const { CONNECT_TIMEOUT } = require('./constants')
 
 // Where a peer the engine dialled ahead carries that dial's request id
@@ -43,6 +44,7 @@ class Engine {
     /** The DHT node id the caller gave, or null (the node made its own). */
     this.id = options.id || null
     this.native = new NativeSwarm(options, ev => this._onevent(ev))
+    warm(socketPair)
   }
 
   _request (entry) {

@@ -8,3 +8,4 @@ mod dht_node;
 mod guard;
 mod peer_queue;
 mod swarm;
+mod warm;
