@@ -748,8 +748,18 @@ impl Driver {
         let now = Instant::now();
         let mut link = Vec::new();
         self.utp.poll(now, &mut link);
+        // A connection adopted here holds its dialler's first data, which
+        // its first credit (utp_link::FIRST_CREDIT) lets out on one more poll.
+        let adopted = link.iter().any(|ev| matches!(ev, LinkEvent::Incoming { .. }));
         for ev in link {
             self.on_link(now, ev);
+        }
+        if adopted {
+            let mut more = Vec::new();
+            self.utp.poll(now, &mut more);
+            for ev in more {
+                self.on_link(now, ev);
+            }
         }
         self.send_utp();
         let mut discovered = false;

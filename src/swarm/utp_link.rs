@@ -16,6 +16,12 @@ use crate::utp::{ConnId, Endpoint, UtpConfig, UtpEvent, UtpStats};
 pub const READ_CREDIT: usize = 1024 * 1024;
 /// Largest chunk handed to the owner at once.
 const CHUNK: usize = 64 * 1024;
+/// Bytes a connection may hand over before the owner's first grant. Ours:
+/// the peer's first message (a hello, a protocol handshake) then reaches
+/// the owner with the connection, not a round trip to Node and back after
+/// it (about 1 ms in the NAT lab). The owner holds at most this plus
+/// [`READ_CREDIT`] unread.
+pub const FIRST_CREDIT: usize = CHUNK;
 
 struct Link {
     utp: ConnId,
@@ -93,7 +99,7 @@ impl UtpLink {
     /// Gives connection `utp` the owner's id `conn`.
     pub fn adopt(&mut self, conn: u64, utp: ConnId) {
         self.by_utp.insert(utp, conn);
-        self.conns.insert(conn, Link { utp, credit: 0, readable: true, pending: None });
+        self.conns.insert(conn, Link { utp, credit: FIRST_CREDIT, readable: true, pending: None });
     }
 
     pub fn peer_addr(&self, utp: ConnId) -> Option<SocketAddrV4> {
