@@ -13,9 +13,15 @@
 // and the mixed placements, and no slower (median).
 //
 //   sudo node bench/nat-matrix.js [--runs 3] [--ref-runs 1] [--parallel 3]
+//     [--combos ours,ref,ours-ref,ref-ours] [--reference-pairs]
 //
 // --runs: runs of each ours↔ours pair; --ref-runs: runs of each pair with
-// the reference on one or both sides; --parallel: labs at once.
+// the reference on one or both sides; --parallel: labs at once; --combos:
+// only these combinations (ours↔ours, reference↔reference, ours first ×
+// reference, reference first × ours); --reference-pairs: only the 7
+// ordered pairs the recorded reference matrix connects (many runs of a
+// mixed placement against the reference, without the 15 s waits of the
+// pairs nobody connects).
 //
 // Network safety: this script re-executes itself under `unshare -n` (a
 // namespace with only `lo`) and refuses to go on if it sees any other
@@ -32,8 +38,13 @@ const arg = guard.numberArg
 const runs = arg('runs', 3)
 const refRuns = arg('ref-runs', 1)
 const parallel = arg('parallel', 3)
-if (![runs, refRuns, parallel].every(Number.isInteger) || runs < 1 || runs > 20 || refRuns < 0 || refRuns > 20 || parallel < 1 || parallel > 6) {
-  console.error('usage: node bench/nat-matrix.js [--runs 1..20] [--ref-runs 0..20] [--parallel 1..6]')
+const COMBO_NAMES = ['ours', 'ref', 'ours-ref', 'ref-ours']
+const comboArg = process.argv.indexOf('--combos') >= 0 ? String(process.argv[process.argv.indexOf('--combos') + 1]).split(',') : COMBO_NAMES
+const referencePairs = guard.flag('reference-pairs')
+const USAGE = 'usage: node bench/nat-matrix.js [--runs 1..20] [--ref-runs 0..20] [--parallel 1..6] [--combos ours,ref,ours-ref,ref-ours] [--reference-pairs]'
+if (![runs, refRuns, parallel].every(Number.isInteger) || runs < 1 || runs > 20 || refRuns < 0 || refRuns > 20 || parallel < 1 || parallel > 6 ||
+  !comboArg.length || !comboArg.every(c => COMBO_NAMES.includes(c))) {
+  console.error(USAGE)
   process.exit(2)
 }
 
@@ -55,22 +66,33 @@ if (nonLoopback().length) {
   process.exit(r.status === null ? 1 : r.status)
 }
 
-const { KINDS, JOIN_GAP, WINDOW, BIRTHDAY_WINDOW, cases, runCase, pool, median } = require('../__test__/helpers/nat-matrix')
+const { Quiet, KINDS, JOIN_GAP, WINDOW, BIRTHDAY_WINDOW, cases, runCase, pool, median, baseline } = require('../__test__/helpers/nat-matrix')
 
 const OURS = ['ours', 'ours']
 const REF = ['hyperswarm', 'hyperswarm']
 const MIXED = [['ours', 'hyperswarm'], ['hyperswarm', 'ours']]
-const COMBOS = [OURS, REF, ...MIXED]
+// --combos: which of them run (by COMBO_NAMES, in this order).
+const COMBOS = [OURS, REF, ...MIXED].filter((c, k) => comboArg.includes(COMBO_NAMES[k]))
+// --reference-pairs: only the ordered pairs the recorded reference matrix
+// (nat-reference-baseline.json) connects, for many runs of just those.
+const reached = new Set(baseline().filter(p => p.ok).map(p => `${p.a}×${p.b}`))
+const wanted = c => !referencePairs || reached.has(`${c.a.kind}×${c.b.kind}`)
 const label = ([a, b]) => `${a === 'hyperswarm' ? 'ref' : a}→${b === 'hyperswarm' ? 'ref' : b}`
 
 // The worst case: lab set-up (~10 s), the first DHT round (up to 10 s),
 // the join gap, the window, the teardown.
 const CASE_MS = 10000 + 10000 + JOIN_GAP + BIRTHDAY_WINDOW + 10000
+// Run by run, pair by pair, and the combinations of one pair next to each
+// other: the labs that run at once are then mostly the same pair in
+// different combinations, so each combination meets the same load (run
+// combination by combination, a mixed pair met other mixed pairs and the
+// reference pair other reference pairs, and their medians drifted apart by
+// more than the gaps being measured).
 const list = []
 for (let run = 0; run < Math.max(runs, refRuns); run++) {
-  for (const combo of COMBOS) {
-    if (run >= (combo === OURS ? runs : refRuns)) continue
-    for (const c of cases([combo])) list.push({ ...c, run })
+  const byCombo = COMBOS.map(combo => run < (combo === OURS ? runs : refRuns) ? cases([combo]) : [])
+  for (let k = 0; k < KINDS.length * KINDS.length; k++) {
+    for (const cs of byCombo) if (cs[k] && wanted(cs[k])) list.push({ ...cs[k], run })
   }
 }
 const DEADLINE_MS = 60000 + Math.ceil(list.length / parallel) * CASE_MS
@@ -84,8 +106,11 @@ async function main () {
     `connected = both hellos within ${WINDOW} ms), ours↔ours ${runs} run(s), with the reference ${refRuns} run(s); ` +
     `${list.length} cases, ${parallel} labs at once, budget ${Math.round(DEADLINE_MS / 1000)} s`)
   let done = 0
+  // Labs start and stop while others run, but never during another's timed
+  // window (its first second), and timed windows take turns (Quiet).
+  const quiet = new Quiet()
   const results = await pool(list, parallel, async (c, i) => {
-    const r = await runCase(c, i)
+    const r = await runCase(c, i, quiet)
     done++
     const dialer = r.dialer === 'A' ? r.a.impl : r.dialer === 'B' ? r.b.impl : '-'
     console.log(`  ${String(done).padStart(3)}/${list.length} run ${c.run + 1} ${key([c.a.impl, c.b.impl], c.a.kind, c.b.kind).padEnd(34)} ` +

@@ -67,20 +67,23 @@ function cases (impls = IMPLS) {
 // A case may ask for the lab with ISP hops (`transit`, see natlab.js) and
 // bring `setup(lab)`, whose returned function's value is the result's
 // `probe` (read once the pair is done).
-async function runCase (c, index) {
-  const lab = await NatLab.create({ peers: [c.a.kind, c.b.kind], transit: !!c.transit })
+async function runCase (c, index, quiet = QUIET_NONE) {
+  const lab = await quiet.heavy(() => NatLab.create({ peers: [c.a.kind, c.b.kind], transit: !!c.transit }))
   let relay = null
   try {
-    if (c.relay) {
-      const ns = lab.lab.hosts[lab.hostIndex(RELAY_AT.host)].ns
-      relay = startRelay(ns, ['--host', RELAY_AT.ip, '--port', String(RELAY_AT.port), '--bootstrap', lab.bootstrap, '--relay', '--relay-port', String(RELAY_AT.relayPort)], { killAfterMs: 90000 })
-      await relay.ready
-    }
     const probe = c.setup ? c.setup(lab) : null
     const opts = name => JSON.stringify({ name, swarm: { bootstrap: [lab.bootstrap] } })
-    const a = lab.spawn(0, NAT_PEER, [c.a.impl, opts('a')], { timeoutMs: 60000 })
-    const b = lab.spawn(1, NAT_PEER, [c.b.impl, opts('b')], { timeoutMs: 60000 })
-    await Promise.all([a.wait('ready'), b.wait('ready')])
+    const { a, b } = await quiet.heavy(async () => {
+      if (c.relay) {
+        const ns = lab.lab.hosts[lab.hostIndex(RELAY_AT.host)].ns
+        relay = startRelay(ns, ['--host', RELAY_AT.ip, '--port', String(RELAY_AT.port), '--bootstrap', lab.bootstrap, '--relay', '--relay-port', String(RELAY_AT.relayPort)], { killAfterMs: 90000 })
+        await relay.ready
+      }
+      const a = lab.spawn(0, NAT_PEER, [c.a.impl, opts('a')], { timeoutMs: 60000 })
+      const b = lab.spawn(1, NAT_PEER, [c.b.impl, opts('b')], { timeoutMs: 60000 })
+      await Promise.all([a.wait('ready'), b.wait('ready')])
+      return { a, b }
+    })
     // When each side's first 'peer' event reached us (a diagnostic: the
     // time before it is discovery, the time after it dialling).
     const firstPeer = {}
@@ -92,10 +95,15 @@ async function runCase (c, index) {
     a.send({ cmd: 'join', topic: t })
     const flushedA = await a.wait('flushed', 10000).catch(() => null)
     await sleep(Math.max(0, joinedA + JOIN_GAP - Date.now()))
-    const joinedB = Date.now()
-    b.send({ cmd: 'join', topic: t })
     const stamp = p => p.then(m => ({ m, at: Date.now() }), () => null)
-    const [ra, rb] = await Promise.all([stamp(a.wait('received', windowFor(c))), stamp(b.wait('received', windowFor(c)))])
+    let joinedB, both
+    await quiet.timed(() => {
+      joinedB = Date.now()
+      b.send({ cmd: 'join', topic: t })
+      both = Promise.all([stamp(a.wait('received', windowFor(c))), stamp(b.wait('received', windowFor(c)))])
+      return both
+    })
+    const [ra, rb] = await both
     const flushedB = b.messages.find(m => m.type === 'flushed') || null
     const running = side => side.proc.exitCode === null && side.proc.signalCode === null
     const alive = { a: running(a), b: running(b) }
@@ -126,10 +134,91 @@ async function runCase (c, index) {
   } catch (err) {
     return { ...c, ok: false, error: err.message }
   } finally {
-    if (relay) await stopRelay(relay)
-    await lab.destroy()
+    await quiet.heavy(async () => {
+      if (relay) await stopRelay(relay)
+      await lab.destroy()
+    })
   }
 }
+
+/**
+ * Keeps what a case times apart from what loads the machine, for runs of
+ * several labs at once (bench/nat-matrix.js): the heavy phases (making a
+ * lab and starting its processes, tearing it down) may overlap each other
+ * but no timed window, and timed windows (from B's join until both hellos,
+ * at most `capMs`) run one at a time. Without it a pair's time measured
+ * mostly which other lab was starting its seven processes meanwhile (the
+ * same pair ranged 16..231 ms). A window longer than the cap goes on
+ * unguarded (a pair that fails, or a birthday punch's seconds).
+ */
+class Quiet {
+  constructor ({ capMs = 1000 } = {}) {
+    this.capMs = capMs
+    this.heavyNow = 0
+    this.timing = false
+    this.waiters = [] // { timed, resolve }, in arrival order
+  }
+
+  async heavy (fn) {
+    await this._enter(false)
+    try {
+      return await fn()
+    } finally {
+      this.heavyNow--
+      this._wake()
+    }
+  }
+
+  async timed (fn) {
+    await this._enter(true)
+    let timer
+    try {
+      const cap = new Promise(resolve => { timer = setTimeout(resolve, this.capMs) })
+      return await Promise.race([fn(), cap])
+    } finally {
+      clearTimeout(timer)
+      this.timing = false
+      this._wake()
+    }
+  }
+
+  // A phase is admitted, and counted, in the same synchronous step, so two
+  // callers in one turn can never both pass. A waiting timed window bars
+  // new heavy phases, so a stream of set-ups cannot starve it.
+  _may (timed) {
+    if (this.timing) return false
+    return timed ? this.heavyNow === 0 : !this.waiters.some(w => w.timed)
+  }
+
+  _take (timed) {
+    if (timed) this.timing = true
+    else this.heavyNow++
+  }
+
+  _enter (timed) {
+    if (this._may(timed)) {
+      this._take(timed)
+      return Promise.resolve()
+    }
+    return new Promise(resolve => this.waiters.push({ timed, resolve }))
+  }
+
+  _wake () {
+    for (let i = 0; i < this.waiters.length;) {
+      const w = this.waiters[i]
+      this.waiters.splice(i, 1)
+      if (this._may(w.timed)) {
+        this._take(w.timed)
+        w.resolve()
+      } else {
+        this.waiters.splice(i++, 0, w)
+      }
+    }
+  }
+}
+
+/** No guard: every phase runs at once (the suites, one lab per pair). */
+const QUIET_NONE = { heavy: fn => fn(), timed: fn => fn() }
 
 async function pool (items, n, fn) {
   const out = new Array(items.length)
@@ -201,7 +290,7 @@ async function record (runs) {
   for (const p of pairs) console.log(`${p.a} × ${p.b}: ${p.runs.join(', ')}`)
 }
 
-module.exports = { NAT_PEER, KINDS, IMPLS, PARALLEL, JOIN_GAP, WINDOW, BIRTHDAY_WINDOW, windowFor, TRANSIT, RELAY, cases, runCase, pool, cell, table, baseline, median }
+module.exports = { Quiet, NAT_PEER, KINDS, IMPLS, PARALLEL, JOIN_GAP, WINDOW, BIRTHDAY_WINDOW, windowFor, TRANSIT, RELAY, cases, runCase, pool, cell, table, baseline, median }
 
 if (require.main === module && process.argv[2] === 'record') {
   record(Number(process.argv[3] || 1)).then(() => process.exit(0), err => { console.error(err); process.exit(1) })
