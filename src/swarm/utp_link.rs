@@ -207,3 +207,127 @@ impl UtpLink {
         self.conns.contains_key(&conn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    const D: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1000);
+    const A: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 2000);
+
+    /// Moves every queued datagram between the dialler `d` (at D) and the
+    /// acceptor `a` (at A) until both are quiet.
+    fn shuttle(now: Instant, d: &mut UtpLink, a: &mut UtpLink) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some((to, bytes)) = d.poll_transmit() {
+                assert_eq!(to, A);
+                a.handle_datagram(now, D, &bytes);
+                moved = true;
+            }
+            while let Some((to, bytes)) = a.poll_transmit() {
+                assert_eq!(to, D);
+                d.handle_datagram(now, A, &bytes);
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the links never went quiet");
+    }
+
+    fn data_bytes(out: &[LinkEvent], conn: u64) -> usize {
+        out.iter()
+            .map(|e| match e {
+                LinkEvent::Data { conn: c, data } if *c == conn => data.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// A dialler adopted as conn 1 and an acceptor adopted as conn 7, the
+    /// dialler's `first` write having made the acceptor's connection.
+    fn pair(now: Instant, first: &[u8]) -> (UtpLink, UtpLink, Vec<LinkEvent>) {
+        let mut d = UtpLink::new(UtpConfig::default(), 1);
+        let mut a = UtpLink::new(UtpConfig::default(), 2);
+        let utp = d.connect(now, A);
+        shuttle(now, &mut d, &mut a);
+        let mut out = Vec::new();
+        d.poll(now, &mut out);
+        assert!(out.iter().any(|e| matches!(e, LinkEvent::Connected { utp: u } if *u == utp)), "{out:?}");
+        d.adopt(1, utp);
+        out.clear();
+        d.write(now, 1, 1, first.to_vec(), &mut out);
+        shuttle(now, &mut d, &mut a);
+        out.clear();
+        a.poll(now, &mut out);
+        let Some(&LinkEvent::Incoming { utp: incoming, from }) = out.iter().find(|e| matches!(e, LinkEvent::Incoming { .. })) else {
+            panic!("no incoming connection: {out:?}")
+        };
+        assert_eq!(from, D);
+        a.adopt(7, incoming);
+        (d, a, out)
+    }
+
+    #[test]
+    fn the_first_data_reaches_the_owner_before_any_grant() {
+        let now = Instant::now();
+        let (_d, mut a, first) = pair(now, b"hello from d");
+        // Nothing was granted: the poll that reported the connection had no
+        // owner yet, the one after adoption hands the data over.
+        assert_eq!(data_bytes(&first, 7), 0);
+        let mut out = Vec::new();
+        a.poll(now, &mut out);
+        let got: Vec<u8> = out
+            .iter()
+            .flat_map(|e| match e {
+                LinkEvent::Data { conn: 7, data } => data.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(got, b"hello from d");
+    }
+
+    #[test]
+    fn before_a_grant_at_most_the_first_credit_is_handed_over() {
+        let mut now = Instant::now();
+        let (mut d, mut a, _) = pair(now, b"x");
+        // Far more than the first credit, from the dialler; the acceptor's
+        // owner never reads.
+        let mut out = Vec::new();
+        d.write(now, 1, 2, vec![7u8; 4 * FIRST_CREDIT], &mut out);
+        let mut handed = 0;
+        for _ in 0..3000 {
+            now += Duration::from_millis(5);
+            d.handle_timeout(now);
+            a.handle_timeout(now);
+            shuttle(now, &mut d, &mut a);
+            out.clear();
+            a.poll(now, &mut out);
+            d.poll(now, &mut Vec::new());
+            handed += data_bytes(&out, 7);
+            if handed >= FIRST_CREDIT {
+                break;
+            }
+        }
+        // The 1-byte first write counts against the credit too.
+        assert_eq!(handed, FIRST_CREDIT, "exactly the first credit, then nothing until a grant");
+        for _ in 0..20 {
+            now += Duration::from_millis(5);
+            d.handle_timeout(now);
+            a.handle_timeout(now);
+            shuttle(now, &mut d, &mut a);
+            out.clear();
+            a.poll(now, &mut out);
+            assert_eq!(data_bytes(&out, 7), 0, "no grant, no more data");
+        }
+        // A grant lets the rest flow.
+        a.grant(7);
+        out.clear();
+        a.poll(now, &mut out);
+        assert!(data_bytes(&out, 7) > 0);
+    }
+}
