@@ -9,6 +9,7 @@ pub mod nat;
 pub mod node;
 pub mod ops;
 pub mod peer_store;
+pub mod punch_hold;
 pub mod query;
 pub mod remote_address;
 pub mod routing_table;

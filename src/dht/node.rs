@@ -280,6 +280,8 @@ pub struct Dht {
     opening_ttl: Option<u32>,
     /// The check our latest punch of each peer carries ([`Dht::holepunch_checked`]).
     punch_checks: Vec<(SocketAddrV4, Check)>,
+    /// Answers to punches from peers that just connected over TCP ([`Dht::tcp_accepted`]).
+    punch_hold: super::punch_hold::PunchHold,
 }
 
 impl Dht {
@@ -321,7 +323,16 @@ impl Dht {
             capabilities: CapabilityCache::default(),
             opening_ttl: None,
             punch_checks: Vec::new(),
+            punch_hold: Default::default(),
         }
+    }
+
+    /// The swarm accepted a TCP connection from `ip`: our answer to a punch
+    /// from that IP in the next moments waits a little
+    /// ([`super::punch_hold`]), so that the dialler handles its TCP
+    /// connection before it hears the punch succeed.
+    pub fn tcp_accepted(&mut self, now: Instant, ip: std::net::Ipv4Addr) {
+        self.punch_hold.tcp_accepted(now, ip);
     }
 
     /// Our hole punches (`holepunch`) send their first datagram to the peer
@@ -665,13 +676,16 @@ impl Dht {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [Some(self.maintenance_at), Some(self.next_rotation), self.rpc.poll_timeout(), self.store.poll_timeout(), self.adaptive_at]
+        [Some(self.maintenance_at), Some(self.next_rotation), self.rpc.poll_timeout(), self.store.poll_timeout(), self.adaptive_at, self.punch_hold.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        for h in self.punch_hold.due(now) {
+            self.reply_for(now, h.source, h.to, h.bytes);
+        }
         let mut actions = Vec::new();
         self.rpc.handle_timeout(now, &mut actions);
         self.run_actions(now, actions);
@@ -958,7 +972,9 @@ impl Dht {
             if theirs.is_some() {
                 self.attach_capability(&mut r, msg.encoded_len());
             }
-            self.reply_for(now, *from.ip(), origin, r.encode());
+            if let Some(bytes) = self.punch_hold.hold(now, *from.ip(), origin, r.encode()) {
+                self.reply_for(now, *from.ip(), origin, bytes);
+            }
             if let Some(capability) = theirs {
                 self.push_event(DhtEvent::PunchedBy { origin, referrer: from, capability });
             }
@@ -1664,6 +1680,29 @@ mod tests {
             relayed += drain(&mut d).len();
         }
         assert_eq!(relayed, 20);
+    }
+
+    #[test]
+    fn a_punch_from_a_peer_that_just_connected_over_tcp_is_answered_after_the_hold() {
+        let (mut d, now) = node(false);
+        let (asker, referrer) = (addr(6, 6000), addr(5, 5000));
+        let relayed = |rid| punch_request(rid, addr(1, 49737)).relay_holepunch(Some([9; 32]), asker, addr(1, 49737));
+        // Nobody connected: answered at once, to the asker.
+        d.handle_datagram(now, referrer, &relayed(1).encode());
+        let out = drain(&mut d);
+        assert_eq!(out.iter().map(|(to, m)| (*to, m.rid)).collect::<Vec<_>>(), vec![(asker, 1)]);
+        // The asker's IP reached us over TCP: the answer waits for the hold.
+        d.tcp_accepted(now, *asker.ip());
+        let later = now + Duration::from_millis(4);
+        d.handle_datagram(later, referrer, &relayed(2).encode());
+        assert!(drain(&mut d).is_empty());
+        let at = now + super::super::punch_hold::PUNCH_HOLD;
+        assert_eq!(d.poll_timeout(), Some(at));
+        d.handle_timeout(at - Duration::from_millis(1));
+        assert!(drain(&mut d).is_empty());
+        d.handle_timeout(at);
+        let out = drain(&mut d);
+        assert_eq!(out.iter().map(|(to, m)| (*to, m.rid, m.kind)).collect::<Vec<_>>(), vec![(asker, 2, MessageType::Response)]);
     }
 
     #[test]

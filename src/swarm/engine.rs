@@ -1334,6 +1334,9 @@ impl Driver {
                 tracing::debug!(%from, "TCP accepted");
                 if let std::net::IpAddr::V4(ip) = crate::discovery::peer::unmap(from.ip()) {
                     self.relay.connected_to(Instant::now(), ip);
+                    if let Some(dht) = self.discovery.dht_mut() {
+                        dht.tcp_accepted(Instant::now(), ip);
+                    }
                 }
                 (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Tcp(stream), client: false, peer: None });
             }

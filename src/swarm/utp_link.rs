@@ -291,24 +291,29 @@ mod tests {
         assert_eq!(got, b"hello from d");
     }
 
+    /// 5 ms pass: both sides' timers, the datagrams between them, and the
+    /// bytes the acceptor handed its owner (conn 7) in that time.
+    fn step(now: &mut Instant, d: &mut UtpLink, a: &mut UtpLink) -> usize {
+        *now += Duration::from_millis(5);
+        d.handle_timeout(*now);
+        a.handle_timeout(*now);
+        shuttle(*now, d, a);
+        let mut out = Vec::new();
+        a.poll(*now, &mut out);
+        d.poll(*now, &mut Vec::new());
+        data_bytes(&out, 7)
+    }
+
     #[test]
     fn before_a_grant_at_most_the_first_credit_is_handed_over() {
         let mut now = Instant::now();
         let (mut d, mut a, _) = pair(now, b"x");
         // Far more than the first credit, from the dialler; the acceptor's
         // owner never reads.
-        let mut out = Vec::new();
-        d.write(now, 1, 2, vec![7u8; 4 * FIRST_CREDIT], &mut out);
+        d.write(now, 1, 2, vec![7u8; 4 * FIRST_CREDIT], &mut Vec::new());
         let mut handed = 0;
         for _ in 0..3000 {
-            now += Duration::from_millis(5);
-            d.handle_timeout(now);
-            a.handle_timeout(now);
-            shuttle(now, &mut d, &mut a);
-            out.clear();
-            a.poll(now, &mut out);
-            d.poll(now, &mut Vec::new());
-            handed += data_bytes(&out, 7);
+            handed += step(&mut now, &mut d, &mut a);
             if handed >= FIRST_CREDIT {
                 break;
             }
@@ -316,17 +321,11 @@ mod tests {
         // The 1-byte first write counts against the credit too.
         assert_eq!(handed, FIRST_CREDIT, "exactly the first credit, then nothing until a grant");
         for _ in 0..20 {
-            now += Duration::from_millis(5);
-            d.handle_timeout(now);
-            a.handle_timeout(now);
-            shuttle(now, &mut d, &mut a);
-            out.clear();
-            a.poll(now, &mut out);
-            assert_eq!(data_bytes(&out, 7), 0, "no grant, no more data");
+            assert_eq!(step(&mut now, &mut d, &mut a), 0, "no grant, no more data");
         }
         // A grant lets the rest flow.
         a.grant(7);
-        out.clear();
+        let mut out = Vec::new();
         a.poll(now, &mut out);
         assert!(data_bytes(&out, 7) > 0);
     }
