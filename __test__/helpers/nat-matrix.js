@@ -204,15 +204,18 @@ class Quiet {
   }
 
   _wake () {
+    // In arrival order. A waiter's own entry never changes what _may says
+    // of it (only waiting timed windows bar heavy phases), so it leaves the
+    // list only when admitted.
     for (let i = 0; i < this.waiters.length;) {
       const w = this.waiters[i]
-      this.waiters.splice(i, 1)
-      if (this._may(w.timed)) {
-        this._take(w.timed)
-        w.resolve()
-      } else {
-        this.waiters.splice(i++, 0, w)
+      if (!this._may(w.timed)) {
+        i++
+        continue
       }
+      this.waiters.splice(i, 1)
+      this._take(w.timed)
+      w.resolve()
     }
   }
 }

@@ -1333,9 +1333,10 @@ impl Driver {
                 self.stats(|s| s.connections_accepted += 1);
                 tracing::debug!(%from, "TCP accepted");
                 if let std::net::IpAddr::V4(ip) = crate::discovery::peer::unmap(from.ip()) {
-                    self.relay.connected_to(Instant::now(), ip);
+                    let now = Instant::now();
+                    self.relay.connected_to(now, ip);
                     if let Some(dht) = self.discovery.dht_mut() {
-                        dht.tcp_accepted(Instant::now(), ip);
+                        dht.tcp_accepted(now, ip);
                     }
                 }
                 (self.sink)(SwarmEvent::Connection { id, stream: ConnStream::Tcp(stream), client: false, peer: None });
